@@ -1,0 +1,46 @@
+// `converge plan`: what `run` would do now, computed by the same planner from one read of
+// the directories and one listing of containerd. Changes nothing.
+
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { COMMON } from './common.js';
+import { resolveAddress } from './address.js';
+import { createLogger } from '../log.js';
+import { createContainerdRuntime } from '../containerd/runtime.js';
+import { createDirectorySource } from '../sources/directory.js';
+import { createDesiredStore } from '../desired.js';
+import { formatProblem } from '../spec/load.js';
+import { plan } from '../reconcile/plan.js';
+import { DEFAULT_BACKOFF } from '../reconcile/backoff.js';
+import type { Key } from '../types.js';
+
+export async function planCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { ...COMMON, dir: { type: 'string', multiple: true, default: [] } } });
+  if (values.dir.length === 0) throw new Error('plan: at least one --dir is needed');
+  const log = createLogger({ level: values['log-level'] === 'info' ? 'warn' : values['log-level'] });
+  const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
+  const store = createDesiredStore(sources.map((s) => s.name));
+  for (const source of sources) {
+    await source.start((snapshot) => store.update(snapshot));
+    await source.stop();
+  }
+  for (const problem of store.problems()) process.stderr.write(`problem: ${formatProblem(problem)}\n`);
+
+  const { address } = await resolveAddress(values['containerd-address'], path.resolve(values['state-dir']));
+  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir: path.resolve(values['state-dir']), log });
+  try {
+    const actual = new Map((await runtime.list()).map((c) => [c.key, c] as const));
+    const actions = plan(store.desired(), actual, {
+      now: Date.now(),
+      backoff: DEFAULT_BACKOFF,
+      restarts: new Map(),
+      removalAllowed: store.ready(),
+      isRunning: (key: Key) => actual.get(key)?.task?.status === 'running',
+    });
+    for (const a of actions) process.stdout.write(`${a.type.padEnd(8)} ${a.key}: ${a.reason}\n`);
+    if (actions.length === 0) process.stdout.write('nothing to do: converged\n');
+    return 0;
+  } finally {
+    runtime.close();
+  }
+}

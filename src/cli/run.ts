@@ -1,0 +1,98 @@
+// `converge run`: the controller process. Wires containerd (given, system or embedded),
+// the directory sources, the controller and the --listen server, and shuts them down on
+// SIGTERM/SIGINT leaving every container running.
+
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { COMMON } from './common.js';
+import { parseDuration } from './duration.js';
+import { resolveAddress, socketAnswers } from './address.js';
+import { createLogger } from '../log.js';
+import { createContainerdRuntime } from '../containerd/runtime.js';
+import { startEmbeddedContainerd, type EmbeddedContainerd } from '../embedded/containerd.js';
+import { createDirectorySource } from '../sources/directory.js';
+import { createController } from '../reconcile/controller.js';
+import { createMetrics } from '../server/metrics.js';
+import { startServer, type StatusServer } from '../server/http.js';
+
+export const STATE_FILE = 'converge.json';
+
+export async function runCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...COMMON,
+      dir: { type: 'string', multiple: true, default: [] },
+      listen: { type: 'string' },
+      snapshotter: { type: 'string', default: 'overlayfs' },
+      workers: { type: 'string', default: '8' },
+      resync: { type: 'string', default: '60s' },
+      'backoff-initial': { type: 'string', default: '100ms' },
+      'backoff-max': { type: 'string', default: '5m' },
+      'backoff-reset': { type: 'string', default: '10s' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write('usage: converge run --dir DIR [--listen HOST:PORT] [...]; see converge help\n');
+    return 0;
+  }
+  if (values.dir.length === 0) throw new Error('run: at least one --dir is needed (the only source so far)');
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers: expected a whole number >= 1, got '${values.workers}'`);
+  const backoff = {
+    initialMs: parseDuration(values['backoff-initial'], '--backoff-initial'),
+    maxMs: parseDuration(values['backoff-max'], '--backoff-max'),
+    resetAfterMs: parseDuration(values['backoff-reset'], '--backoff-reset'),
+  };
+  const resyncMs = parseDuration(values.resync, '--resync');
+  const stateDir = path.resolve(values['state-dir']);
+  const log = createLogger({ level: values['log-level'] });
+  await fs.mkdir(stateDir, { recursive: true });
+
+  const { address, embedded } = await resolveAddress(values['containerd-address'], stateDir);
+  let own: EmbeddedContainerd | undefined;
+  if (embedded && !(await socketAnswers(address))) {
+    own = await startEmbeddedContainerd({ dir: path.join(stateDir, 'containerd'), log });
+  }
+  log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
+
+  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log });
+  const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
+  const metrics = createMetrics({ processMetrics: true });
+  const controller = createController({ runtime, sources, log, workers, resyncMs, backoff, metrics });
+
+  let server: StatusServer | undefined;
+  if (values.listen) {
+    server = await startServer(values.listen, { ready: controller.ready, status: controller.status, metrics, log });
+  }
+  await fs.writeFile(
+    path.join(stateDir, STATE_FILE),
+    JSON.stringify({ pid: process.pid, listen: server?.address ?? null, address, namespace: values.namespace }) + '\n',
+  );
+
+  const stopping = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  await ensureNamespace(runtime, log);
+  await controller.start();
+  const signal = await stopping;
+  log.info({ signal }, 'stopping; containers keep running');
+  await controller.stop();
+  await server?.close();
+  runtime.close();
+  await fs.rm(path.join(stateDir, STATE_FILE), { force: true });
+  await own?.stop();
+  log.flush?.();
+  return 0;
+}
+
+/** Creating the namespace is not needed for containerd but makes `ctr ns ls` show it at once. */
+async function ensureNamespace(runtime: { ensureNamespace(): Promise<void> }, log: ReturnType<typeof createLogger>): Promise<void> {
+  try {
+    await runtime.ensureNamespace();
+  } catch (err) {
+    log.warn({ err: String(err) }, 'could not create the containerd namespace yet');
+  }
+}

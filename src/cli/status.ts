@@ -1,0 +1,87 @@
+// `converge status`: one row per container. Asks a running controller's /v1/status when
+// one is known (--server, or the address `run` wrote to the state dir); otherwise reads
+// containerd directly, which knows phases but not back-off or errors.
+
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { COMMON } from './common.js';
+import { resolveAddress } from './address.js';
+import { STATE_FILE } from './run.js';
+import { createLogger } from '../log.js';
+import { createContainerdRuntime } from '../containerd/runtime.js';
+import type { StatusRow } from '../reconcile/status.js';
+import type { ActualContainer } from '../types.js';
+
+export async function statusCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { ...COMMON, server: { type: 'string' }, output: { type: 'string', short: 'o', default: 'table' } } });
+  const stateDir = path.resolve(values['state-dir']);
+  const server = values.server ?? (await serverFromState(stateDir));
+  let rows: StatusRow[];
+  if (server) {
+    const res = await fetch(`http://${server}/v1/status`, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`status: ${server}/v1/status answered ${res.status}`);
+    rows = (await res.json()) as StatusRow[];
+  } else {
+    const { address } = await resolveAddress(values['containerd-address'], stateDir);
+    const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, log: createLogger({ level: 'warn' }) });
+    try {
+      rows = (await runtime.list()).map(rowOf);
+    } finally {
+      runtime.close();
+    }
+  }
+  if (values.output === 'json') process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+  else process.stdout.write(formatTable(rows, Date.now()));
+  return 0;
+}
+
+async function serverFromState(stateDir: string): Promise<string | undefined> {
+  try {
+    const state = JSON.parse(await fs.readFile(path.join(stateDir, STATE_FILE), 'utf8')) as { listen?: string | null; pid?: number };
+    if (!state.listen || !state.pid) return undefined;
+    process.kill(state.pid, 0); // throws when that controller is gone
+    return state.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:');
+  } catch {
+    return undefined;
+  }
+}
+
+function rowOf(c: ActualContainer): StatusRow {
+  const [namespace, name] = c.key.split('/', 2);
+  const task = c.task;
+  const phase = !task ? 'Created' : task.status === 'stopped' ? 'Exited' : task.status === 'created' ? 'Created' : 'Running';
+  return {
+    name,
+    namespace,
+    id: c.id,
+    phase,
+    restarts: c.restarts,
+    exitCode: task?.status === 'stopped' ? (task.exitStatus ?? null) : null,
+    message: '',
+    pid: task && task.status !== 'stopped' ? task.pid : null,
+    image: null,
+    source: c.labels['converge.dev/source'] ?? null,
+    createdAt: c.createdAt?.toISOString() ?? null,
+    startedAt: null,
+  };
+}
+
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.floor(s / 60)}m`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+export function formatTable(rows: StatusRow[], now: number): string {
+  const header = ['NAMESPACE', 'NAME', 'PHASE', 'RESTARTS', 'AGE', 'EXIT', 'MESSAGE'];
+  const cells = rows.map((r) => {
+    const since = r.startedAt ?? r.createdAt;
+    return [r.namespace, r.name, r.phase, String(r.restarts), since ? formatAge(now - Date.parse(since)) : '-', r.exitCode === null ? '-' : String(r.exitCode), r.message];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]))).join('  ').trimEnd() + '\n';
+  return [header, ...cells].map(line).join('');
+}

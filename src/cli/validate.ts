@@ -1,0 +1,54 @@
+// `converge validate PATH...`: checks spec files (and the spec files of directories, picked
+// as the directory source picks them), prints every problem and a summary. Exit code 0
+// when everything is valid, 1 on any problem, 2 when there is nothing to check.
+
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Key, Problem } from '../types.js';
+import { formatProblem, loadFile } from '../spec/load.js';
+import { isSpecFile } from '../sources/directory.js';
+
+export async function validateCommand(paths: string[], out: NodeJS.WritableStream): Promise<number> {
+  if (paths.length === 0) {
+    out.write('usage: converge validate PATH...  (spec files or directories of them)\n');
+    return 2;
+  }
+  const problems: Problem[] = [];
+  const files: string[] = [];
+  for (const path of paths) {
+    try {
+      if (statSync(path).isDirectory()) {
+        const entries = readdirSync(path, { withFileTypes: true });
+        const names = entries.filter((e) => !e.isDirectory() && isSpecFile(e.name)).map((e) => e.name).sort();
+        files.push(...names.map((name) => join(path, name)));
+      } else {
+        files.push(path); // named on purpose: checked whatever its name
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      problems.push({ file: path, path: '', message: code === 'ENOENT' ? 'does not exist' : `cannot read (${code ?? String(err)})` });
+    }
+  }
+
+  // The same key in two files is a conflict the controller would report too: the first wins.
+  const firstFile = new Map<Key, string>();
+  let containers = 0;
+  for (const file of files) {
+    const result = loadFile(file);
+    problems.push(...result.problems);
+    for (const spec of result.specs) {
+      const first = firstFile.get(spec.key);
+      if (first === undefined) {
+        firstFile.set(spec.key, file);
+        containers++;
+      } else {
+        problems.push({ file, path: 'metadata.name', key: spec.key, message: `${spec.key} is also declared in ${first}` });
+      }
+    }
+  }
+
+  for (const p of problems) out.write(`${formatProblem(p)}\n`);
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  out.write(`${plural(files.length, 'file')} checked, ${plural(containers, 'container')}, ${plural(problems.length, 'problem')}\n`);
+  return problems.length > 0 ? 1 : 0;
+}

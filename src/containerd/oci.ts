@@ -1,0 +1,349 @@
+// Builds the OCI runtime spec (config.json, runtime-spec 1.0.2) of one container from its
+// image config and its converge spec. Pure, except for the two host probes at the end that
+// the caller runs once and passes in (cgroup version, host rlimits).
+//
+// The defaults are containerd's (oci.populateDefaultUnixSpec) with what its CRI plugin
+// changes for Kubernetes: no tmpfs over /run (it would hide the image's /run), a read-only
+// cgroup mount at /sys/fs/cgroup, the default device allow-list, a cgroup namespace on
+// cgroup v2, and the Kubernetes rules for command/args.
+
+import { existsSync, readFileSync, statfsSync } from 'node:fs';
+import { posix } from 'node:path';
+import type { ContainerSpec, ImageConfig, Mount } from '../spec/types.js';
+import { parseBytes, parseCpu } from '../spec/quantity.js';
+
+export interface OciInput {
+  /** containerd container ID. */
+  id: string;
+  containerdNamespace: string;
+  spec: ContainerSpec;
+  image: ImageConfig;
+  /** Already resolved against the image's /etc/passwd and /etc/group. */
+  user: { uid: number; gid: number; additionalGids?: number[] };
+  /** The host's limits, keys like 'RLIMIT_NOFILE'; see readHostRlimits. */
+  hostRlimits?: Record<string, { soft: number; hard: number }>;
+  /** Default `/${containerdNamespace}/${id}`. */
+  cgroupsPath?: string;
+  /** Default 1; see detectCgroupVersion. */
+  cgroupVersion?: 1 | 2;
+}
+
+export type OciErrorCode = 'NoCommand' | 'InvalidUser' | 'InvalidSignal' | 'InvalidMount';
+
+export class OciSpecError extends Error {
+  readonly code: OciErrorCode;
+  constructor(code: OciErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OciSpecError';
+    this.code = code;
+  }
+}
+
+export const OCI_VERSION = '1.0.2-dev';
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const CPU_PERIOD = 100000;
+/** The kernel refuses a CFS quota below 1 ms (EINVAL); Kubernetes raises it to this too. */
+const MIN_CPU_QUOTA = 1000;
+
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW',
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+export const MASKED_PATHS = [
+  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
+  '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
+];
+
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export interface OciMount {
+  destination: string;
+  type: string;
+  source: string;
+  options: string[];
+}
+
+function defaultMounts(): OciMount[] {
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    {
+      destination: '/dev/pts', type: 'devpts', source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+    },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+  ];
+}
+
+/** Character devices a container may use (deny-all first): containerd's WithDefaultUnixDevices. */
+const ALLOWED_DEVICES: Array<[major: number, minor: number | undefined]> = [
+  [1, 3], // null
+  [1, 8], // random
+  [1, 7], // full
+  [5, 0], // tty
+  [1, 5], // zero
+  [1, 9], // urandom
+  [5, 1], // console
+  [136, undefined], // pts/*
+  [5, 2], // ptmx
+];
+
+function deviceRules(): Array<Record<string, unknown>> {
+  return [
+    { allow: false, access: 'rwm' },
+    ...ALLOWED_DEVICES.map(([major, minor]) =>
+      minor === undefined ? { allow: true, type: 'c', major, access: 'rwm' } : { allow: true, type: 'c', major, minor, access: 'rwm' },
+    ),
+  ];
+}
+
+/** Kubernetes rules: command replaces Entrypoint, args replaces Cmd; a command drops the image's Cmd. */
+export function resolveArgs(spec: ContainerSpec['spec'], image: ImageConfig): string[] {
+  const command = spec.command?.length ? spec.command : undefined;
+  const args = spec.args?.length ? spec.args : undefined;
+  if (command) return [...command, ...(args ?? [])];
+  return [...(image.Entrypoint ?? []), ...(args ?? image.Cmd ?? [])];
+}
+
+/** Later entries replace earlier ones of the same name in place; new names append. */
+function buildEnv(image: ImageConfig, spec: ContainerSpec['spec'], hostname: string): string[] {
+  const env = new Map<string, string>([['PATH', DEFAULT_PATH], ['HOSTNAME', hostname]]);
+  for (const entry of image.Env ?? []) {
+    const eq = entry.indexOf('=');
+    // An entry without "=" is not a variable; runc would refuse the whole spec over it.
+    if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  for (const { name, value } of spec.env ?? []) env.set(name, value ?? '');
+  return [...env].map(([name, value]) => `${name}=${value}`);
+}
+
+function toOciMount(mount: Mount): OciMount {
+  const destination = normalizeTarget(mount.target);
+  if (mount.type === 'bind') {
+    return { destination, type: 'bind', source: mount.source, options: ['rbind', mount.readOnly ? 'ro' : 'rw', 'rprivate'] };
+  }
+  // Like a Kubernetes memory-backed emptyDir: nosuid and nodev, but executables allowed
+  // (people put scratch binaries and JIT caches in /tmp).
+  const options = ['nosuid', 'nodev', mount.readOnly ? 'ro' : 'rw'];
+  if (mount.sizeLimit !== undefined) options.push(`size=${parseBytes(mount.sizeLimit)}`);
+  options.push('mode=1777');
+  return { destination, type: 'tmpfs', source: 'tmpfs', options };
+}
+
+function normalizeTarget(target: string): string {
+  if (!target.startsWith('/')) {
+    throw new OciSpecError('InvalidMount', `mount target ${JSON.stringify(target)} must be an absolute path`);
+  }
+  const normal = posix.normalize(target);
+  return normal.length > 1 && normal.endsWith('/') ? normal.slice(0, -1) : normal;
+}
+
+/**
+ * Defaults, then host files for host networking, then the spec's mounts; a mount on a
+ * destination already present replaces it in place (so /dev/shm can be resized).
+ */
+function buildMounts(spec: ContainerSpec['spec']): OciMount[] {
+  const mounts = defaultMounts();
+  // With the host's network the host's name servers and hosts file are the right ones,
+  // as with `docker run --network host` and `ctr run --net-host`; read-only so that a
+  // container cannot change the host's DNS.
+  if (spec.network === 'host') {
+    for (const file of ['/etc/resolv.conf', '/etc/hosts']) {
+      mounts.push({ destination: file, type: 'bind', source: file, options: ['rbind', 'ro', 'rprivate'] });
+    }
+  }
+  const seen = new Set<string>();
+  for (const mount of spec.mounts ?? []) {
+    const oci = toOciMount(mount);
+    if (seen.has(oci.destination)) {
+      throw new OciSpecError('InvalidMount', `two mounts have the target ${oci.destination}`);
+    }
+    seen.add(oci.destination);
+    const at = mounts.findIndex((m) => m.destination === oci.destination);
+    if (at >= 0) mounts[at] = oci;
+    else mounts.push(oci);
+  }
+  return mounts;
+}
+
+function buildRlimits(host: OciInput['hostRlimits']): Array<{ type: string; soft: number; hard: number }> {
+  const wanted = { type: 'RLIMIT_NOFILE', soft: 1024, hard: 1024 };
+  const hostHard = host?.[wanted.type]?.hard;
+  // runc fails to start a container whose rlimit is above the hard limit it runs under.
+  if (hostHard !== undefined && Number.isFinite(hostHard)) {
+    wanted.hard = Math.min(wanted.hard, hostHard);
+    wanted.soft = Math.min(wanted.soft, wanted.hard);
+  }
+  return [wanted];
+}
+
+function buildResources(spec: ContainerSpec['spec']): Record<string, unknown> {
+  const resources: Record<string, unknown> = { devices: deviceRules() };
+  const limits = spec.resources?.limits;
+  // Only memory.limit: memory+swap would need swap accounting on cgroup v1 hosts, which
+  // runc cannot do without (it writes memory.memsw.* and fails where that is missing).
+  if (limits?.memory !== undefined) {
+    const bytes = parseBytes(limits.memory);
+    if (bytes > 0) resources.memory = { limit: bytes };
+  }
+  if (limits?.cpu !== undefined) {
+    const cores = parseCpu(limits.cpu);
+    if (cores > 0) {
+      resources.cpu = { quota: Math.max(MIN_CPU_QUOTA, Math.round(cores * CPU_PERIOD)), period: CPU_PERIOD };
+    }
+  }
+  if (limits?.pids !== undefined && limits.pids > 0) resources.pids = { limit: limits.pids };
+  return resources;
+}
+
+function buildNamespaces(spec: ContainerSpec['spec'], cgroupVersion: 1 | 2): Array<{ type: string }> {
+  const types = ['pid', 'ipc', 'uts', 'mount'];
+  // A new network namespace has only loopback (runc brings it up): network "none".
+  if (spec.network !== 'host') types.push('network');
+  // On cgroup v2 a private cgroup namespace makes /sys/fs/cgroup show the container's own
+  // cgroup as its root, as containerd's CRI and docker do there.
+  if (cgroupVersion === 2) types.push('cgroup');
+  return types.map((type) => ({ type }));
+}
+
+/** The complete config.json of one container. Throws OciSpecError or QuantityError. */
+export function buildSpec(input: OciInput): Record<string, unknown> {
+  const { spec: doc, image } = input;
+  const spec = doc.spec;
+  const args = resolveArgs(spec, image);
+  if (args.length === 0) {
+    throw new OciSpecError('NoCommand', 'no command to run: the spec has no command or args and the image no Entrypoint or Cmd');
+  }
+  const hostname = spec.hostname || doc.metadata.name;
+  const user: Record<string, unknown> = { uid: input.user.uid, gid: input.user.gid };
+  if (input.user.additionalGids?.length) user.additionalGids = [...input.user.additionalGids];
+  const caps = () => [...DEFAULT_CAPABILITIES];
+  return {
+    ociVersion: OCI_VERSION,
+    process: {
+      terminal: false,
+      user,
+      args,
+      env: buildEnv(image, spec, hostname),
+      cwd: spec.workingDir || image.WorkingDir || '/',
+      capabilities: { bounding: caps(), effective: caps(), permitted: caps() },
+      rlimits: buildRlimits(input.hostRlimits),
+      noNewPrivileges: true,
+    },
+    root: { path: 'rootfs', readonly: false },
+    hostname,
+    mounts: buildMounts(spec),
+    linux: {
+      resources: buildResources(spec),
+      cgroupsPath: input.cgroupsPath ?? `/${input.containerdNamespace}/${input.id}`,
+      namespaces: buildNamespaces(spec, input.cgroupVersion ?? 1),
+      maskedPaths: [...MASKED_PATHS],
+      readonlyPaths: [...READONLY_PATHS],
+    },
+  };
+}
+
+const MAX_ID = 2147483647; // runc refuses uids and gids above int32
+
+/** "1000", "1000:1000", "app", "app:staff", "1000:staff"; "" -> {}. Names are resolved by the caller. */
+export function parseUser(user: string): { uid?: number; gid?: number; userName?: string; groupName?: string } {
+  const parts = user.split(':');
+  if (parts.length > 2 || parts.some((p, i) => p === '' && (i > 0 || parts.length > 1))) {
+    throw new OciSpecError('InvalidUser', `user ${JSON.stringify(user)} must be uid, uid:gid, name or name:group`);
+  }
+  const result: { uid?: number; gid?: number; userName?: string; groupName?: string } = {};
+  const [who, group] = parts;
+  const id = (text: string): number | undefined => {
+    if (!/^[0-9]+$/.test(text)) return undefined;
+    const n = Number(text);
+    if (n > MAX_ID) throw new OciSpecError('InvalidUser', `user ${JSON.stringify(user)}: id ${text} is above ${MAX_ID}`);
+    return n;
+  };
+  if (who !== '') {
+    const uid = id(who);
+    if (uid === undefined) result.userName = who;
+    else result.uid = uid;
+  }
+  if (group !== undefined) {
+    const gid = id(group);
+    if (gid === undefined) result.groupName = group;
+    else result.gid = gid;
+  }
+  return result;
+}
+
+/** Linux signal numbers (x86, arm and most others; the ones that differ on mips/sparc/alpha are out of scope). */
+const SIGNALS: Record<string, number> = {
+  HUP: 1, INT: 2, QUIT: 3, ILL: 4, TRAP: 5, ABRT: 6, IOT: 6, BUS: 7, FPE: 8, KILL: 9, USR1: 10,
+  SEGV: 11, USR2: 12, PIPE: 13, ALRM: 14, TERM: 15, STKFLT: 16, CHLD: 17, CLD: 17, CONT: 18,
+  STOP: 19, TSTP: 20, TTIN: 21, TTOU: 22, URG: 23, XCPU: 24, XFSZ: 25, VTALRM: 26, PROF: 27,
+  WINCH: 28, IO: 29, POLL: 29, PWR: 30, SYS: 31, RTMIN: 34, RTMAX: 64,
+};
+
+/** 'SIGTERM' | 'TERM' | 'sigterm' | '15' -> 15; also 'SIGRTMIN+3', 'RTMAX-1'. Throws InvalidSignal. */
+export function signalNumber(name: string): number {
+  const text = name.trim().toUpperCase();
+  let n: number | undefined;
+  if (/^[0-9]+$/.test(text)) {
+    n = Number(text);
+  } else {
+    const match = /^(?:SIG)?([A-Z0-9]+?)(?:([+-])([0-9]+))?$/.exec(text);
+    if (match) {
+      const [, base, sign, offset] = match;
+      n = SIGNALS[base];
+      if (n !== undefined && sign) {
+        n = (base === 'RTMIN' && sign === '+') || (base === 'RTMAX' && sign === '-') ? n + Number(sign + offset) : undefined;
+      }
+    }
+  }
+  if (n === undefined || n < 1 || n > 64) {
+    throw new OciSpecError('InvalidSignal', `signal ${JSON.stringify(name)} must be a signal name like SIGTERM or a number 1-64`);
+  }
+  return n;
+}
+
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/** 2 on a unified (cgroup v2 only) host; 1 on legacy and hybrid hosts, as runc decides. */
+export function detectCgroupVersion(root = '/sys/fs/cgroup'): 1 | 2 {
+  try {
+    if (statfsSync(root).type === CGROUP2_SUPER_MAGIC) return 2;
+  } catch {
+    // fall through: no cgroup mount at all reads as v1, where runc will report the real problem
+  }
+  return existsSync(posix.join(root, 'cgroup.controllers')) ? 2 : 1;
+}
+
+const PROC_LIMIT_NAMES: Record<string, string> = {
+  'Max cpu time': 'RLIMIT_CPU', 'Max file size': 'RLIMIT_FSIZE', 'Max data size': 'RLIMIT_DATA',
+  'Max stack size': 'RLIMIT_STACK', 'Max core file size': 'RLIMIT_CORE', 'Max resident set': 'RLIMIT_RSS',
+  'Max processes': 'RLIMIT_NPROC', 'Max open files': 'RLIMIT_NOFILE', 'Max locked memory': 'RLIMIT_MEMLOCK',
+  'Max address space': 'RLIMIT_AS', 'Max file locks': 'RLIMIT_LOCKS', 'Max pending signals': 'RLIMIT_SIGPENDING',
+  'Max msgqueue size': 'RLIMIT_MSGQUEUE', 'Max nice priority': 'RLIMIT_NICE', 'Max realtime priority': 'RLIMIT_RTPRIO',
+  'Max realtime timeout': 'RLIMIT_RTTIME',
+};
+
+/** Parses /proc/<pid>/limits; "unlimited" is Infinity. */
+export function parseProcLimits(text: string): Record<string, { soft: number; hard: number }> {
+  const limits: Record<string, { soft: number; hard: number }> = {};
+  const value = (v: string) => (v === 'unlimited' ? Infinity : Number(v));
+  for (const line of text.split('\n')) {
+    const match = /^(Max [a-z ]+?)\s{2,}(\S+)\s+(\S+)/.exec(line);
+    const type = match && PROC_LIMIT_NAMES[match[1]];
+    if (type) limits[type] = { soft: value(match[2]), hard: value(match[3]) };
+  }
+  return limits;
+}
+
+/**
+ * This process's rlimits. The shim and runc inherit containerd's, not ours; ours are the
+ * best estimate a client has, and equal them when converge embeds containerd.
+ */
+export function readHostRlimits(): Record<string, { soft: number; hard: number }> {
+  return parseProcLimits(readFileSync('/proc/self/limits', 'utf8'));
+}

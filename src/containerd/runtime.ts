@@ -1,0 +1,304 @@
+// The Runtime of src/types.ts over containerd: what the reconciler asks for (list, create,
+// start, stop, remove, ...) as sequences of containerd calls. Operations are safe to
+// repeat: what is already gone counts as done; a timeout never does.
+
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import {
+  type ActualContainer,
+  type ActualTask,
+  type CreateOptions,
+  type DesiredContainer,
+  type Runtime,
+  type RuntimeEvent,
+  LABEL_KEY,
+  LABEL_MANAGED,
+  LABEL_RESTARTS,
+  LABEL_SOURCE,
+  LABEL_SPEC_HASH,
+  idOf,
+  keyOfId,
+} from '../types.js';
+import { ContainerdClient } from './client.js';
+import { type Container, ContainersService } from './containers.js';
+import { ContentService } from './content.js';
+import { DeadlineExceededError, isAlreadyExists, isCanceled, isDeadlineExceeded, isNotFound, isUnavailable } from './errors.js';
+import { EventsService } from './events.js';
+import { watchTaskEvents } from './eventstream.js';
+import { ImageResolver } from './image.js';
+import { ImagesService } from './images.js';
+import { LeasesService, withLease as withLeaseOf } from './leases.js';
+import { NamespacesService } from './namespaces.js';
+import { buildSpec, detectCgroupVersion, readHostRlimits, signalNumber } from './oci.js';
+import { SnapshotsService } from './snapshots.js';
+import { type Process, TasksService } from './tasks.js';
+import { type UserFiles, needsUserFiles, readImageUserFiles, resolveUser } from './user.js';
+import { type DaemonVersion, VersionService } from './version.js';
+
+export interface ContainerdRuntimeOptions {
+  /** containerd's gRPC socket path (or a "unix://" address). */
+  address: string;
+  /** The containerd namespace converge owns. */
+  namespace: string;
+  /** converge's state dir; task logs go to <stateDir>/logs/<id>.log. */
+  stateDir: string;
+  snapshotter?: string;
+  runtimeName?: string;
+  log: Logger;
+  /** Default deadline of every call (10 s). */
+  timeoutMs?: number;
+}
+
+export interface ContainerdRuntime extends Runtime {
+  close(): void;
+  version(): Promise<DaemonVersion>;
+  /** Creates the namespace; one that exists already is fine. */
+  ensureNamespace(): Promise<void>;
+  hasImage(ref: string): Promise<boolean>;
+  /** Where the task of container `id` writes stdout and stderr. */
+  logPath(id: string): string;
+}
+
+const SIGKILL = 9;
+const USER_FILES_CACHE = 64;
+
+/** A definite failure (the call did not happen) as opposed to one whose outcome is unknown. */
+function isDefinite(err: unknown): boolean {
+  return !isDeadlineExceeded(err) && !isUnavailable(err) && !isCanceled(err);
+}
+
+/** Resolves to undefined when the thing is not there; rethrows anything else. */
+async function unlessNotFound<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+function toTask(p: Process): ActualTask {
+  const task: ActualTask = { pid: p.pid, status: p.status };
+  if (p.status === 'stopped') {
+    task.exitStatus = p.exitStatus;
+    if (p.exitedAt) task.exitedAt = p.exitedAt;
+  }
+  return task;
+}
+
+export function toActual(c: Container, p: Process | undefined): ActualContainer {
+  const restarts = Number.parseInt(c.labels[LABEL_RESTARTS] ?? '', 10);
+  const actual: ActualContainer = {
+    id: c.id,
+    key: c.labels[LABEL_KEY] || keyOfId(c.id),
+    specHash: c.labels[LABEL_SPEC_HASH] ?? '',
+    labels: c.labels,
+    restarts: Number.isInteger(restarts) && restarts >= 0 ? restarts : 0,
+  };
+  if (c.createdAt) actual.createdAt = c.createdAt;
+  if (p) actual.task = toTask(p);
+  return actual;
+}
+
+export function createContainerdRuntime(opts: ContainerdRuntimeOptions): ContainerdRuntime {
+  const namespace = opts.namespace;
+  const snapshotter = opts.snapshotter ?? 'overlayfs';
+  const runtimeName = opts.runtimeName ?? 'io.containerd.runc.v2';
+  const log = opts.log.child({ component: 'containerd' });
+  const client = new ContainerdClient({ address: opts.address, namespace, timeoutMs: opts.timeoutMs });
+  const timeoutMs = client.timeoutMs;
+  const containers = new ContainersService(client);
+  const tasks = new TasksService(client);
+  const snapshots = new SnapshotsService(client);
+  const leases = new LeasesService(client);
+  const images = new ImagesService(client);
+  const events = new EventsService(client);
+  const resolver = new ImageResolver(images, new ContentService(client));
+  const logDir = path.join(opts.stateDir, 'logs');
+  // Host facts that do not change while converge runs.
+  const hostRlimits = readHostRlimits();
+  const cgroupVersion = detectCgroupVersion();
+  // Image layers are immutable, so their /etc files are too: one mount per image, not per create.
+  const userFiles = new Map<string, UserFiles>();
+  // Long enough for the calls made under it; short, so a crash leaks nothing for long.
+  const leaseMs = Math.max(60_000, 3 * timeoutMs);
+
+  const logPath = (id: string): string => path.join(logDir, `${id}.log`);
+
+  const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> =>
+    withLeaseOf(leases, leaseMs, fn, (err, lease) => log.warn({ err, lease }, 'lease not deleted; it expires by itself'));
+
+  async function imageUserFiles(chainId: string): Promise<UserFiles> {
+    const cached = userFiles.get(chainId);
+    if (cached) return cached;
+    const files = await withLease((lease) =>
+      readImageUserFiles(snapshots, snapshotter, chainId, lease, (err, key) => log.warn({ err, key }, 'view snapshot not removed')),
+    );
+    if (userFiles.size >= USER_FILES_CACHE) userFiles.delete(userFiles.keys().next().value as string);
+    userFiles.set(chainId, files);
+    return files;
+  }
+
+  async function getTask(id: string): Promise<Process | undefined> {
+    return unlessNotFound(tasks.get(id));
+  }
+
+  /** Deletes the task; gone already is fine. */
+  async function deleteTaskQuiet(id: string): Promise<{ exitStatus: number } | undefined> {
+    const res = await unlessNotFound(tasks.delete(id));
+    return res && { exitStatus: res.exitStatus };
+  }
+
+  /**
+   * Sends `signal` and waits up to `waitMs` for the exit. The wait is made before the
+   * signal, so an exit in between cannot be missed. True when the task exited.
+   */
+  async function signalAndWait(id: string, signal: number, all: boolean, waitMs: number): Promise<boolean> {
+    const waiting = tasks.wait(id, { timeoutMs: waitMs }).then(
+      () => true,
+      (err: unknown) => {
+        if (isNotFound(err)) return true;
+        if (isDeadlineExceeded(err)) return false;
+        throw err;
+      },
+    );
+    try {
+      await tasks.kill(id, signal, all);
+    } catch (err) {
+      // NotFound: the process is gone already ("process already finished").
+      if (!isNotFound(err)) {
+        waiting.catch(() => undefined);
+        throw err;
+      }
+    }
+    return waiting;
+  }
+
+  async function stop(id: string, signal: string, graceMs: number): Promise<void> {
+    const sig = signalNumber(signal);
+    const task = await getTask(id);
+    if (!task) return;
+    if (task.status !== 'stopped') {
+      const graceful = graceMs > 0 && sig !== SIGKILL;
+      if (!graceful || !(await signalAndWait(id, sig, false, graceMs))) {
+        if (graceful) log.info({ id, signal, graceMs }, 'task did not stop in its grace period; killing it');
+        if (!(await signalAndWait(id, SIGKILL, true, timeoutMs))) {
+          throw new DeadlineExceededError(`task ${id} did not exit ${timeoutMs} ms after SIGKILL`);
+        }
+      }
+    }
+    await deleteTaskQuiet(id);
+  }
+
+  const runtime: ContainerdRuntime = {
+    async list() {
+      const [cs, ps] = await Promise.all([containers.list(), tasks.list()]);
+      const byId = new Map(ps.map((p) => [p.id, p]));
+      return cs.map((c) => toActual(c, byId.get(c.id)));
+    },
+
+    async get(id) {
+      const c = await unlessNotFound(containers.get(id));
+      if (!c) return undefined;
+      return toActual(c, await getTask(id));
+    },
+
+    async create(desired: DesiredContainer, options: CreateOptions) {
+      const id = idOf(desired.key);
+      const body = desired.spec.spec;
+      const image = await resolver.resolve(body.image);
+      const userText = body.user ?? image.config.User ?? '';
+      const user = resolveUser(userText, needsUserFiles(userText) ? await imageUserFiles(image.chainId) : {});
+      // Everything that can fail on the spec's account fails before anything is made.
+      const spec = buildSpec({ id, containerdNamespace: namespace, spec: desired.spec, image: image.config, user, hostRlimits, cgroupVersion });
+      const labels: Record<string, string> = {
+        ...(desired.spec.metadata.labels ?? {}),
+        [LABEL_MANAGED]: 'true',
+        [LABEL_SPEC_HASH]: desired.hash,
+        [LABEL_SOURCE]: desired.origin,
+        [LABEL_RESTARTS]: String(options.restarts),
+        [LABEL_KEY]: desired.key,
+      };
+      await withLease(async (lease) => {
+        // AlreadyExists from either call goes up as is: the reconciler owns that cleanup.
+        await snapshots.prepare(snapshotter, id, image.chainId, {}, { lease });
+        try {
+          await containers.create({ id, labels, image: image.imageName, runtime: runtimeName, snapshotter, snapshotKey: id, spec }, { lease });
+        } catch (err) {
+          // Only a definite failure proves no container holds the snapshot.
+          if (!isAlreadyExists(err) && isDefinite(err)) {
+            await snapshots.remove(snapshotter, id).catch((e: unknown) => log.warn({ err: e, id }, 'snapshot not removed'));
+          }
+          throw err;
+        }
+      });
+      log.debug({ id, key: desired.key, image: image.imageName }, 'container created');
+    },
+
+    async start(id) {
+      const existing = await getTask(id);
+      if (existing?.status === 'running' || existing?.status === 'paused' || existing?.status === 'pausing') {
+        return { pid: existing.pid };
+      }
+      if (existing?.status === 'created') return tasks.start(id);
+      if (existing) await deleteTaskQuiet(id);
+      const c = await containers.get(id);
+      const rootfs = await snapshots.mounts(c.snapshotter || snapshotter, c.snapshotKey || id);
+      await mkdir(logDir, { recursive: true, mode: 0o750 });
+      const uri = `file://${logPath(id)}`;
+      await tasks.create({ containerId: id, rootfs, stdout: uri, stderr: uri });
+      try {
+        return await tasks.start(id);
+      } catch (err) {
+        // A task that cannot start would only be in the way of the next try.
+        if (isDefinite(err)) await deleteTaskQuiet(id).catch((e: unknown) => log.warn({ err: e, id }, 'task not deleted'));
+        throw err;
+      }
+    },
+
+    stop,
+
+    async deleteTask(id) {
+      return deleteTaskQuiet(id);
+    },
+
+    async remove(id, signal, graceMs) {
+      await stop(id, signal, graceMs);
+      const c = await unlessNotFound(containers.get(id));
+      if (c) await unlessNotFound(containers.delete(id));
+      await unlessNotFound(snapshots.remove(c?.snapshotter || snapshotter, c?.snapshotKey || id));
+    },
+
+    async setRestarts(id, restarts) {
+      await containers.updateLabels(id, { [LABEL_RESTARTS]: String(restarts) });
+    },
+
+    events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {
+      return watchTaskEvents({ events, namespace, log, probeTimeoutMs: timeoutMs }, signal);
+    },
+
+    close() {
+      client.close();
+    },
+
+    version() {
+      return new VersionService(client).version();
+    },
+
+    async ensureNamespace() {
+      try {
+        await new NamespacesService(client).create(namespace);
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+      }
+    },
+
+    async hasImage(ref) {
+      return (await unlessNotFound(images.get(ref))) !== undefined;
+    },
+
+    logPath,
+  };
+  return runtime;
+}

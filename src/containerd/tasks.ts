@@ -1,0 +1,118 @@
+// Tasks service: the process of a container (create, start, signal, wait, delete).
+
+import type { TaskStatus } from '../types.js';
+import type { CallOptions, ContainerdClient } from './client.js';
+import { type Mount, type ProtoTimestamp, mountToProto, toDate } from './proto.js';
+
+export interface Process {
+  /** The container ID (the init process of a task carries the container's ID). */
+  id: string;
+  pid: number;
+  status: TaskStatus;
+  exitStatus: number;
+  exitedAt?: Date;
+  stdout: string;
+  stderr: string;
+}
+
+export interface NewTask {
+  containerId: string;
+  rootfs: Mount[];
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExitInfo {
+  exitStatus: number;
+  exitedAt?: Date;
+}
+
+interface ProtoProcess {
+  container_id: string;
+  id: string;
+  pid: number;
+  status: string;
+  stdout: string;
+  stderr: string;
+  exit_status: number;
+  exited_at: ProtoTimestamp | null;
+}
+
+const STATUSES: Record<string, TaskStatus> = {
+  CREATED: 'created',
+  RUNNING: 'running',
+  STOPPED: 'stopped',
+  PAUSED: 'paused',
+  PAUSING: 'pausing',
+};
+
+function fromProto(p: ProtoProcess): Process {
+  return {
+    // containerd fills `id` (and not container_id) for the init process in List and Get.
+    id: p.id || p.container_id,
+    pid: p.pid,
+    status: STATUSES[p.status] ?? 'unknown',
+    exitStatus: p.exit_status,
+    exitedAt: toDate(p.exited_at),
+    stdout: p.stdout,
+    stderr: p.stderr,
+  };
+}
+
+export class TasksService {
+  constructor(private readonly client: ContainerdClient) {}
+
+  async create(t: NewTask, opts?: CallOptions): Promise<{ pid: number }> {
+    const req = {
+      container_id: t.containerId,
+      rootfs: t.rootfs.map(mountToProto),
+      stdin: '',
+      stdout: t.stdout,
+      stderr: t.stderr,
+      terminal: false,
+    };
+    const res = await this.client.unary<{ pid: number }>('tasks', 'Create', req, opts);
+    return { pid: res.pid };
+  }
+
+  async start(containerId: string, opts?: CallOptions): Promise<{ pid: number }> {
+    const res = await this.client.unary<{ pid: number }>('tasks', 'Start', { container_id: containerId }, opts);
+    return { pid: res.pid };
+  }
+
+  async get(containerId: string, opts?: CallOptions): Promise<Process> {
+    const res = await this.client.unary<{ process: ProtoProcess }>('tasks', 'Get', { container_id: containerId }, opts);
+    return fromProto(res.process);
+  }
+
+  async list(filter = '', opts?: CallOptions): Promise<Process[]> {
+    const res = await this.client.unary<{ tasks: ProtoProcess[] }>('tasks', 'List', { filter }, opts);
+    return res.tasks.map(fromProto);
+  }
+
+  /** `all` signals every process of the container, not just its init. */
+  async kill(containerId: string, signal: number, all = false, opts?: CallOptions): Promise<void> {
+    await this.client.unary('tasks', 'Kill', { container_id: containerId, signal, all }, opts);
+  }
+
+  /** Resolves when the task exits (at once for an exited one); bounded by the deadline. */
+  async wait(containerId: string, opts?: CallOptions): Promise<ExitInfo> {
+    const res = await this.client.unary<{ exit_status: number; exited_at: ProtoTimestamp | null }>(
+      'tasks',
+      'Wait',
+      { container_id: containerId },
+      opts,
+    );
+    return { exitStatus: res.exit_status, exitedAt: toDate(res.exited_at) };
+  }
+
+  async delete(containerId: string, opts?: CallOptions): Promise<ExitInfo & { pid: number }> {
+    const res = await this.client.unary<{ pid: number; exit_status: number; exited_at: ProtoTimestamp | null }>(
+      'tasks',
+      'Delete',
+      { container_id: containerId },
+      opts,
+    );
+    return { pid: res.pid, exitStatus: res.exit_status, exitedAt: toDate(res.exited_at) };
+  }
+}

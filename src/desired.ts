@@ -1,0 +1,132 @@
+// The desired state: merges the latest snapshot of every source into one map of key ->
+// container, and tells listeners which keys changed so that a controller enqueues only those.
+//
+// Conflicts (two files or sources declaring the same namespace/name) go to the FIRST claimant:
+// a claim lasts while its declarer still declares the key, a newcomer never takes it over,
+// and when the holder lets go the next claimant in order of arrival gets it. So nothing
+// flaps, and within one snapshot the order of the snapshot (sorted file names) decides.
+// The losers are reported as problems.
+
+import type { DesiredContainer, Key, Problem, Snapshot } from './types.js';
+
+export interface DesiredStore {
+  /** Replaces everything the snapshot's source said before with what it says now. */
+  update(snapshot: Snapshot): void;
+  /** Key -> the container that holds it. */
+  desired(): ReadonlyMap<Key, DesiredContainer>;
+  /** The problems of every source's latest snapshot, plus one per losing claim. */
+  problems(): Problem[];
+  /** Every configured source has emitted at least one complete snapshot. */
+  ready(): boolean;
+  /**
+   * Called after an update with the keys whose holder, hash or origin changed (added and
+   * removed keys included); also called, possibly with no keys, when ready() turns true.
+   * Returns a function that removes the listener.
+   */
+  onChange(listener: (keys: Key[]) => void): () => void;
+}
+
+interface Claim {
+  source: string;
+  container: DesiredContainer;
+}
+
+interface SourceState {
+  /** "key\0origin" -> claim, for the claims of the latest snapshot. */
+  claims: Map<string, Claim>;
+  problems: Problem[];
+  seenComplete: boolean;
+}
+
+/** The file or resource an origin names: "dir:/etc/x.yaml" -> "/etc/x.yaml". */
+function originFile(origin: string): string {
+  return origin.startsWith('dir:') ? origin.slice(4) : origin;
+}
+
+export function createDesiredStore(sourceNames: string[]): DesiredStore {
+  const sources = new Map<string, SourceState>();
+  for (const name of sourceNames) sources.set(name, { claims: new Map(), problems: [], seenComplete: false });
+  /** Key -> claims in order of arrival; the first one holds the key. */
+  const claimsByKey = new Map<Key, Claim[]>();
+  const holders = new Map<Key, DesiredContainer>();
+  const listeners = new Set<(keys: Key[]) => void>();
+
+  const isReady = () => sourceNames.every((n) => sources.get(n)?.seenComplete === true);
+
+  function update(snapshot: Snapshot): void {
+    const wasReady = isReady();
+    let state = sources.get(snapshot.source);
+    if (!state) sources.set(snapshot.source, (state = { claims: new Map(), problems: [], seenComplete: false }));
+
+    const next = new Map<string, Claim>();
+    for (const container of snapshot.specs) {
+      const id = `${container.key}\0${container.origin}`;
+      if (!next.has(id)) next.set(id, { source: snapshot.source, container });
+    }
+    const touched = new Set<Key>();
+    for (const [id, claim] of state.claims) {
+      if (next.has(id)) continue;
+      const key = claim.container.key;
+      const list = claimsByKey.get(key)!.filter((c) => c !== claim);
+      if (list.length > 0) claimsByKey.set(key, list);
+      else claimsByKey.delete(key);
+      touched.add(key);
+    }
+    for (const [id, fresh] of next) {
+      const old = state.claims.get(id);
+      if (old) {
+        old.container = fresh.container; // same declarer: keeps its place in line
+        next.set(id, old);
+      } else {
+        const list = claimsByKey.get(fresh.container.key);
+        if (list) list.push(fresh);
+        else claimsByKey.set(fresh.container.key, [fresh]);
+      }
+      touched.add(fresh.container.key);
+    }
+    state.claims = next;
+    state.problems = snapshot.problems;
+    if (snapshot.complete) state.seenComplete = true;
+
+    const changed: Key[] = [];
+    for (const key of touched) {
+      const before = holders.get(key);
+      const after = claimsByKey.get(key)?.[0]?.container;
+      if (after) holders.set(key, after);
+      else holders.delete(key);
+      if (before?.hash !== after?.hash || before?.origin !== after?.origin) changed.push(key);
+    }
+    if (changed.length > 0 || (!wasReady && isReady())) {
+      changed.sort();
+      for (const listener of [...listeners]) listener(changed);
+    }
+  }
+
+  function problems(): Problem[] {
+    const out: Problem[] = [];
+    for (const name of sources.keys()) out.push(...sources.get(name)!.problems);
+    for (const [key, claims] of claimsByKey) {
+      const holder = claims[0].container;
+      for (const loser of claims.slice(1)) {
+        out.push({
+          file: originFile(loser.container.origin),
+          path: 'metadata.name',
+          key,
+          message: `${key} conflicts with ${holder.origin}, which declared it first; ignored while that one declares it`,
+        });
+      }
+    }
+    return out;
+  }
+
+  return {
+    update,
+    desired: () => holders,
+    problems,
+    ready: isReady,
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}

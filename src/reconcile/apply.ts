@@ -1,0 +1,108 @@
+// Carries out one planned action against the Runtime. Each action leaves the key either
+// converged or in a state the next reconcile can read and continue from.
+
+import type { Logger } from 'pino';
+import type { Action } from './plan.js';
+import { idOf, type ActualContainer, type DesiredContainer, type Runtime } from '../types.js';
+import { DEFAULTS } from '../spec/types.js';
+
+export class ConflictError extends Error {
+  readonly code = 'Conflict';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConflictError';
+  }
+}
+
+export interface ApplyContext {
+  runtime: Runtime;
+  log: Logger;
+  /** Default stop for containers whose spec is gone. */
+  defaultStop?: { signal: string; graceMs: number };
+}
+
+export interface ApplyResult {
+  /** PID of a task this action started. */
+  pid?: number;
+}
+
+export function stopOf(desired: DesiredContainer | undefined, ctx: ApplyContext): { signal: string; graceMs: number } {
+  const body = desired?.spec.spec;
+  if (!body) return ctx.defaultStop ?? { signal: DEFAULTS.stopSignal, graceMs: DEFAULTS.terminationGracePeriodSeconds * 1000 };
+  return {
+    signal: body.stopSignal ?? DEFAULTS.stopSignal,
+    graceMs: (body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds) * 1000,
+  };
+}
+
+export async function applyAction(
+  action: Action,
+  desired: DesiredContainer | undefined,
+  actual: ActualContainer | undefined,
+  ctx: ApplyContext,
+): Promise<ApplyResult> {
+  const id = idOf(action.key);
+  const { runtime } = ctx;
+  switch (action.type) {
+    case 'wait':
+      return {};
+    case 'remove': {
+      const stop = stopOf(desired, ctx);
+      await runtime.remove(id, stop.signal, stop.graceMs);
+      return {};
+    }
+    case 'create':
+      await createFresh(must(desired, action), ctx);
+      return runtime.start(id);
+    case 'recreate': {
+      // The old container's own stop settings are unknown once its spec changed; the new
+      // spec's are the user's latest word on how this container stops.
+      const stop = stopOf(desired, ctx);
+      await runtime.remove(id, stop.signal, stop.graceMs);
+      await createFresh(must(desired, action), ctx);
+      return runtime.start(id);
+    }
+    case 'start':
+      if (actual?.task && actual.task.status !== 'stopped') {
+        // A task created but never started (converge died in between): begin again.
+        await runtime.stop(id, 'SIGKILL', 0);
+      }
+      return runtime.start(id);
+    case 'restart':
+      await runtime.deleteTask(id);
+      await runtime.setRestarts(id, (actual?.restarts ?? 0) + 1);
+      return runtime.start(id);
+  }
+}
+
+/**
+ * Creates the container; on AlreadyExists (a stale container, task or snapshot from an
+ * earlier run, or one made by hand in converge's namespace) deletes what is there and
+ * tries once more. A second AlreadyExists is reported, not retried hot.
+ */
+async function createFresh(desired: DesiredContainer, ctx: ApplyContext): Promise<void> {
+  const id = idOf(desired.key);
+  try {
+    await ctx.runtime.create(desired, { restarts: 0 });
+    return;
+  } catch (err) {
+    if (codeOf(err) !== 'AlreadyExists') throw err;
+    ctx.log.warn({ key: desired.key, id, err: String(err) }, 'removing stale object before create');
+  }
+  await ctx.runtime.remove(id, 'SIGKILL', 0);
+  try {
+    await ctx.runtime.create(desired, { restarts: 0 });
+  } catch (err) {
+    if (codeOf(err) !== 'AlreadyExists') throw err;
+    throw new ConflictError(`container ${id} still exists after removing the stale one`, { cause: err });
+  }
+}
+
+function must(desired: DesiredContainer | undefined, action: Action): DesiredContainer {
+  if (!desired) throw new Error(`${action.type} of ${action.key} without a desired spec`);
+  return desired;
+}
+
+export function codeOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}

@@ -1,0 +1,84 @@
+// The planner: a pure function from (desired, actual) to the actions that make them
+// agree. It decides; apply.ts acts. Nothing here touches containerd or the clock.
+
+import type { ActualContainer, DesiredContainer, Key } from '../types.js';
+import { DEFAULTS } from '../spec/types.js';
+import { restartAt, type BackoffOptions, type RestartState } from './backoff.js';
+
+export type Action =
+  | { type: 'create'; key: Key; reason: string }
+  | { type: 'recreate'; key: Key; reason: string }
+  | { type: 'start'; key: Key; reason: string }
+  | { type: 'restart'; key: Key; reason: string; exitCode: number; consecutive: number }
+  | { type: 'remove'; key: Key; reason: string }
+  /** Nothing to do yet; look again at `at` (epoch ms), or when something changes if absent. */
+  | { type: 'wait'; key: Key; reason: string; at?: number };
+
+export type ActionType = Action['type'];
+
+export interface PlanContext {
+  now: number;
+  backoff: BackoffOptions;
+  /** Crash-loop memory per key. */
+  restarts: ReadonlyMap<Key, RestartState>;
+  /** False until every source has been read once: nothing is removed before. */
+  removalAllowed: boolean;
+  /** Whether a key's task is running now, for dependsOn. */
+  isRunning(key: Key): boolean;
+}
+
+/** The one action for one key, or undefined when the key is converged. */
+export function planKey(desired: DesiredContainer | undefined, actual: ActualContainer | undefined, ctx: PlanContext): Action | undefined {
+  if (!desired) {
+    if (!actual) return undefined;
+    if (!ctx.removalAllowed) return { type: 'wait', key: actual.key, reason: 'not removing before every source has been read' };
+    return { type: 'remove', key: actual.key, reason: 'no longer desired' };
+  }
+  const key = desired.key;
+  if (!actual) {
+    return waitForDependencies(desired, ctx) ?? { type: 'create', key, reason: 'missing' };
+  }
+  if (actual.specHash !== desired.hash) {
+    const reason = actual.specHash ? 'spec changed' : 'not created by converge (no spec-hash label)';
+    return { type: 'recreate', key, reason };
+  }
+  const task = actual.task;
+  if (!task) {
+    return waitForDependencies(desired, ctx) ?? { type: 'start', key, reason: 'no task' };
+  }
+  if (task.status === 'created') {
+    return { type: 'start', key, reason: 'task created but not started' };
+  }
+  if (task.status !== 'stopped') return undefined; // running, paused, pausing, unknown
+  return planExited(desired, task.exitStatus ?? 0, task.exitedAt?.getTime() ?? ctx.now, ctx);
+}
+
+function planExited(desired: DesiredContainer, exitCode: number, exitedAt: number, ctx: PlanContext): Action | undefined {
+  const key = desired.key;
+  const policy = desired.spec.spec.restartPolicy ?? DEFAULTS.restartPolicy;
+  if (policy === 'Never') return undefined;
+  if (policy === 'OnFailure' && exitCode === 0) return undefined;
+  const blocked = waitForDependencies(desired, ctx);
+  if (blocked) return blocked;
+  const { at, consecutive } = restartAt(ctx.restarts.get(key), exitedAt, ctx.backoff);
+  const reason = `exited with code ${exitCode}, restartPolicy ${policy}`;
+  if (at > ctx.now) return { type: 'wait', key, reason: `back-off restarting: ${reason}`, at };
+  return { type: 'restart', key, reason, exitCode, consecutive };
+}
+
+function waitForDependencies(desired: DesiredContainer, ctx: PlanContext): Action | undefined {
+  const pending = (desired.spec.spec.dependsOn ?? []).filter((name) => !ctx.isRunning(`${desired.namespace}/${name}`));
+  if (pending.length === 0) return undefined;
+  return { type: 'wait', key: desired.key, reason: `waiting for ${pending.join(', ')} to run` };
+}
+
+/** Every action needed over whole snapshots (used by `converge plan` and the resync). */
+export function plan(desired: ReadonlyMap<Key, DesiredContainer>, actual: ReadonlyMap<Key, ActualContainer>, ctx: PlanContext): Action[] {
+  const keys = [...new Set([...desired.keys(), ...actual.keys()])].sort();
+  const actions: Action[] = [];
+  for (const key of keys) {
+    const action = planKey(desired.get(key), actual.get(key), ctx);
+    if (action) actions.push(action);
+  }
+  return actions;
+}

@@ -1,0 +1,96 @@
+// What `converge status` and /v1/status show: one row per container, derived from the
+// desired store, the last actual state read from containerd and what the controller
+// remembers of each key (errors, back-off, OOM).
+
+import type { ActualContainer, Key } from '../types.js';
+import type { DesiredStore } from '../desired.js';
+import type { RestartState } from './backoff.js';
+
+export type Phase = 'Pending' | 'Created' | 'Running' | 'Exited' | 'BackOff' | 'Failed' | 'Updating' | 'Removing' | 'Orphaned';
+
+export interface KeyState {
+  error?: { code: string; message: string };
+  waiting?: { reason: string; at?: number };
+  oomKilled?: boolean;
+  /** When converge last started this key's task (epoch ms). */
+  startedAt?: number;
+}
+
+export interface StatusRow {
+  name: string;
+  namespace: string;
+  id: string;
+  phase: Phase;
+  restarts: number;
+  exitCode: number | null;
+  message: string;
+  pid: number | null;
+  image: string | null;
+  source: string | null;
+  /** ISO time the container was created in containerd, when known. */
+  createdAt: string | null;
+  /** ISO time converge last started its task, when known (not for adopted tasks). */
+  startedAt: string | null;
+}
+
+export function buildStatus(
+  store: DesiredStore,
+  actual: ReadonlyMap<Key, ActualContainer>,
+  states: ReadonlyMap<Key, KeyState>,
+  _restarts: ReadonlyMap<Key, RestartState>,
+  now: number,
+): StatusRow[] {
+  const desired = store.desired();
+  const problemsByFile = new Map<string, string>();
+  for (const p of store.problems()) if (!problemsByFile.has(p.file)) problemsByFile.set(p.file, p.message);
+  const keys = [...new Set([...desired.keys(), ...actual.keys()])].sort();
+  return keys.map((key) => {
+    const d = desired.get(key);
+    const a = actual.get(key);
+    const s = states.get(key) ?? {};
+    const [namespace, name] = key.split('/', 2);
+    const task = a?.task;
+    let phase: Phase;
+    let message = '';
+    if (!d) {
+      phase = store.ready() ? 'Removing' : 'Orphaned';
+      message = store.ready() ? 'no longer desired' : 'kept until every source has been read';
+    } else if (!a) {
+      phase = 'Pending';
+      message = s.waiting?.reason ?? '';
+    } else if (a.specHash !== d.hash) {
+      phase = 'Updating';
+      message = 'spec changed';
+    } else if (!task) {
+      phase = 'Created';
+    } else if (task.status === 'running' || task.status === 'paused' || task.status === 'pausing') {
+      phase = 'Running';
+    } else if (task.status === 'stopped') {
+      phase = s.waiting?.at !== undefined ? 'BackOff' : 'Exited';
+      if (s.waiting) message = `${s.waiting.reason}; next try in ${Math.max(0, Math.round(((s.waiting.at ?? now) - now) / 1000))}s`;
+      if (s.oomKilled) message = message ? `OOMKilled; ${message}` : 'OOMKilled';
+    } else {
+      phase = 'Created';
+    }
+    if (s.error && phase !== 'Running') {
+      phase = 'Failed';
+      message = `${s.error.code}: ${s.error.message}`;
+    }
+    const fileProblem = d ? problemsByFile.get(d.origin.replace(/^[a-z]+:/, '')) ?? problemsByFile.get(d.origin) : undefined;
+    if (fileProblem) message = [message, `spec source has errors, running its last good version: ${fileProblem}`].filter(Boolean).join('; ');
+    return {
+      name,
+      namespace,
+      id: a?.id ?? key.replace('/', '.'),
+      phase,
+      restarts: a?.restarts ?? 0,
+      exitCode: task?.status === 'stopped' ? (task.exitStatus ?? null) : null,
+      message,
+      pid: task && task.status !== 'stopped' && task.pid ? task.pid : null,
+      image: d?.spec.spec.image ?? null,
+      source: d?.origin ?? a?.labels['converge.dev/source'] ?? null,
+      createdAt: a?.createdAt?.toISOString() ?? null,
+      startedAt: s.startedAt !== undefined ? new Date(s.startedAt).toISOString() : null,
+    };
+  });
+}

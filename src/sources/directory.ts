@@ -1,0 +1,268 @@
+// The directory source: watches one flat directory of spec files and emits the FULL set of
+// specs (level-based, like kubelet's static pod directory) after every burst of changes.
+//
+// - Flat: only files directly in the directory count; subdirectories and hidden files are
+//   ignored, as kubelet does. Only *.yaml, *.yml and *.json files are read, which also
+//   leaves out editor temp and backup files (foo.yaml~, foo.yaml.swp, 4913, .#foo.yaml, ...).
+// - Each file is applied whole: a file that fails to read, parse or validate keeps the specs
+//   of its last good version (bad input never destroys good state) and reports its problems.
+//   A deleted file drops its specs.
+// - A missing or unreadable directory is unknown, never empty: the snapshot says
+//   complete: false and keeps the last good specs. It is looked for again on a timer and
+//   through the watch on its parent, and read in full when it is back.
+// - chokidar events only say which files to read again; they are coalesced (debounced) so a
+//   burst of 500 new files gives a few snapshots, not 500. awaitWriteFinish holds a file
+//   until its size has settled, so a half-written file is not applied; the atomic window
+//   turns an editor's unlink + create into one change, so a save never drops a container.
+//   A periodic re-listing is the safety net for lost watch events.
+
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import chokidar, { type FSWatcher } from 'chokidar';
+import type { Logger } from 'pino';
+import type { DesiredContainer, Problem, Snapshot } from '../types.js';
+import { fileProblem, loadFile, readSpecFile } from '../spec/load.js';
+import type { Source } from './source.js';
+
+export interface DirectorySourceOptions {
+  dir: string;
+  log: Logger;
+  /** Quiet time that ends a burst of changes (the wait is capped at 5x this). Default 30. */
+  debounceMs?: number;
+  /** How long a written file's size must stay put before it is read. Default 100. */
+  stabilityMs?: number;
+  /** While the directory is missing or unreadable, how often to look for it. Default 1000. */
+  retryMs?: number;
+  /** Re-list the directory this often to catch lost watch events; 0 turns it off. Default 30000. */
+  resyncMs?: number;
+  /** Size limit per file. Default 1 MiB. */
+  maxBytes?: number;
+}
+
+/** Whether a directory entry is a spec file: *.yaml, *.yml, *.json and not hidden. */
+export function isSpecFile(name: string): boolean {
+  return !name.startsWith('.') && /\.(ya?ml|json)$/i.test(name);
+}
+
+interface FileState {
+  /** The specs of the file's last good version. */
+  specs: DesiredContainer[];
+  /** Problems of its current version; empty when that version is the good one. */
+  problems: Problem[];
+  /** ino:size:mtime:ctime at the last read, for the periodic re-listing. */
+  sig: string;
+}
+
+const signature = (st: Stats) => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+const errCode = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code ?? String(err);
+
+export function createDirectorySource(opts: DirectorySourceOptions): Source {
+  const dir = resolve(opts.dir);
+  const name = `dir:${dir}`;
+  const log = opts.log.child({ source: name });
+  const debounceMs = opts.debounceMs ?? 30;
+  const stabilityMs = opts.stabilityMs ?? 100;
+  const retryMs = opts.retryMs ?? 1000;
+  const resyncMs = opts.resyncMs ?? 30_000;
+
+  const files = new Map<string, FileState>();
+  /** Names the watcher reported since the last read. */
+  const dirty = new Set<string>();
+  let readAll = true;
+  let relist = false;
+  let dirProblem: Problem | undefined;
+  let onSnapshot: ((s: Snapshot) => void) | undefined;
+  let watcher: FSWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let burstStart = 0;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let resyncTimer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let live = false;
+  let stopped = false;
+
+  /** Watch only the directory itself, its ancestors (to see it come back) and its files. */
+  function ignored(path: string, stats?: Stats): boolean {
+    if (path === dir || dir.startsWith(path.endsWith(sep) ? path : path + sep)) return false;
+    if (dirname(path) !== dir || !isSpecFile(basename(path))) return true;
+    return stats?.isDirectory() ?? false;
+  }
+
+  function schedule(delay = debounceMs): void {
+    if (!live || stopped) return; // the first read, still to come, reads everything
+    const now = Date.now();
+    if (timer === undefined) burstStart = now;
+    else if (now - burstStart >= 5 * debounceMs) return; // a long burst: let the timer fire
+    else clearTimeout(timer);
+    timer = setTimeout(fire, delay);
+  }
+
+  function fire(): void {
+    timer = undefined;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = drain().finally(() => (running = undefined));
+  }
+
+  async function drain(): Promise<void> {
+    do {
+      again = false;
+      try {
+        await readOnce();
+      } catch (err) {
+        log.error({ err: String(err) }, 'reading the spec directory failed');
+      }
+    } while (again && !stopped);
+  }
+
+  async function readOnce(): Promise<void> {
+    let listing: string[];
+    try {
+      const entries = await readdir(dir, { withFileTypes: true });
+      listing = entries.filter((e) => (e.isFile() || e.isSymbolicLink()) && isSpecFile(e.name)).map((e) => e.name).sort();
+    } catch (err) {
+      const code = errCode(err);
+      const message = code === 'ENOENT' ? 'directory does not exist' : `cannot read directory (${code})`;
+      if (dirProblem?.message !== message) log.warn({ dir, code }, 'spec directory unreadable; keeping its last good specs');
+      dirProblem = { file: dir, path: '', message: `${message}; its last good specs are kept` };
+      readAll = true; // when it is back, read everything again
+      dirty.clear();
+      retryTimer ??= setInterval(() => schedule(0), retryMs).unref();
+      emit(false);
+      return;
+    }
+    if (dirProblem) log.info({ dir }, 'spec directory readable again');
+    dirProblem = undefined;
+    if (retryTimer) clearInterval(retryTimer);
+    retryTimer = undefined;
+
+    if (readAll) {
+      readAll = relist = false;
+      dirty.clear();
+      const present = new Set(listing);
+      for (const file of files.keys()) if (!present.has(file)) dropFile(file);
+      for (const file of listing) await readFile(file);
+    } else {
+      if (relist) await markChanged(listing);
+      const names = [...dirty].sort();
+      dirty.clear();
+      for (const file of names) await readFile(file);
+    }
+    emit(true);
+  }
+
+  /** The periodic re-listing: marks what changed without the watcher saying so. */
+  async function markChanged(listing: string[]): Promise<void> {
+    relist = false;
+    const present = new Set(listing);
+    for (const file of files.keys()) if (!present.has(file)) dirty.add(file);
+    for (const file of listing) {
+      try {
+        const st = await stat(join(dir, file));
+        // A file written just now is left to the watcher, which waits for the write to end.
+        if (files.get(file)?.sig !== signature(st) && Date.now() - st.mtimeMs > 2 * stabilityMs) dirty.add(file);
+      } catch {
+        dirty.add(file);
+      }
+    }
+  }
+
+  function dropFile(file: string): void {
+    if (files.delete(file)) log.info({ file: join(dir, file) }, 'spec file removed');
+  }
+
+  async function readFile(file: string): Promise<void> {
+    const path = join(dir, file);
+    let st: Stats;
+    try {
+      st = await stat(path);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return dropFile(file);
+      return setFile(file, [fileProblem(path, err)], [], '');
+    }
+    if (!st.isFile()) return dropFile(file);
+    let text: string;
+    try {
+      text = await readSpecFile(path, opts.maxBytes);
+    } catch (err) {
+      if (errCode((err as { cause?: unknown }).cause) === 'ENOENT') return dropFile(file);
+      return setFile(file, [fileProblem(path, err)], [], signature(st));
+    }
+    const result = loadFile(path, text, { maxBytes: opts.maxBytes });
+    setFile(file, result.problems, result.specs, signature(st));
+  }
+
+  function setFile(file: string, problems: Problem[], specs: DesiredContainer[], sig: string): void {
+    const prev = files.get(file);
+    if (problems.length === 0) {
+      files.set(file, { specs, problems, sig });
+      log.debug({ file: join(dir, file), specs: specs.length }, 'spec file read');
+      return;
+    }
+    files.set(file, { specs: prev?.specs ?? [], problems, sig });
+    log.warn(
+      { file: join(dir, file), problems: problems.length, keptSpecs: prev?.specs.length ?? 0 },
+      'spec file has problems; keeping its last good specs',
+    );
+  }
+
+  function emit(complete: boolean): void {
+    if (stopped || !onSnapshot) return;
+    const names = [...files.keys()].sort();
+    const specs = names.flatMap((f) => files.get(f)!.specs);
+    const problems = names.flatMap((f) => files.get(f)!.problems);
+    if (dirProblem) problems.unshift(dirProblem);
+    onSnapshot({ source: name, specs, problems, complete });
+  }
+
+  return {
+    name,
+    async start(cb) {
+      onSnapshot = cb;
+      const w = chokidar.watch(dir, {
+        ignored,
+        ignoreInitial: true,
+        atomic: true,
+        awaitWriteFinish: { stabilityThreshold: stabilityMs, pollInterval: Math.max(10, Math.round(stabilityMs / 4)) },
+      });
+      watcher = w;
+      w.on('all', (event, path) => {
+        if (path === dir) {
+          // The directory (re)appeared: read it all once its files have had time to settle.
+          if (event === 'addDir') readAll = true;
+          schedule(event === 'addDir' ? stabilityMs : debounceMs);
+        } else if (dirname(path) === dir) {
+          dirty.add(basename(path));
+          schedule();
+        }
+      });
+      w.on('error', (err) => {
+        log.warn({ err: String(err) }, 'directory watch error; reading the directory again');
+        readAll = true;
+        schedule();
+      });
+      await new Promise<void>((ok) => w.once('ready', () => ok()));
+      live = true;
+      fire(); // the first full read
+      await running;
+      if (resyncMs > 0) {
+        resyncTimer = setInterval(() => {
+          relist = true;
+          schedule(0);
+        }, resyncMs).unref();
+      }
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      if (retryTimer) clearInterval(retryTimer);
+      if (resyncTimer) clearInterval(resyncTimer);
+      await watcher?.close();
+      await running;
+    },
+  };
+}

@@ -1,0 +1,292 @@
+// Validates one parsed document against schemas/container.schema.json (the single source of
+// truth) and then runs the checks that JSON Schema cannot express: quantities parse, bind
+// mounts have a source, names are unique. Returns what is wrong as path + message pairs.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { CPU_PATTERN, MEMORY_PATTERN, parseBytes, parseCpu } from './quantity.js';
+import { fieldPath } from './yaml.js';
+
+export interface SpecIssue {
+  /** Field path, e.g. "spec.mounts[1].target"; "" for the document itself. */
+  path: string;
+  /** What was expected. */
+  message: string;
+  /** Where to look up the line when it differs from `path` (an unknown field's own key). */
+  linePath?: string;
+}
+
+const SCHEMA_FILE = join('schemas', 'container.schema.json');
+
+/**
+ * The schema file, found by walking up from this module: it sits at the package root, while
+ * this module runs from src/spec/ or dist/src/spec/.
+ */
+export function schemaPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, SCHEMA_FILE);
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`cannot find ${SCHEMA_FILE} above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+}
+
+export function loadSchema(): Record<string, unknown> {
+  return JSON.parse(readFileSync(schemaPath(), 'utf8')) as Record<string, unknown>;
+}
+
+const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+const DNS_LABEL_MSG = 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit';
+
+/** Human words for each pattern the schema uses; a pattern missing here is shown as is. */
+const PATTERN_MESSAGES: Record<string, string> = {
+  [DNS_LABEL]: DNS_LABEL_MSG,
+  [MEMORY_PATTERN]: 'must be a quantity of bytes such as 64Mi, 1G or 1048576',
+  [CPU_PATTERN]: 'must be a quantity of CPUs such as 500m, "1.5" or 2',
+  '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$':
+    'must be a label value: letters, digits, "-", "_" and ".", starting and ending with a letter or digit',
+  '^[^\\s]*$': 'must not contain whitespace',
+  '^[^=\\x00]+$': 'must not contain "=" or NUL',
+  '^/': 'must be an absolute path (starting with "/")',
+  '^[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?$': 'must be uid[:gid], numeric or names known to the image',
+  '^((SIG)?[A-Z][A-Z0-9]*|[0-9]+)$': 'must be a signal name such as SIGTERM, or a signal number',
+  '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$':
+    'must be a DNS-1123 subdomain: lowercase DNS labels joined by "."',
+};
+
+let compiled: ValidateFunction | undefined;
+
+/** Compiled once, on first use. */
+function validator(): ValidateFunction {
+  if (!compiled) {
+    // strictTypes is off for one node: cpu carries `pattern` beside an int-or-string anyOf
+    // without a type of its own, the one form Kubernetes accepts for int-or-string.
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false });
+    // An annotation for Kubernetes (the CRD is generated from this file); ajv only needs to
+    // know the word. The value check itself is the anyOf of integer and string beside it.
+    ajv.addKeyword({ keyword: 'x-kubernetes-int-or-string', schemaType: 'boolean' });
+    compiled = ajv.compile(loadSchema());
+  }
+  return compiled;
+}
+
+/** Everything wrong with one document; empty when it is a valid Container. */
+export function validateDocument(doc: unknown): SpecIssue[] {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    return [{ path: '', message: 'must be a mapping (a Container document)' }];
+  }
+  const validate = validator();
+  const issues = validate(doc) ? [] : fromAjv(validate.errors ?? [], doc);
+  issues.push(...codeChecks(doc as Record<string, unknown>));
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const id = `${i.path}\0${i.message}`;
+    return seen.has(id) ? false : (seen.add(id), true);
+  });
+}
+
+/** ajv's "/spec/mounts/1" as "spec.mounts[1]", using the data to tell indexes from keys. */
+function toPath(pointer: string, doc: unknown): string {
+  let path = '';
+  let node: unknown = doc;
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(node)) {
+      path = fieldPath(path, Number(seg));
+      node = node[Number(seg)];
+    } else {
+      path = fieldPath(path, seg);
+      node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[seg] : undefined;
+    }
+  }
+  return path;
+}
+
+const TYPE_WORDS: Record<string, string> = {
+  string: 'a string', integer: 'an integer', number: 'a number', boolean: 'true or false',
+  object: 'a mapping', array: 'a list',
+};
+
+function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
+  // An anyOf (cpu: integer or string) speaks for its branches: drop the branch errors.
+  const anyOfAt = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  const out: SpecIssue[] = [];
+  for (const e of errors) {
+    if (anyOfAt.has(e.instancePath) && e.keyword !== 'anyOf' && /\/anyOf\/\d+\//.test(e.schemaPath)) continue;
+    const at = toPath(e.instancePath, doc);
+    const p = e.params as Record<string, unknown>;
+    switch (e.keyword) {
+      case 'required':
+        out.push({ path: fieldPath(at, String(p.missingProperty)), message: 'is required', linePath: at });
+        break;
+      case 'additionalProperties': {
+        const field = String(p.additionalProperty);
+        const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+        const near = closest(field, known);
+        const hint = near ? ` (did you mean '${near}'?)` : '';
+        out.push({ path: at, message: `unknown field '${field}'${hint}`, linePath: fieldPath(at, field) });
+        break;
+      }
+      case 'enum':
+        out.push({ path: at, message: `must be one of ${(p.allowedValues as unknown[]).join(', ')}` });
+        break;
+      case 'type':
+        out.push({ path: at, message: `must be ${TYPE_WORDS[String(p.type)] ?? String(p.type)}` });
+        break;
+      case 'anyOf': {
+        const fraction = typeof e.data === 'number' && !Number.isInteger(e.data);
+        const hint = fraction ? ` (write a fraction as a string: "${e.data}")` : '';
+        out.push({ path: at, message: `must be an integer or a string${hint}` });
+        break;
+      }
+        break;
+      case 'pattern':
+        out.push({ path: at, message: PATTERN_MESSAGES[String(p.pattern)] ?? `must match ${String(p.pattern)}` });
+        break;
+      case 'minLength':
+        out.push({ path: at, message: p.limit === 1 ? 'must not be empty' : `must be at least ${p.limit} characters` });
+        break;
+      case 'maxLength':
+        out.push({ path: at, message: `must be at most ${p.limit} characters` });
+        break;
+      case 'minItems':
+        out.push({ path: at, message: `must have at least ${p.limit} item${p.limit === 1 ? '' : 's'}` });
+        break;
+      case 'minimum':
+      case 'maximum':
+        out.push({ path: at, message: `must be ${String(p.comparison)} ${p.limit}` });
+        break;
+      default:
+        out.push({ path: at, message: e.message ?? `fails ${e.keyword}` });
+    }
+  }
+  return out;
+}
+
+/** The known field nearest to a misspelt one, when it is near enough to be a typo. */
+function closest(word: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 4)) + 1;
+  for (const k of known) {
+    const d = editDistance(word.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+const obj = (v: unknown): Record<string, unknown> | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
+const MEMORY_RE = new RegExp(MEMORY_PATTERN);
+const CPU_RE = new RegExp(CPU_PATTERN);
+const SIGNAL_SHAPE = /^((SIG)?[A-Z][A-Z0-9]*|[0-9]+)$/;
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Checks beyond JSON Schema. Written defensively: the document may also have failed the schema. */
+function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  const metadata = obj(doc.metadata) ?? {};
+  const spec = obj(doc.spec) ?? {};
+
+  for (const key of Object.keys(obj(metadata.labels) ?? {})) {
+    const path = fieldPath('metadata.labels', key);
+    const slash = key.lastIndexOf('/');
+    const prefix = slash < 0 ? '' : key.slice(0, slash);
+    const name = key.slice(slash + 1);
+    if (prefix === 'converge.dev' || prefix.endsWith('.converge.dev')) {
+      out.push({ path, message: 'label keys with the converge.dev/ prefix are reserved for converge' });
+    } else if (!LABEL_NAME.test(name) || name.length > 63 || (slash >= 0 && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix)))) {
+      out.push({ path, message: 'must be a label key: [prefix/]name, name at most 63 letters, digits, "-", "_" or "." starting and ending with a letter or digit, prefix a DNS subdomain' });
+    }
+  }
+
+  const limits = obj(obj(spec.resources)?.limits) ?? {};
+  quantity(out, 'spec.resources.limits.memory', limits.memory, MEMORY_RE, parseBytes);
+  quantity(out, 'spec.resources.limits.cpu', limits.cpu, CPU_RE, parseCpu);
+
+  const targets = new Map<string, string>();
+  list(spec.mounts).forEach((raw, i) => {
+    const m = obj(raw);
+    if (!m) return;
+    const at = fieldPath('spec.mounts', i);
+    if (m.type === 'bind' && m.source === undefined) {
+      out.push({ path: fieldPath(at, 'source'), message: 'is required for a bind mount', linePath: at });
+    }
+    if (m.type === 'tmpfs' && m.source !== undefined) out.push({ path: fieldPath(at, 'source'), message: 'is only for bind mounts' });
+    if (m.type === 'bind' && m.sizeLimit !== undefined) out.push({ path: fieldPath(at, 'sizeLimit'), message: 'is only for tmpfs mounts' });
+    quantity(out, fieldPath(at, 'sizeLimit'), m.sizeLimit, MEMORY_RE, parseBytes);
+    if (typeof m.target === 'string') {
+      const target = m.target.replace(/\/+$/, '') || '/';
+      const first = targets.get(target);
+      if (first) out.push({ path: fieldPath(at, 'target'), message: `mounts ${target} again (also ${first})` });
+      else targets.set(target, fieldPath(at, 'target'));
+    }
+  });
+
+  const envNames = new Map<string, string>();
+  list(spec.env).forEach((raw, i) => {
+    const name = obj(raw)?.name;
+    if (typeof name !== 'string') return;
+    const at = fieldPath(fieldPath('spec.env', i), 'name');
+    const first = envNames.get(name);
+    if (first) out.push({ path: at, message: `duplicate variable '${name}' (also ${first})` });
+    else envNames.set(name, at);
+  });
+
+  const deps = new Set<string>();
+  list(spec.dependsOn).forEach((name, i) => {
+    if (typeof name !== 'string') return;
+    const at = fieldPath('spec.dependsOn', i);
+    if (name === metadata.name) out.push({ path: at, message: 'must not name the container itself' });
+    else if (deps.has(name)) out.push({ path: at, message: `lists '${name}' twice` });
+    deps.add(name);
+  });
+
+  const signal = spec.stopSignal;
+  if (typeof signal === 'string' && SIGNAL_SHAPE.test(signal) && !validSignal(signal)) {
+    out.push({ path: 'spec.stopSignal', message: `unknown signal '${signal}'` });
+  }
+  return out;
+}
+
+function quantity(
+  out: SpecIssue[],
+  path: string,
+  value: unknown,
+  pattern: RegExp,
+  parse: (q: string | number) => number,
+): void {
+  // Only what the schema let through: absent, mistyped or malformed values are already reported.
+  const typed = typeof value === 'string' ? pattern.test(value) : pattern === CPU_RE && Number.isInteger(value);
+  if (!typed) return;
+  try {
+    if (parse(value as string | number) <= 0) out.push({ path, message: 'must be more than 0' });
+  } catch (err) {
+    out.push({ path, message: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+function validSignal(signal: string): boolean {
+  if (/^[0-9]+$/.test(signal)) return Number(signal) >= 1 && Number(signal) <= 64;
+  const name = signal.startsWith('SIG') ? signal : `SIG${signal}`;
+  return Object.hasOwn(osConstants.signals, name);
+}

@@ -1,0 +1,384 @@
+// Table tests of the OCI spec builder and its helpers, and a run of the built spec with the
+// real runc of this machine, which proves runc accepts it and applies what it says.
+
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, symlinkSync, writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ContainerSpecBody, ImageConfig } from '../../src/spec/types.js';
+import {
+  DEFAULT_CAPABILITIES, DEFAULT_PATH, MASKED_PATHS, OciSpecError, READONLY_PATHS, buildSpec, detectCgroupVersion,
+  parseProcLimits, parseUser, readHostRlimits, signalNumber, type OciInput, type OciMount,
+} from '../../src/containerd/oci.js';
+
+function input(body: Partial<ContainerSpecBody> = {}, image: ImageConfig = { Cmd: ['/bin/sh'] }, extra: Partial<OciInput> = {}): OciInput {
+  return {
+    id: 'default.web',
+    containerdNamespace: 'converge',
+    spec: { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'web' }, spec: { image: 'img', ...body } },
+    image,
+    user: { uid: 0, gid: 0 },
+    ...extra,
+  };
+}
+
+type Spec = {
+  process: { args: string[]; env: string[]; cwd: string; user: Record<string, unknown>; terminal: boolean; noNewPrivileges: boolean;
+    capabilities: Record<string, string[]>; rlimits: Array<{ type: string; soft: number; hard: number }> };
+  root: unknown; hostname: string; mounts: OciMount[]; ociVersion: string;
+  linux: { resources: Record<string, any>; cgroupsPath: string; namespaces: Array<{ type: string }>; maskedPaths: string[]; readonlyPaths: string[] };
+};
+const build = (i: OciInput) => buildSpec(i) as unknown as Spec;
+const mountAt = (s: Spec, dest: string) => s.mounts.filter((m) => m.destination === dest);
+
+describe('buildSpec process.args (Kubernetes rules)', () => {
+  const image = { Entrypoint: ['/entry'], Cmd: ['cmd-arg'] };
+  const cases: Array<[string, Partial<ContainerSpecBody>, ImageConfig, string[]]> = [
+    ['neither: Entrypoint + Cmd', {}, image, ['/entry', 'cmd-arg']],
+    ['command only: image Cmd dropped', { command: ['/bin/app'] }, image, ['/bin/app']],
+    ['args only: Entrypoint + args', { args: ['a', 'b'] }, image, ['/entry', 'a', 'b']],
+    ['both: command + args', { command: ['/bin/app'], args: ['x'] }, image, ['/bin/app', 'x']],
+    ['empty lists count as absent', { command: [], args: [] }, image, ['/entry', 'cmd-arg']],
+    ['image Cmd only', {}, { Cmd: ['/bin/sh', '-c', 'x'] }, ['/bin/sh', '-c', 'x']],
+    ['image Entrypoint only', {}, { Entrypoint: ['/e'] }, ['/e']],
+    ['args without an Entrypoint', { args: ['/bin/true'] }, {}, ['/bin/true']],
+  ];
+  for (const [name, body, img, want] of cases) {
+    it(name, () => assert.deepEqual(build(input(body, img)).process.args, want));
+  }
+  it('nothing to run -> NoCommand', () => {
+    assert.throws(() => buildSpec(input({}, {})), (e: unknown) => e instanceof OciSpecError && e.code === 'NoCommand');
+  });
+});
+
+describe('buildSpec process', () => {
+  it('env: image first, spec overrides by name, PATH default, HOSTNAME', () => {
+    const env = build(input({ env: [{ name: 'A', value: 'spec' }, { name: 'C', value: '3' }, { name: 'EMPTY' }] },
+      { Cmd: ['x'], Env: ['A=image', 'B=2', 'BROKEN'] })).process.env;
+    assert.deepEqual(env, [`PATH=${DEFAULT_PATH}`, 'HOSTNAME=web', 'A=spec', 'B=2', 'C=3', 'EMPTY=']);
+  });
+  it('env: the image PATH wins over the default, the spec PATH over both', () => {
+    assert.deepEqual(build(input({}, { Cmd: ['x'], Env: ['PATH=/img'] })).process.env, ['PATH=/img', 'HOSTNAME=web']);
+    assert.equal(build(input({ env: [{ name: 'PATH', value: '/mine' }] }, { Cmd: ['x'], Env: ['PATH=/img'] })).process.env[0], 'PATH=/mine');
+  });
+  it('env: HOSTNAME follows spec.hostname', () => {
+    const s = build(input({ hostname: 'box' }));
+    assert.equal(s.hostname, 'box');
+    assert.ok(s.process.env.includes('HOSTNAME=box'));
+    assert.equal(build(input()).hostname, 'web');
+  });
+  const cwdCases: Array<[string | undefined, string | undefined, string]> = [
+    ['/spec', '/image', '/spec'], [undefined, '/image', '/image'], [undefined, undefined, '/'], ['', '', '/'],
+  ];
+  for (const [spec, image, want] of cwdCases) {
+    it(`cwd spec=${spec} image=${image} -> ${want}`, () => {
+      assert.equal(build(input({ workingDir: spec }, { Cmd: ['x'], WorkingDir: image })).process.cwd, want);
+    });
+  }
+  it('user, terminal, noNewPrivileges, capabilities', () => {
+    const p = build(input({}, undefined, { user: { uid: 1000, gid: 100, additionalGids: [10, 20] } })).process;
+    assert.deepEqual(p.user, { uid: 1000, gid: 100, additionalGids: [10, 20] });
+    assert.deepEqual(build(input()).process.user, { uid: 0, gid: 0 });
+    assert.equal(p.terminal, false);
+    assert.equal(p.noNewPrivileges, true);
+    assert.deepEqual(Object.keys(p.capabilities).sort(), ['bounding', 'effective', 'permitted']);
+    for (const set of Object.values(p.capabilities)) assert.deepEqual(set, DEFAULT_CAPABILITIES);
+    assert.equal(DEFAULT_CAPABILITIES.length, 14);
+  });
+  const rlimitCases: Array<[string, OciInput['hostRlimits'], number, number]> = [
+    ['no host limits known', undefined, 1024, 1024],
+    ['host hard above 1024', { RLIMIT_NOFILE: { soft: 1024, hard: 1048576 } }, 1024, 1024],
+    ['host hard below 1024 caps both', { RLIMIT_NOFILE: { soft: 256, hard: 512 } }, 512, 512],
+    ['host unlimited', { RLIMIT_NOFILE: { soft: Infinity, hard: Infinity } }, 1024, 1024],
+    ['other limits ignored', { RLIMIT_NPROC: { soft: 1, hard: 1 } }, 1024, 1024],
+  ];
+  for (const [name, host, soft, hard] of rlimitCases) {
+    it(`rlimit NOFILE: ${name}`, () => {
+      assert.deepEqual(build(input({}, undefined, { hostRlimits: host })).process.rlimits, [{ type: 'RLIMIT_NOFILE', soft, hard }]);
+    });
+  }
+});
+
+describe('buildSpec mounts', () => {
+  const defaults = ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup'];
+  it('has the default set, in order, and root', () => {
+    const s = build(input());
+    assert.deepEqual(s.mounts.map((m) => m.destination), defaults);
+    assert.deepEqual(mountAt(s, '/sys')[0].options.at(-1), 'ro');
+    assert.deepEqual(s.root, { path: 'rootfs', readonly: false });
+    assert.equal(s.ociVersion, '1.0.2-dev');
+  });
+  it('a spec mount replaces the default on the same destination, in place', () => {
+    const s = build(input({ mounts: [{ type: 'tmpfs', target: '/dev/shm/', sizeLimit: '1Gi' }] }));
+    assert.deepEqual(s.mounts.map((m) => m.destination), defaults);
+    assert.deepEqual(mountAt(s, '/dev/shm'), [
+      { destination: '/dev/shm', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'rw', `size=${2 ** 30}`, 'mode=1777'] },
+    ]);
+  });
+  const bindCases: Array<[boolean | undefined, string]> = [[true, 'ro'], [false, 'rw'], [undefined, 'rw']];
+  for (const [readOnly, mode] of bindCases) {
+    it(`bind readOnly=${readOnly} -> ${mode}`, () => {
+      const s = build(input({ mounts: [{ type: 'bind', source: '/srv/data', target: '/data', readOnly }] }));
+      assert.deepEqual(s.mounts.at(-1), { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', mode, 'rprivate'] });
+    });
+  }
+  it('tmpfs with and without a size, read-only', () => {
+    const s = build(input({ mounts: [{ type: 'tmpfs', target: '/tmp', sizeLimit: '16Mi' }, { type: 'tmpfs', target: '/cache', readOnly: true }] }));
+    assert.deepEqual(mountAt(s, '/tmp')[0].options, ['nosuid', 'nodev', 'rw', 'size=16777216', 'mode=1777']);
+    assert.deepEqual(mountAt(s, '/cache')[0].options, ['nosuid', 'nodev', 'ro', 'mode=1777']);
+  });
+  it('bad tmpfs size is a QuantityError', () => {
+    assert.throws(() => buildSpec(input({ mounts: [{ type: 'tmpfs', target: '/tmp', sizeLimit: '16MB' }] })), { code: 'InvalidQuantity' });
+  });
+  it('relative and duplicate targets are InvalidMount', () => {
+    assert.throws(() => buildSpec(input({ mounts: [{ type: 'tmpfs', target: 'tmp' }] })), { code: 'InvalidMount' });
+    assert.throws(() => buildSpec(input({ mounts: [{ type: 'tmpfs', target: '/a' }, { type: 'tmpfs', target: '/a/' }] })), { code: 'InvalidMount' });
+  });
+});
+
+describe('buildSpec network', () => {
+  const types = (s: Spec) => s.linux.namespaces.map((n) => n.type);
+  const hostFiles = ['/etc/resolv.conf', '/etc/hosts'];
+  it('none (default): own network namespace, no host files', () => {
+    for (const network of [undefined, 'none'] as const) {
+      const s = build(input({ network }));
+      assert.deepEqual(types(s), ['pid', 'ipc', 'uts', 'mount', 'network']);
+      for (const f of hostFiles) assert.deepEqual(mountAt(s, f), []);
+    }
+  });
+  it('host: no network namespace, host resolv.conf and hosts read-only', () => {
+    const s = build(input({ network: 'host' }));
+    assert.deepEqual(types(s), ['pid', 'ipc', 'uts', 'mount']);
+    for (const f of hostFiles) assert.deepEqual(mountAt(s, f), [{ destination: f, type: 'bind', source: f, options: ['rbind', 'ro', 'rprivate'] }]);
+  });
+  it('host: a spec mount on /etc/hosts replaces the host file', () => {
+    const s = build(input({ network: 'host', mounts: [{ type: 'bind', source: '/my/hosts', target: '/etc/hosts' }] }));
+    assert.deepEqual(mountAt(s, '/etc/hosts').map((m) => m.source), ['/my/hosts']);
+  });
+  it('cgroup v2 adds a cgroup namespace', () => {
+    assert.deepEqual(types(build(input({}, undefined, { cgroupVersion: 2 }))), ['pid', 'ipc', 'uts', 'mount', 'network', 'cgroup']);
+  });
+});
+
+describe('buildSpec linux', () => {
+  it('resources from limits', () => {
+    const r = build(input({ resources: { limits: { memory: '64Mi', cpu: '500m', pids: 256 } } })).linux.resources;
+    assert.deepEqual(r.memory, { limit: 67108864 });
+    assert.deepEqual(r.cpu, { quota: 50000, period: 100000 });
+    assert.deepEqual(r.pids, { limit: 256 });
+  });
+  const cpuCases: Array<[string | number, number]> = [[2, 200000], ['1.5', 150000], ['1m', 1000], ['0.001', 1000], ['100m', 10000]];
+  for (const [cpu, quota] of cpuCases) {
+    it(`cpu ${cpu} -> quota ${quota}`, () => {
+      assert.deepEqual(build(input({ resources: { limits: { cpu } } })).linux.resources.cpu, { quota, period: 100000 });
+    });
+  }
+  it('no limits -> only device rules', () => {
+    const r = build(input()).linux.resources;
+    assert.deepEqual(Object.keys(r), ['devices']);
+    assert.deepEqual(r.devices[0], { allow: false, access: 'rwm' });
+    const allowed = r.devices.slice(1).map((d: any) => `${d.type} ${d.major}:${d.minor ?? '*'} ${d.access}`);
+    for (const dev of ['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:2 rwm', 'c 136:* rwm']) {
+      assert.ok(allowed.includes(dev), dev);
+    }
+    assert.ok(r.devices.slice(1).every((d: any) => d.allow === true));
+  });
+  it('cgroupsPath default and override', () => {
+    assert.equal(build(input()).linux.cgroupsPath, '/converge/default.web');
+    assert.equal(build(input({}, undefined, { cgroupsPath: 'system.slice:converge:x' })).linux.cgroupsPath, 'system.slice:converge:x');
+  });
+  it('masked and read-only paths are containerd\'s', () => {
+    const l = build(input()).linux;
+    assert.deepEqual(l.maskedPaths, MASKED_PATHS);
+    assert.deepEqual(l.readonlyPaths, READONLY_PATHS);
+    assert.ok(l.maskedPaths.includes('/proc/kcore') && l.readonlyPaths.includes('/proc/sys'));
+  });
+  it('has no process.oomScoreAdj, no annotations, no linux.devices', () => {
+    const s = buildSpec(input()) as any;
+    assert.equal(s.process.oomScoreAdj, undefined);
+    assert.equal(s.annotations, undefined);
+    assert.equal(s.linux.devices, undefined);
+  });
+});
+
+describe('parseUser', () => {
+  const cases: Array<[string, ReturnType<typeof parseUser>]> = [
+    ['', {}],
+    ['0', { uid: 0 }],
+    ['1000', { uid: 1000 }],
+    ['1000:100', { uid: 1000, gid: 100 }],
+    ['app', { userName: 'app' }],
+    ['app:staff', { userName: 'app', groupName: 'staff' }],
+    ['1000:staff', { uid: 1000, groupName: 'staff' }],
+    ['app:100', { userName: 'app', gid: 100 }],
+    ['2147483647', { uid: 2147483647 }],
+  ];
+  for (const [text, want] of cases) it(JSON.stringify(text), () => assert.deepEqual(parseUser(text), want));
+  for (const bad of ['a:b:c', ':100', '1000:', ':', '2147483648', '1:4294967295']) {
+    it(`${JSON.stringify(bad)} -> InvalidUser`, () => assert.throws(() => parseUser(bad), { code: 'InvalidUser' }));
+  }
+});
+
+describe('signalNumber', () => {
+  const cases: Array<[string, number]> = [
+    ['SIGTERM', 15], ['TERM', 15], ['15', 15], ['sigterm', 15], ['SIGKILL', 9], ['KILL', 9], ['SIGINT', 2], ['SIGHUP', 1],
+    ['SIGQUIT', 3], ['SIGUSR1', 10], ['USR2', 12], ['SIGWINCH', 28], ['SIGSTOP', 19], ['SIGCHLD', 17], ['SIGIO', 29],
+    ['SIGPWR', 30], ['SIGRTMIN', 34], ['SIGRTMIN+3', 37], ['RTMAX-1', 63], ['SIGRTMAX', 64], ['64', 64], ['1', 1],
+  ];
+  for (const [name, want] of cases) it(`${name} -> ${want}`, () => assert.equal(signalNumber(name), want));
+  for (const bad of ['', 'SIG', 'SIGFOO', '0', '65', '-1', 'SIGTERM+1', 'RTMIN-1', 'RTMAX+1', '1.5', 'SIGRTMIN+31']) {
+    it(`${JSON.stringify(bad)} -> InvalidSignal`, () => assert.throws(() => signalNumber(bad), { code: 'InvalidSignal' }));
+  }
+});
+
+describe('host probes', () => {
+  it('detectCgroupVersion: a cgroup.controllers file means v2, its absence v1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'converge-cg-'));
+    assert.equal(detectCgroupVersion(dir), 1);
+    writeFileSync(join(dir, 'cgroup.controllers'), 'cpu memory pids\n');
+    assert.equal(detectCgroupVersion(dir), 2);
+    assert.equal(detectCgroupVersion(join(dir, 'missing')), 1);
+    rmSync(dir, { recursive: true });
+  });
+  it('parseProcLimits', () => {
+    const text = [
+      'Limit                     Soft Limit           Hard Limit           Units     ',
+      'Max cpu time              unlimited            unlimited            seconds   ',
+      'Max open files            1024                 524288               files     ',
+      'Max processes             95000                95000                processes ',
+    ].join('\n');
+    assert.deepEqual(parseProcLimits(text), {
+      RLIMIT_CPU: { soft: Infinity, hard: Infinity },
+      RLIMIT_NOFILE: { soft: 1024, hard: 524288 },
+      RLIMIT_NPROC: { soft: 95000, hard: 95000 },
+    });
+  });
+});
+
+// The real runc of this machine: proves the JSON is a spec runc accepts, and that the
+// namespaces, mounts and limits it describes are what the process sees.
+describe('runc runs the built spec', () => {
+  const base = mkdtempSync(join(tmpdir(), 'converge-oci-'));
+  const runcRoot = join(base, 'runc');
+  const namespace = `converge-oci-test-${process.pid}`;
+  let n = 0;
+
+  /** A bundle whose rootfs is busybox with a link per applet, plus the given files. */
+  function bundle(spec: Record<string, unknown>, files: Record<string, string> = {}): string {
+    const dir = join(base, `bundle-${++n}`);
+    const bin = join(dir, 'rootfs', 'bin');
+    mkdirSync(bin, { recursive: true });
+    copyFileSync('/bin/busybox', join(bin, 'busybox'));
+    chmodSync(join(bin, 'busybox'), 0o755);
+    // `busybox --install -s` links to the host path of the binary; relative links work inside.
+    const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    for (const applet of applets) if (applet !== 'busybox') symlinkSync('busybox', join(bin, applet));
+    for (const [path, text] of Object.entries(files)) writeFileSync(join(dir, 'rootfs', path), text);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+    return dir;
+  }
+
+  function run(dir: string, id: string): { status: number | null; stdout: string; stderr: string } {
+    try {
+      const r = spawnSync('runc', ['--root', runcRoot, 'run', '--bundle', dir, id], { encoding: 'utf8', timeout: 60_000 });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    } finally {
+      spawnSync('runc', ['--root', runcRoot, 'delete', '--force', id], { encoding: 'utf8' });
+    }
+  }
+
+  const fields = (stdout: string) => Object.fromEntries(stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+
+  after(() => {
+    // runc leaves the parent cgroup (our "namespace") behind in every hierarchy.
+    for (const hierarchy of readdirSync('/sys/fs/cgroup')) {
+      try { rmdirSync(join('/sys/fs/cgroup', hierarchy, namespace)); } catch { /* not created there */ }
+    }
+    try { rmdirSync(join('/sys/fs/cgroup', namespace)); } catch { /* cgroup v1 */ }
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  const cgroupVersion = detectCgroupVersion();
+  const hostRlimits = readHostRlimits();
+
+  it('runs /bin/true', () => {
+    const id = `true-${process.pid}`;
+    const spec = buildSpec({ ...input({ args: ['/bin/true'] }, {}), id, containerdNamespace: namespace, cgroupVersion, hostRlimits });
+    const r = run(bundle(spec), id);
+    assert.equal(r.status, 0, r.stderr);
+  });
+
+  it('network none, user, env, rlimits, mounts and limits are applied', () => {
+    const id = `check-${process.pid}`;
+    const data = join(base, 'data');
+    mkdirSync(join(data, 'rw'), { recursive: true, mode: 0o777 });
+    chmodSync(join(data, 'rw'), 0o777);
+    const script = [
+      'echo "ifaces=$(grep -c : /proc/net/dev)"',
+      'echo "uid=$(id -u) gid=$(id -g) groups=$(id -G)"',
+      'echo "nofile=$(ulimit -n)/$(ulimit -Hn)"',
+      'echo "hostname=$(hostname) HOSTNAME=$HOSTNAME GREETING=$GREETING cwd=$(pwd)"',
+      'echo "mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"',
+      'echo "quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d" " -f1 /sys/fs/cgroup/cpu.max)"',
+      'echo "pids=$(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)"',
+      'echo "scratch=$(df -k /scratch | tail -n 1 | awk \'{print $2}\')"',
+      'touch /ro/x 2>/dev/null && echo ro=writable || echo ro=readonly',
+      'touch /rw/x 2>/dev/null && echo rw=writable || echo rw=readonly',
+      'echo "masked=$(wc -c < /proc/timer_list)"', // one of the masked paths this kernel has
+      'echo "procsys=$(touch /proc/sys/kernel/hostname 2>/dev/null && echo writable || echo readonly)"',
+    ].join('\n');
+    const spec = buildSpec({
+      ...input({
+        command: ['/bin/sh', '/check.sh'], hostname: 'checker', workingDir: '/tmp', env: [{ name: 'GREETING', value: 'hi' }],
+        resources: { limits: { memory: '64Mi', cpu: '500m', pids: 64 } },
+        mounts: [
+          { type: 'bind', source: data, target: '/ro', readOnly: true },
+          { type: 'bind', source: join(data, 'rw'), target: '/rw' },
+          { type: 'tmpfs', target: '/scratch', sizeLimit: '16Mi' },
+          { type: 'tmpfs', target: '/tmp' },
+        ],
+      }, { Cmd: ['ignored'] }),
+      id, containerdNamespace: namespace, cgroupVersion, hostRlimits, user: { uid: 1000, gid: 1000, additionalGids: [2000] },
+    });
+    const r = run(bundle(spec, { 'check.sh': script }), id);
+    assert.equal(r.status, 0, r.stderr);
+    const got = fields(r.stdout);
+    assert.deepEqual(got, {
+      ifaces: '1', // loopback only
+      uid: '1000 gid=1000 groups=1000 2000',
+      nofile: '1024/1024',
+      hostname: 'checker HOSTNAME=checker GREETING=hi cwd=/tmp',
+      mem: '67108864',
+      quota: '50000',
+      pids: '64',
+      scratch: '16384',
+      ro: 'readonly',
+      rw: 'writable',
+      masked: '0',
+      procsys: 'readonly',
+    }, r.stdout + r.stderr);
+    assert.ok(existsSync(join(data, 'rw', 'x')), 'the rw bind mount wrote through to the host');
+  });
+
+  it('network host: the host\'s interfaces, resolv.conf and hosts, read-only', () => {
+    const id = `host-${process.pid}`;
+    const script = [
+      'echo "ifaces=$(grep -c : /proc/net/dev)"',
+      'echo "resolv=$(md5sum < /etc/resolv.conf)"',
+      'echo "hosts=$(md5sum < /etc/hosts)"',
+      'touch /etc/resolv.conf 2>/dev/null && echo write=writable || echo write=readonly',
+    ].join('\n');
+    const spec = buildSpec({ ...input({ command: ['/bin/sh', '/check.sh'], network: 'host' }), id, containerdNamespace: namespace, cgroupVersion, hostRlimits });
+    const r = run(bundle(spec, { 'check.sh': script }), id);
+    assert.equal(r.status, 0, r.stderr);
+    const md5 = (path: string) => execFileSync('/bin/busybox', ['md5sum'], { input: readFileSync(path), encoding: 'utf8' }).trim();
+    const hostIfaces = readFileSync('/proc/net/dev', 'utf8').split('\n').filter((l) => l.includes(':')).length;
+    assert.deepEqual(fields(r.stdout), {
+      ifaces: String(hostIfaces), resolv: md5('/etc/resolv.conf'), hosts: md5('/etc/hosts'), write: 'readonly',
+    }, r.stdout + r.stderr);
+  });
+});

@@ -1,0 +1,104 @@
+// Table tests for the planner: every lifecycle rule of DESIGN.md as one row.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { plan, planKey, type PlanContext } from '../../src/reconcile/plan.js';
+import type { ActualContainer, ActualTask, DesiredContainer } from '../../src/types.js';
+import type { ContainerSpecBody } from '../../src/spec/types.js';
+
+const NOW = 1_000_000;
+const backoff = { initialMs: 100, maxMs: 5000, resetAfterMs: 10_000 };
+
+function desired(name: string, body: Partial<ContainerSpecBody> = {}, hash = 'h1'): DesiredContainer {
+  return {
+    key: `default/${name}`,
+    namespace: 'default',
+    name,
+    hash,
+    origin: `dir:/specs/${name}.yaml`,
+    spec: { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name }, spec: { image: 'busybox', ...body } },
+  };
+}
+
+function actual(name: string, task?: Partial<ActualTask>, hash = 'h1', restarts = 0): ActualContainer {
+  return {
+    id: `default.${name}`,
+    key: `default/${name}`,
+    specHash: hash,
+    labels: {},
+    restarts,
+    task: task ? { pid: 42, status: 'running', ...task } : undefined,
+  };
+}
+
+function ctx(over: Partial<PlanContext> = {}): PlanContext {
+  return { now: NOW, backoff, restarts: new Map(), removalAllowed: true, isRunning: () => true, ...over };
+}
+
+const stopped = (exitStatus: number, ago = 1000) => ({ status: 'stopped' as const, exitStatus, exitedAt: new Date(NOW - ago) });
+
+const cases: Array<{ name: string; d?: DesiredContainer; a?: ActualContainer; c?: Partial<PlanContext>; want: string | undefined; reason?: RegExp }> = [
+  { name: 'missing -> create', d: desired('web'), want: 'create', reason: /missing/ },
+  { name: 'converged -> nothing', d: desired('web'), a: actual('web', {}), want: undefined },
+  { name: 'hash changed -> recreate', d: desired('web', {}, 'h2'), a: actual('web', {}), want: 'recreate', reason: /spec changed/ },
+  { name: 'no hash label (made by hand) -> recreate', d: desired('web'), a: actual('web', {}, ''), want: 'recreate', reason: /not created by converge/ },
+  { name: 'container without task -> start', d: desired('web'), a: actual('web'), want: 'start' },
+  { name: 'task created, never started -> start', d: desired('web'), a: actual('web', { status: 'created' }), want: 'start' },
+  { name: 'orphan -> remove', a: actual('old', {}), want: 'remove', reason: /no longer desired/ },
+  { name: 'orphan before sources read -> wait', a: actual('old', {}), c: { removalAllowed: false }, want: 'wait' },
+  { name: 'nothing anywhere -> nothing', want: undefined },
+  { name: 'exited 0, Always -> restart', d: desired('web'), a: actual('web', stopped(0)), want: 'restart' },
+  { name: 'exited 1, Always -> restart', d: desired('web', { restartPolicy: 'Always' }), a: actual('web', stopped(1)), want: 'restart' },
+  { name: 'exited 0, OnFailure -> leave', d: desired('web', { restartPolicy: 'OnFailure' }), a: actual('web', stopped(0)), want: undefined },
+  { name: 'exited 3, OnFailure -> restart', d: desired('web', { restartPolicy: 'OnFailure' }), a: actual('web', stopped(3)), want: 'restart', reason: /code 3/ },
+  { name: 'exited 3, Never -> leave', d: desired('web', { restartPolicy: 'Never' }), a: actual('web', stopped(3)), want: undefined },
+  { name: 'exited just now -> wait for back-off', d: desired('web'), a: actual('web', stopped(1, 10)), want: 'wait', reason: /back-off/ },
+  {
+    name: 'crash loop: third quick exit waits 400 ms',
+    d: desired('web'),
+    a: actual('web', stopped(1, 300)),
+    c: { restarts: new Map([['default/web', { consecutive: 2, startedAt: NOW - 500 }]]) },
+    want: 'wait',
+  },
+  {
+    name: 'ran longer than reset -> restart at once',
+    d: desired('web'),
+    a: actual('web', stopped(1, 150)),
+    c: { restarts: new Map([['default/web', { consecutive: 6, startedAt: NOW - 60_000 }]]) },
+    want: 'restart',
+  },
+  { name: 'dependency not running -> wait', d: desired('web', { dependsOn: ['db'] }), c: { isRunning: () => false }, want: 'wait', reason: /waiting for db/ },
+  { name: 'dependency running -> create', d: desired('web', { dependsOn: ['db'] }), want: 'create' },
+  { name: 'running task ignores dependency', d: desired('web', { dependsOn: ['db'] }), a: actual('web', {}), c: { isRunning: () => false }, want: undefined },
+];
+
+for (const tc of cases) {
+  test(`planKey: ${tc.name}`, () => {
+    const action = planKey(tc.d, tc.a, ctx(tc.c));
+    assert.equal(action?.type, tc.want);
+    if (tc.reason) assert.match(action!.reason, tc.reason);
+  });
+}
+
+test('planKey: back-off wait says when to look again', () => {
+  const restarts = new Map([['default/web', { consecutive: 2, startedAt: NOW - 500 }]]);
+  const action = planKey(desired('web'), actual('web', stopped(1, 300)), ctx({ restarts }));
+  assert.equal(action?.type, 'wait');
+  assert.equal(action.type === 'wait' && action.at, NOW - 300 + 400);
+});
+
+test('planKey: restart carries the crash-loop count', () => {
+  const restarts = new Map([['default/web', { consecutive: 3, startedAt: NOW - 2000 }]]);
+  const action = planKey(desired('web'), actual('web', stopped(1, 1000)), ctx({ restarts }));
+  assert.deepEqual(action && action.type === 'restart' && [action.consecutive, action.exitCode], [3, 1]);
+});
+
+test('plan: whole snapshots, sorted by key, converged keys omitted', () => {
+  const d = new Map([desired('a'), desired('b', {}, 'h2'), desired('c')].map((x) => [x.key, x] as const));
+  const a = new Map([actual('b', {}), actual('c', {}), actual('z', {})].map((x) => [x.key, x] as const));
+  const actions = plan(d, a, ctx());
+  assert.deepEqual(
+    actions.map((x) => `${x.type} ${x.key}`),
+    ['create default/a', 'recreate default/b', 'remove default/z'],
+  );
+});
