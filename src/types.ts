@@ -117,6 +117,10 @@ export const LABEL_SOURCE = 'converge.dev/source';
 export const LABEL_RESTARTS = 'converge.dev/restarts';
 /** The spec's own namespace/name, so the key survives without parsing the ID. */
 export const LABEL_KEY = 'converge.dev/key';
+/** How the spec said to stop the container, kept for when the spec is gone (removal). */
+export const LABEL_STOP_SIGNAL = 'converge.dev/stop-signal';
+/** terminationGracePeriodSeconds of the spec, for the same reason. */
+export const LABEL_STOP_GRACE = 'converge.dev/stop-grace-seconds';
 
 export function keyOf(namespace: string, name: string): Key {
   return `${namespace}/${name}`;

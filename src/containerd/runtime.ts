@@ -17,9 +17,12 @@ import {
   LABEL_RESTARTS,
   LABEL_SOURCE,
   LABEL_SPEC_HASH,
+  LABEL_STOP_GRACE,
+  LABEL_STOP_SIGNAL,
   idOf,
   keyOfId,
 } from '../types.js';
+import { DEFAULTS } from '../spec/types.js';
 import { ContainerdClient } from './client.js';
 import { type Container, ContainersService } from './containers.js';
 import { ContentService } from './content.js';
@@ -219,6 +222,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
         [LABEL_SOURCE]: desired.origin,
         [LABEL_RESTARTS]: String(options.restarts),
         [LABEL_KEY]: desired.key,
+        [LABEL_STOP_SIGNAL]: body.stopSignal ?? DEFAULTS.stopSignal,
+        [LABEL_STOP_GRACE]: String(body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds),
       };
       await withLease(async (lease) => {
         // AlreadyExists from either call goes up as is: the reconciler owns that cleanup.

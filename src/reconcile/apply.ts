@@ -3,7 +3,7 @@
 
 import type { Logger } from 'pino';
 import type { Action } from './plan.js';
-import { idOf, type ActualContainer, type DesiredContainer, type Runtime } from '../types.js';
+import { idOf, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, type ActualContainer, type DesiredContainer, type Runtime } from '../types.js';
 import { DEFAULTS } from '../spec/types.js';
 
 export class ConflictError extends Error {
@@ -26,9 +26,21 @@ export interface ApplyResult {
   pid?: number;
 }
 
-export function stopOf(desired: DesiredContainer | undefined, ctx: ApplyContext): { signal: string; graceMs: number } {
+export function stopOf(
+  desired: DesiredContainer | undefined,
+  ctx: ApplyContext,
+  actual?: ActualContainer,
+): { signal: string; graceMs: number } {
   const body = desired?.spec.spec;
-  if (!body) return ctx.defaultStop ?? { signal: DEFAULTS.stopSignal, graceMs: DEFAULTS.terminationGracePeriodSeconds * 1000 };
+  if (!body) {
+    // The spec is gone (a removal): stop as it said, from the labels made at create.
+    const fallback = ctx.defaultStop ?? { signal: DEFAULTS.stopSignal, graceMs: DEFAULTS.terminationGracePeriodSeconds * 1000 };
+    const grace = Number(actual?.labels[LABEL_STOP_GRACE] ?? NaN);
+    return {
+      signal: actual?.labels[LABEL_STOP_SIGNAL] || fallback.signal,
+      graceMs: Number.isFinite(grace) && grace >= 0 ? grace * 1000 : fallback.graceMs,
+    };
+  }
   return {
     signal: body.stopSignal ?? DEFAULTS.stopSignal,
     graceMs: (body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds) * 1000,
@@ -47,7 +59,7 @@ export async function applyAction(
     case 'wait':
       return {};
     case 'remove': {
-      const stop = stopOf(desired, ctx);
+      const stop = stopOf(desired, ctx, actual);
       await runtime.remove(id, stop.signal, stop.graceMs);
       return {};
     }

@@ -5,6 +5,7 @@
 import type { ActualContainer, Key } from '../types.js';
 import type { DesiredStore } from '../desired.js';
 import type { RestartState } from './backoff.js';
+import { formatProblem } from '../spec/load.js';
 
 export type Phase = 'Pending' | 'Created' | 'Running' | 'Exited' | 'BackOff' | 'Failed' | 'Updating' | 'Removing' | 'Orphaned';
 
@@ -41,8 +42,15 @@ export function buildStatus(
   now: number,
 ): StatusRow[] {
   const desired = store.desired();
+  // Problems are shown in full (file, document, line, field): the row is where a user looks.
+  // One that names a key (a conflict over it) goes on that key's row; others on the rows of
+  // the file's containers.
   const problemsByFile = new Map<string, string>();
-  for (const p of store.problems()) if (!problemsByFile.has(p.file)) problemsByFile.set(p.file, p.message);
+  const problemsByKey = new Map<Key, string[]>();
+  for (const p of store.problems()) {
+    if (p.key !== undefined) problemsByKey.set(p.key, [...(problemsByKey.get(p.key) ?? []), formatProblem(p)]);
+    else if (!problemsByFile.has(p.file)) problemsByFile.set(p.file, formatProblem(p));
+  }
   const keys = [...new Set([...desired.keys(), ...actual.keys()])].sort();
   return keys.map((key) => {
     const d = desired.get(key);
@@ -78,6 +86,7 @@ export function buildStatus(
     }
     const fileProblem = d ? problemsByFile.get(d.origin.replace(/^[a-z]+:/, '')) ?? problemsByFile.get(d.origin) : undefined;
     if (fileProblem) message = [message, `spec source has errors, running its last good version: ${fileProblem}`].filter(Boolean).join('; ');
+    for (const problem of problemsByKey.get(key) ?? []) message = [message, `conflict: ${problem}`].filter(Boolean).join('; ');
     return {
       name,
       namespace,

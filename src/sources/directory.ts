@@ -22,7 +22,7 @@ import type { Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import type { DesiredContainer, Problem, Snapshot } from '../types.js';
-import { fileProblem, loadFile, readSpecFile } from '../spec/load.js';
+import { fileProblem, formatProblem, loadFile, readSpecFile } from '../spec/load.js';
 import type { Source } from './source.js';
 
 export interface DirectorySourceOptions {
@@ -205,7 +205,9 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
     }
     files.set(file, { specs: prev?.specs ?? [], problems, sig });
     log.warn(
-      { file: join(dir, file), problems: problems.length, keptSpecs: prev?.specs.length ?? 0 },
+      // Each problem in full (document, line, field, what was expected): the log is where a
+      // user of the directory source learns what is wrong with a file.
+      { file: join(dir, file), problems: problems.map(formatProblem), keptSpecs: prev?.specs.length ?? 0 },
       'spec file has problems; keeping its last good specs',
     );
   }

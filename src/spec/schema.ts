@@ -197,6 +197,8 @@ const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 const MEMORY_RE = new RegExp(MEMORY_PATTERN);
 const CPU_RE = new RegExp(CPU_PATTERN);
+/** containerd's limit on identifiers (container IDs, snapshot keys). */
+const MAX_ID_LENGTH = 76;
 const SIGNAL_SHAPE = /^((SIG)?[A-Z][A-Z0-9]*|[0-9]+)$/;
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -217,6 +219,15 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
     } else if (!LABEL_NAME.test(name) || name.length > 63 || (slash >= 0 && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix)))) {
       out.push({ path, message: 'must be a label key: [prefix/]name, name at most 63 letters, digits, "-", "_" or "." starting and ending with a letter or digit, prefix a DNS subdomain' });
     }
+  }
+
+  // The containerd ID is "<namespace>.<name>", and containerd refuses IDs over 76 characters.
+  const ns = typeof metadata.namespace === 'string' ? metadata.namespace : 'default';
+  if (typeof metadata.name === 'string' && ns.length + 1 + metadata.name.length > MAX_ID_LENGTH) {
+    out.push({
+      path: 'metadata.name',
+      message: `namespace and name together must be at most ${MAX_ID_LENGTH - 1} characters (the containerd ID "${ns}.${metadata.name}" is ${ns.length + 1 + metadata.name.length}, containerd's limit is ${MAX_ID_LENGTH})`,
+    });
   }
 
   const limits = obj(obj(spec.resources)?.limits) ?? {};

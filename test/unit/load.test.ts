@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileProblem, formatProblem, loadFile, readSpecFile } from '../../src/spec/load.js';
 import { specHash } from '../../src/spec/hash.js';
 import { FileTooLargeError } from '../../src/spec/errors.js';
+import { validateCommand } from '../../src/cli/validate.js';
 
 const doc = (name: string, extra = '') =>
   `apiVersion: converge.dev/v1alpha1\nkind: Container\nmetadata:\n  name: ${name}\n${extra}spec:\n  image: busybox\n`;
@@ -128,4 +130,37 @@ test('formatProblem in each of its shapes', () => {
   assert.equal(formatProblem({ file: 'a.yaml', line: 3, path: '', message: 'm' }), 'a.yaml: line 3: m');
   assert.equal(formatProblem({ file: '/d', path: '', message: 'directory does not exist' }), '/d: directory does not exist');
   assert.deepEqual(fileProblem('x', new Error('boom')), { file: 'x', path: '', message: 'boom' });
+});
+
+test('validateCommand: files and directories, every problem printed, exit code 1 on any, 0 when clean', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-validate-'));
+  const run = async (paths: string[]) => {
+    let text = '';
+    const out = new Writable({ write: (chunk, _enc, done) => ((text += String(chunk)), done()) });
+    const code = await validateCommand(paths, out);
+    return { code, lines: text.trimEnd().split('\n') };
+  };
+  try {
+    writeFileSync(join(dir, 'a.yaml'), doc('web'));
+    writeFileSync(join(dir, 'b.yml'), doc('db'));
+    writeFileSync(join(dir, 'a.yaml~'), 'not: [valid'); // a backup: not picked from a directory
+    const clean = await run([dir]);
+    assert.equal(clean.code, 0);
+    assert.deepEqual(clean.lines, ['2 files checked, 2 containers, 0 problems']);
+
+    writeFileSync(join(dir, 'c.json'), JSON.stringify({ apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'web' }, spec: { image: 'x' } }));
+    writeFileSync(join(dir, 'd.yaml'), doc('bad').replace('busybox', '""'));
+    const dirty = await run([dir, join(dir, 'a.yaml~'), join(dir, 'none.yaml')]);
+    assert.equal(dirty.code, 1);
+    assert.deepEqual(dirty.lines, [
+      `${join(dir, 'none.yaml')}: does not exist`,
+      `${join(dir, 'c.json')}: metadata.name: default/web is also declared in ${join(dir, 'a.yaml')}`,
+      `${join(dir, 'd.yaml')}: document 0 (line 6): spec.image: must not be empty`,
+      `${join(dir, 'a.yaml~')}: line 1: unexpected end of the stream within a flow collection`,
+      '5 files checked, 2 containers, 4 problems',
+    ]);
+    assert.equal((await run([])).code, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -216,3 +216,17 @@ test('the schema file keeps to the rules of a Kubernetes structural schema', () 
   // The checker itself catches what it should.
   assert.deepEqual(structuralViolations({ type: 'object', properties: { a: { const: 1 } } }, '$'), ['$.a: const', '$.a: no type']);
 });
+
+test('namespace and name together fit containerd\'s 76-character ID limit', () => {
+  const name = 'n'.repeat(63);
+  const issues = validateDocument({
+    apiVersion: 'converge.dev/v1alpha1',
+    kind: 'Container',
+    metadata: { name, namespace: 'team-a-long-namespace' },
+    spec: { image: 'busybox' },
+  });
+  assert.equal(issues.length, 1);
+  assert.equal(issues[0].path, 'metadata.name');
+  assert.match(issues[0].message, /at most 75 characters/);
+  assert.deepEqual(validateDocument({ apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name }, spec: { image: 'busybox' } }), []);
+});
