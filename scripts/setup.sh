@@ -1,14 +1,28 @@
 #!/bin/sh
 # Installs what converge and its tests need on a fresh Debian machine, skipping what is
-# already there: containerd, runc and busybox-static from Debian, Node.js >= 22 (fetched
+# already there: containerd, runc and busybox-static from Debian (and docker-registry,
+# skopeo, apache2-utils and openssl for the pull tests; git, gpg, gpg-agent and gpgconf for
+# the Git source and its tests; kubernetes-client, Debian's kubectl, for the Kubernetes
+# source's tests), Node.js >= 22 (fetched
 # into .tools/ when the system's is older), and the npm packages (npm ci).
 set -eu
 cd "$(dirname "$0")/.."
 
 missing=""
-for pkg in containerd runc busybox-static; do
+for pkg in containerd runc busybox-static docker-registry skopeo apache2-utils openssl git gpg gpg-agent gpgconf kubernetes-client; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
+case "$missing" in *kubernetes-client*)
+  # Where another package already owns /usr/bin/kubectl (the Google Cloud SDK's `kubectl`,
+  # say), Debian's is diverted to /usr/bin/kubectl.debian rather than clobbering it; the
+  # tests look there first (test/kube/kubectl.ts).
+  if ! dpkg-divert --list /usr/bin/kubectl | grep -q .; then
+    owner=$(dpkg-query -S /usr/bin/kubectl 2>/dev/null | sed -n 's/^\([^:,]*\): .*/\1/p' | head -n 1)
+    if [ -n "$owner" ] && [ "$owner" != kubernetes-client ]; then
+      dpkg-divert --package "$owner" --divert /usr/bin/kubectl.debian --no-rename --add /usr/bin/kubectl >/dev/null
+    fi
+  fi
+esac
 if [ -n "$missing" ]; then
   echo "setup: installing Debian packages:$missing" >&2
   apt-get update -qq

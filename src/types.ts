@@ -1,7 +1,7 @@
 // The few plain types that the parts of converge share: what is desired, what is actual,
 // and the Runtime interface that is all the reconciler knows of containerd.
 
-import type { ContainerSpec } from './spec/types.js';
+import type { ContainerSpec, PullPolicy } from './spec/types.js';
 
 /** "namespace/name" of a spec. */
 export type Key = string;
@@ -17,6 +17,8 @@ export interface DesiredContainer {
   hash: string;
   /** Where it came from, e.g. "dir:/etc/converge/web.yaml"; becomes the source label. */
   origin: string;
+  /** The source revision it was read at (the Git commit), for sources that have revisions. */
+  revision?: string;
 }
 
 /** Something wrong with the input: never an exception, always data. */
@@ -109,6 +111,17 @@ export interface Runtime {
   setRestarts(id: string, restarts: number): Promise<void>;
   /** Task events for this namespace; emits 'connected' on every (re)connect. */
   events(signal: AbortSignal): AsyncIterable<RuntimeEvent>;
+  /**
+   * Makes sure image `ref` is there as `policy` says: Never checks, IfNotPresent pulls when
+   * missing, Always pulls (cheap when nothing changed). Absent: images must be there already.
+   */
+  ensureImage?(ref: string, policy: PullPolicy, onProgress?: (p: PullProgress) => void): Promise<void>;
+}
+
+/** How far a pull is: bytes of the image's blobs fetched (or found) and in all (0: not known yet). */
+export interface PullProgress {
+  done: number;
+  total: number;
 }
 
 export const LABEL_MANAGED = 'converge.dev/managed';

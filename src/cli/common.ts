@@ -9,3 +9,6 @@ export const COMMON = {
   'log-level': { type: 'string', default: 'info' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
+
+/** Written by `run` into the state dir: its pid, --listen address, containerd and namespace. */
+export const STATE_FILE = 'converge.json';

@@ -1,14 +1,10 @@
 #!/usr/bin/env node
 // The `converge` command: dispatches to one file per subcommand. Argument parsing is
-// node:util's parseArgs (strict: an unknown flag is an error, not ignored).
+// node:util's parseArgs (strict: an unknown flag is an error, not ignored). Commands are
+// imported when called, so `converge status` does not load the Kubernetes client.
 
 import { parseArgs } from 'node:util';
 import { COMMON } from './common.js';
-import { runCommand } from './run.js';
-import { validateCommand } from './validate.js';
-import { planCommand } from './plan.js';
-import { statusCommand } from './status.js';
-import { logsCommand } from './logs.js';
 
 const USAGE = `usage: converge <command> [flags]
 
@@ -18,36 +14,45 @@ commands:
             [--state-dir DIR] [--listen HOST:PORT] [--log-level info]
             [--snapshotter overlayfs] [--workers 8] [--resync 60s]
             [--backoff-initial 100ms] [--backoff-max 5m] [--backoff-reset 10s]
+            [--git URL [--git-ref main] [--git-path PATH] [--git-interval 30s]
+             [--git-webhook-secret S | --git-webhook-secret-file F] [--git-verify-commits KEYRING]]
+            [--kube [--kubeconfig PATH] [--node-name NAME (default: hostname)]
+             [--watch-namespace NS] [--kube-backoff-max 30s]]
   validate  PATH...  check spec files and directories; exit 1 on any problem
   plan      --dir DIR...  print what run would do now, change nothing
   status    one row per container, from a running controller or from containerd
             [--server HOST:PORT] [-o json]
   logs      NAME [-f]  print a container's stdout and stderr (NAME is name or namespace/name)
+  pull      IMAGE  pull an image into containerd [--platform os/arch] [--insecure-registry HOST:PORT]...
+            [--registry-config PATH] (run takes the registry flags too)
+  crd       print the Container CustomResourceDefinition (kubectl apply -f -)
 
 common flags: --namespace, --containerd-address, --state-dir (default /var/lib/converge)
 `;
-
-
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'run':
-      return runCommand(rest);
+      return (await import('./run.js')).runCommand(rest);
     case 'validate': {
       const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: { help: COMMON.help } });
       if (positionals.length === 0) {
         process.stderr.write('usage: converge validate PATH...\n');
         return 2;
       }
-      return validateCommand(positionals, process.stdout);
+      return (await import('./validate.js')).validateCommand(positionals, process.stdout);
     }
     case 'plan':
-      return planCommand(rest);
+      return (await import('./plan.js')).planCommand(rest);
     case 'status':
-      return statusCommand(rest);
+      return (await import('./status.js')).statusCommand(rest);
     case 'logs':
-      return logsCommand(rest);
+      return (await import('./logs.js')).logsCommand(rest);
+    case 'pull':
+      return (await import('./pull.js')).pullCommand(rest);
+    case 'crd':
+      return (await import('./crd.js')).crdCommand(process.stdout);
     case undefined:
     case 'help':
     case '--help':

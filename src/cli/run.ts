@@ -1,5 +1,5 @@
 // `converge run`: the controller process. Wires containerd (given, system or embedded),
-// the directory sources, the controller and the --listen server, and shuts them down on
+// the directory and Git sources, the controller and the --listen server, and shuts them down on
 // SIGTERM/SIGINT leaving every container running.
 
 import fs from 'node:fs/promises';
@@ -12,11 +12,16 @@ import { createLogger } from '../log.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
 import { startEmbeddedContainerd, type EmbeddedContainerd } from '../embedded/containerd.js';
 import { createDirectorySource } from '../sources/directory.js';
+import { REGISTRY_OPTIONS, registrySettings } from './pull.js';
+import { GIT_FLAGS, gitFromFlags } from '../sources/git/flags.js';
+import { KUBE_FLAGS, kubeFromFlags } from '../sources/kube/flags.js';
+import { sourcesRoute } from '../server/webhook.js';
 import { createController } from '../reconcile/controller.js';
 import { createMetrics } from '../server/metrics.js';
 import { startServer, type StatusServer } from '../server/http.js';
 
-export const STATE_FILE = 'converge.json';
+export { STATE_FILE } from './common.js';
+import { STATE_FILE } from './common.js';
 
 export async function runCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -31,13 +36,16 @@ export async function runCommand(args: string[]): Promise<number> {
       'backoff-initial': { type: 'string', default: '100ms' },
       'backoff-max': { type: 'string', default: '5m' },
       'backoff-reset': { type: 'string', default: '10s' },
+      ...GIT_FLAGS,
+      ...KUBE_FLAGS,
+      ...REGISTRY_OPTIONS,
     },
   });
   if (values.help) {
-    process.stdout.write('usage: converge run --dir DIR [--listen HOST:PORT] [...]; see converge help\n');
+    process.stdout.write('usage: converge run (--dir DIR | --git URL | --kube) [--listen HOST:PORT] [...]; see converge help\n');
     return 0;
   }
-  if (values.dir.length === 0) throw new Error('run: at least one --dir is needed (the only source so far)');
+  if (values.dir.length === 0 && !values.git && !values.kube) throw new Error('run: at least one --dir, a --git or --kube is needed');
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers: expected a whole number >= 1, got '${values.workers}'`);
   const backoff = {
@@ -48,6 +56,8 @@ export async function runCommand(args: string[]): Promise<number> {
   const resyncMs = parseDuration(values.resync, '--resync');
   const stateDir = path.resolve(values['state-dir']);
   const log = createLogger({ level: values['log-level'] });
+  // Before containerd starts: a bad flag must not leave an embedded containerd behind.
+  const kube = kubeFromFlags(values, { log });
   await fs.mkdir(stateDir, { recursive: true });
 
   const { address, embedded } = await resolveAddress(values['containerd-address'], stateDir);
@@ -57,14 +67,20 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
 
-  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log });
+  const registry = registrySettings(values);
+  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry });
   const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
+  const git = gitFromFlags(values, { stateDir, log });
+  if (git) sources.push(git.source);
+  if (kube) sources.push(kube.source);
   const metrics = createMetrics({ processMetrics: true });
   const controller = createController({ runtime, sources, log, workers, resyncMs, backoff, metrics });
+  kube?.attach(controller, runtime);
 
   let server: StatusServer | undefined;
   if (values.listen) {
-    server = await startServer(values.listen, { ready: controller.ready, status: controller.status, metrics, log });
+    const routes = [...(git?.routes ?? []), sourcesRoute(sources)];
+    server = await startServer(values.listen, { ready: controller.ready, status: controller.status, metrics, log, routes });
   }
   await fs.writeFile(
     path.join(stateDir, STATE_FILE),

@@ -7,11 +7,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { COMMON } from './common.js';
 import { resolveAddress } from './address.js';
-import { STATE_FILE } from './run.js';
+import { STATE_FILE } from './common.js';
 import { createLogger } from '../log.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
 import type { StatusRow } from '../reconcile/status.js';
 import type { ActualContainer } from '../types.js';
+import { formatGitSources } from '../sources/git/format.js';
 
 export async function statusCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { ...COMMON, server: { type: 'string' }, output: { type: 'string', short: 'o', default: 'table' } } });
@@ -33,7 +34,18 @@ export async function statusCommand(args: string[]): Promise<number> {
   }
   if (values.output === 'json') process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
   else process.stdout.write(formatTable(rows, Date.now()));
+  if (server && values.output !== 'json') process.stdout.write(formatGitSources(await sourcesOf(server), Date.now()));
   return 0;
+}
+
+/** The controller's /v1/sources, or undefined (an older controller has none). */
+async function sourcesOf(server: string): Promise<unknown> {
+  try {
+    const res = await fetch(`http://${server}/v1/sources`, { signal: AbortSignal.timeout(5000) });
+    return res.ok ? await res.json() : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function serverFromState(stateDir: string): Promise<string | undefined> {
@@ -62,6 +74,7 @@ function rowOf(c: ActualContainer): StatusRow {
     pid: task && task.status !== 'stopped' ? task.pid : null,
     image: null,
     source: c.labels['converge.dev/source'] ?? null,
+    revision: null,
     createdAt: c.createdAt?.toISOString() ?? null,
     startedAt: null,
   };
@@ -81,6 +94,11 @@ export function formatTable(rows: StatusRow[], now: number): string {
     const since = r.startedAt ?? r.createdAt;
     return [r.namespace, r.name, r.phase, String(r.restarts), since ? formatAge(now - Date.parse(since)) : '-', r.exitCode === null ? '-' : String(r.exitCode), r.message];
   });
+  // A REVISION column (the Git commit each spec was read at) only when some row has one.
+  if (rows.some((r) => r.revision)) {
+    header.splice(6, 0, 'REVISION');
+    cells.forEach((c, i) => c.splice(6, 0, rows[i].revision?.slice(0, 12) ?? '-'));
+  }
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]))).join('  ').trimEnd() + '\n';
   return [header, ...cells].map(line).join('');

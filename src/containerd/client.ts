@@ -15,7 +15,8 @@ export type ServiceName =
   | 'namespaces'
   | 'events'
   | 'version'
-  | 'leases';
+  | 'leases'
+  | 'diff';
 
 const SERVICES: Record<ServiceName, string> = {
   containers: 'containerd.services.containers.v1.Containers',
@@ -27,6 +28,7 @@ const SERVICES: Record<ServiceName, string> = {
   events: 'containerd.services.events.v1.Events',
   version: 'containerd.services.version.v1.Version',
   leases: 'containerd.services.leases.v1.Leases',
+  diff: 'containerd.services.diff.v1.Diff',
 };
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -55,6 +57,15 @@ export interface ContainerdClientOptions {
 type UnaryCallback = (err: grpc.ServiceError | null, res: unknown) => void;
 type UnaryMethod = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: UnaryCallback) => grpc.ClientUnaryCall;
 type StreamMethod = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientReadableStream<unknown>;
+type DuplexMethod = (md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDuplexStream<unknown, unknown>;
+
+/** A bidirectional stream used as request/response pairs (the content Write protocol). */
+export interface Exchange<Req, Res> {
+  /** Sends one message and resolves with the next one the server sends. */
+  call(req: Req, timeoutMs?: number): Promise<Res>;
+  /** Ends the call; one still open on the server is cancelled. */
+  close(): void;
+}
 type ServiceClient = grpc.Client & Record<string, unknown>;
 
 function lookupService(name: string): grpc.ServiceClientConstructor {
@@ -162,6 +173,65 @@ export class ContainerdClient {
       // A consumer that stops early must not leave the stream open on the server.
       call.cancel();
     }
+  }
+
+  /**
+   * Opens a bidirectional stream for request/response pairs. The stream has no deadline of
+   * its own (a big blob takes what it takes); each exchange has one (`timeoutMs`, or the
+   * client's default), and a missed one cancels the stream.
+   */
+  exchange<Req extends object, Res>(service: ServiceName, method: string, opts: CallOptions = {}): Exchange<Req, Res> {
+    const what = `${service}.${method}`;
+    const client = this.service(service);
+    const fn = client[method] as DuplexMethod | undefined;
+    if (typeof fn !== 'function') throw new Error(`converge: ${what} not in proto/`);
+    const call = fn.call(client, this.metadata(opts), {});
+    const defaultMs = opts.timeoutMs ?? this.timeoutMs;
+    const waiting: { resolve: (res: Res) => void; reject: (err: Error) => void }[] = [];
+    let failure: Error | undefined;
+    let closed = false;
+    const fail = (err: Error): void => {
+      failure ??= err;
+      for (const w of waiting.splice(0)) w.reject(failure);
+    };
+    const onAbort = (): void => {
+      fail(new CanceledError(`${what}: aborted`));
+      call.cancel();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    call.on('data', (msg: unknown) => waiting.shift()?.resolve(msg as Res));
+    // 'status' always comes, after the last message; 'error' repeats it for non-OK ones.
+    call.on('error', () => undefined);
+    call.on('status', (st: grpc.StatusObject) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      fail(st.code === grpc.status.OK ? errorOf('Internal', `${what}: stream closed`) : fromGrpc(st, what));
+    });
+    if (opts.signal?.aborted) onAbort();
+    return {
+      call(req, timeoutMs = defaultMs) {
+        if (failure) return Promise.reject(failure);
+        return new Promise<Res>((resolve, reject) => {
+          const timer = setTimeout(() => {
+            fail(errorOf('DeadlineExceeded', `${what}: no answer within ${timeoutMs} ms`));
+            call.cancel();
+          }, timeoutMs);
+          const settle = <A>(f: (a: A) => void) => (a: A): void => {
+            clearTimeout(timer);
+            f(a);
+          };
+          waiting.push({ resolve: settle(resolve), reject: settle(reject) });
+          call.write(req);
+        });
+      },
+      close() {
+        if (closed) return;
+        closed = true;
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (!failure) fail(new CanceledError(`${what}: closed`));
+        call.end();
+        call.cancel();
+      },
+    };
   }
 
   close(): void {

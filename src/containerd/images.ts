@@ -79,6 +79,17 @@ export class ImagesService {
     return fromProto(res.image);
   }
 
+  /** Points existing image `name` at a new target (a tag that moved); its labels stay. */
+  async updateTarget(name: string, target: Descriptor, opts?: CallOptions): Promise<Image> {
+    const res = await this.client.unary<{ image: ProtoImage }>(
+      'images',
+      'Update',
+      { image: { name, labels: {}, target: descriptorToProto(target) }, update_mask: { paths: ['target'] } },
+      opts,
+    );
+    return fromProto(res.image);
+  }
+
   async delete(name: string, opts?: CallOptions): Promise<void> {
     await this.client.unary('images', 'Delete', { name, sync: false }, opts);
   }

@@ -16,6 +16,7 @@ const PROTO_FILES = [
   'containerd/services/events/v1/events.proto',
   'containerd/services/version/v1/version.proto',
   'containerd/services/leases/v1/leases.proto',
+  'containerd/services/diff/v1/diff.proto',
   'containerd/events/task.proto',
   'containerd/types/platform.proto',
 ];

@@ -38,6 +38,11 @@ import { SnapshotsService } from './snapshots.js';
 import { type Process, TasksService } from './tasks.js';
 import { type UserFiles, needsUserFiles, readImageUserFiles, resolveUser } from './user.js';
 import { type DaemonVersion, VersionService } from './version.js';
+import { ImageNotPresentError } from '../pull/errors.js';
+import { dockerConfigStore, type CredentialStore } from '../pull/credentials.js';
+import { type PullOptions, type PullResult, Puller } from '../pull/puller.js';
+import { normalizeReference } from '../pull/reference.js';
+import { RegistryClient } from '../pull/registry.js';
 
 export interface ContainerdRuntimeOptions {
   /** containerd's gRPC socket path (or a "unix://" address). */
@@ -51,6 +56,19 @@ export interface ContainerdRuntimeOptions {
   log: Logger;
   /** Default deadline of every call (10 s). */
   timeoutMs?: number;
+  /** How images are pulled: registries spoken to over plain HTTP, where credentials are. */
+  registry?: RegistrySettings;
+}
+
+export interface RegistrySettings {
+  /** "host:port" of registries without TLS (loopback always counts as one). */
+  insecure?: string[];
+  /** A docker-style config.json; default ~/.docker/config.json. */
+  configPath?: string;
+  /** Instead of configPath (tests). */
+  credentials?: CredentialStore;
+  /** Layers fetched at once. */
+  concurrency?: number;
 }
 
 export interface ContainerdRuntime extends Runtime {
@@ -59,6 +77,8 @@ export interface ContainerdRuntime extends Runtime {
   /** Creates the namespace; one that exists already is fine. */
   ensureNamespace(): Promise<void>;
   hasImage(ref: string): Promise<boolean>;
+  /** Pulls image `ref` into containerd (and unpacks it into the snapshotter). */
+  pull(ref: string, opts?: PullOptions): Promise<PullResult>;
   /** Where the task of container `id` writes stdout and stderr. */
   logPath(id: string): string;
 }
@@ -128,6 +148,35 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const leaseMs = Math.max(60_000, 3 * timeoutMs);
 
   const logPath = (id: string): string => path.join(logDir, `${id}.log`);
+
+  let puller: Puller | undefined;
+  const getPuller = (): Puller => {
+    const r = opts.registry ?? {};
+    puller ??= new Puller({
+      client,
+      snapshotter,
+      log,
+      concurrency: r.concurrency,
+      registry: new RegistryClient({ insecure: r.insecure, credentials: r.credentials ?? dockerConfigStore(r.configPath) }),
+    });
+    return puller;
+  };
+
+  /**
+   * The name an image has in containerd: the normalised reference ("redis" is
+   * docker.io/library/redis:latest), else the text as written, for images imported under a
+   * name that does not normalise to itself.
+   */
+  async function imageName(ref: string): Promise<string> {
+    let normal: string;
+    try {
+      normal = normalizeReference(ref);
+    } catch {
+      return ref;
+    }
+    if (normal === ref || (await unlessNotFound(images.get(normal))) !== undefined) return normal;
+    return (await unlessNotFound(images.get(ref))) !== undefined ? ref : normal;
+  }
 
   const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> =>
     withLeaseOf(leases, leaseMs, fn, (err, lease) => log.warn({ err, lease }, 'lease not deleted; it expires by itself'));
@@ -210,7 +259,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     async create(desired: DesiredContainer, options: CreateOptions) {
       const id = idOf(desired.key);
       const body = desired.spec.spec;
-      const image = await resolver.resolve(body.image);
+      const image = await resolver.resolve(await imageName(body.image));
       const userText = body.user ?? image.config.User ?? '';
       const user = resolveUser(userText, needsUserFiles(userText) ? await imageUserFiles(image.chainId) : {});
       // Everything that can fail on the spec's account fails before anything is made.
@@ -300,7 +349,17 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     },
 
     async hasImage(ref) {
-      return (await unlessNotFound(images.get(ref))) !== undefined;
+      return (await unlessNotFound(images.get(await imageName(ref)))) !== undefined;
+    },
+
+    pull(ref, pullOpts) {
+      return getPuller().pull(ref, pullOpts);
+    },
+
+    async ensureImage(ref, policy, onProgress) {
+      if (policy !== 'Always' && (await runtime.hasImage(ref))) return;
+      if (policy === 'Never') throw new ImageNotPresentError(`image ${ref} is not in containerd and imagePullPolicy is Never`);
+      await getPuller().pull(ref, { onProgress: onProgress && ((p) => onProgress({ done: p.done, total: p.total })) });
     },
 
     logPath,

@@ -66,6 +66,11 @@ export class SnapshotsService {
     return res.mounts.map(mountFromProto);
   }
 
+  /** Commits active snapshot `key` as `name` (read-only, a parent for others). */
+  async commit(snapshotter: string, name: string, key: string, labels: Record<string, string> = {}, opts?: CallOptions): Promise<void> {
+    await this.client.unary('snapshots', 'Commit', { snapshotter, name, key, labels }, opts);
+  }
+
   async mounts(snapshotter: string, key: string, opts?: CallOptions): Promise<Mount[]> {
     const res = await this.client.unary<MountsResponse>('snapshots', 'Mounts', { snapshotter, key }, opts);
     return res.mounts.map(mountFromProto);

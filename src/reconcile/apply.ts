@@ -3,8 +3,9 @@
 
 import type { Logger } from 'pino';
 import type { Action } from './plan.js';
-import { idOf, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, type ActualContainer, type DesiredContainer, type Runtime } from '../types.js';
+import { idOf, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, type ActualContainer, type DesiredContainer, type PullProgress, type Runtime } from '../types.js';
 import { DEFAULTS } from '../spec/types.js';
+import { defaultPullPolicy } from '../pull/reference.js';
 
 export class ConflictError extends Error {
   readonly code = 'Conflict';
@@ -19,6 +20,8 @@ export interface ApplyContext {
   log: Logger;
   /** Default stop for containers whose spec is gone. */
   defaultStop?: { signal: string; graceMs: number };
+  /** How the image pull before a create is going (for the status). */
+  onPullProgress?: (p: PullProgress) => void;
 }
 
 export interface ApplyResult {
@@ -64,9 +67,12 @@ export async function applyAction(
       return {};
     }
     case 'create':
+      await ensureImage(must(desired, action), ctx);
       await createFresh(must(desired, action), ctx);
       return runtime.start(id);
     case 'recreate': {
+      // Pulled before the old container goes: a pull that fails leaves it running.
+      await ensureImage(must(desired, action), ctx);
       // The old container's own stop settings are unknown once its spec changed; the new
       // spec's are the user's latest word on how this container stops.
       const stop = stopOf(desired, ctx);
@@ -108,6 +114,12 @@ async function createFresh(desired: DesiredContainer, ctx: ApplyContext): Promis
     if (codeOf(err) !== 'AlreadyExists') throw err;
     throw new ConflictError(`container ${id} still exists after removing the stale one`, { cause: err });
   }
+}
+
+/** Pulls the spec's image as its imagePullPolicy says (Kubernetes' default when unset). */
+async function ensureImage(desired: DesiredContainer, ctx: ApplyContext): Promise<void> {
+  const body = desired.spec.spec;
+  await ctx.runtime.ensureImage?.(body.image, body.imagePullPolicy ?? defaultPullPolicy(body.image), ctx.onPullProgress);
 }
 
 function must(desired: DesiredContainer | undefined, action: Action): DesiredContainer {

@@ -37,6 +37,17 @@ export interface Controller {
   idle(): boolean;
   /** Lists containerd and enqueues every known key. */
   resync(): Promise<void>;
+  /** Called after every reconcile of a key (the Kubernetes source writes status and events from it). */
+  onReconcile(listener: (e: ReconcileEvent) => void): () => void;
+}
+
+/** One finished reconcile: the action applied (if any), or the error it failed with. */
+export interface ReconcileEvent {
+  key: Key;
+  action?: Exclude<Action['type'], 'wait'>;
+  reason?: string;
+  pid?: number;
+  error?: { code: string; message: string };
 }
 
 export function createController(opts: ControllerOptions): Controller {
@@ -56,6 +67,20 @@ export function createController(opts: ControllerOptions): Controller {
   let resyncTimer: unknown;
   let running: Promise<void>[] = [];
   let stopped = false;
+  const reconcileListeners = new Set<(e: ReconcileEvent) => void>();
+  const applied = new Map<Key, Omit<ReconcileEvent, 'key'>>();
+
+  function notifyReconciled(key: Key, error?: ReconcileEvent['error']): void {
+    const event: ReconcileEvent = { key, ...applied.get(key), ...(error ? { error } : {}) };
+    applied.delete(key);
+    for (const listener of [...reconcileListeners]) {
+      try {
+        listener(event);
+      } catch (err) {
+        log.error({ key, err: String(err) }, 'reconcile listener failed');
+      }
+    }
+  }
 
   const stateOf = (key: Key): KeyState => {
     let s = states.get(key);
@@ -103,7 +128,16 @@ export function createController(opts: ControllerOptions): Controller {
     const child = log.child({ key, action: action.type });
     child.info({ reason: action.reason }, 'applying action');
     const began = clock.now();
-    const result = await applyAction(action, desired, current, { runtime, log: child });
+    const image = desired?.spec.spec.image ?? '';
+    const onPullProgress = (p: { done: number; total: number }): void => {
+      state.pulling = { image, done: p.done, total: p.total };
+    };
+    let result;
+    try {
+      result = await applyAction(action, desired, current, { runtime, log: child, onPullProgress });
+    } finally {
+      state.pulling = undefined;
+    }
     opts.metrics?.actions.inc({ action: action.type });
     noteApplied(action, result.pid);
     child.info({ reason: action.reason, pid: result.pid, ms: clock.now() - began }, 'action done');
@@ -116,6 +150,7 @@ export function createController(opts: ControllerOptions): Controller {
 
   function noteApplied(action: Action, pid: number | undefined): void {
     const key = action.key;
+    if (action.type !== 'wait') applied.set(key, { action: action.type, reason: action.reason, pid });
     const now = clock.now();
     switch (action.type) {
       case 'remove':
@@ -142,6 +177,7 @@ export function createController(opts: ControllerOptions): Controller {
       if (key === undefined) return;
       try {
         await reconcile(key);
+        notifyReconciled(key);
         queue.forget(key);
         opts.metrics?.reconciles.inc({ result: 'ok' });
       } catch (err) {
@@ -150,6 +186,7 @@ export function createController(opts: ControllerOptions): Controller {
         stateOf(key).error = { code: codeOf(err) ?? 'Error', message };
         opts.metrics?.reconciles.inc({ result: 'error' });
         log.warn({ key, code: codeOf(err), err: message, retryInMs: delay }, 'reconcile failed');
+        notifyReconciled(key, stateOf(key).error);
       } finally {
         queue.done(key);
         if (initialPending?.delete(key) && initialPending.size === 0) markReady();
@@ -259,6 +296,10 @@ export function createController(opts: ControllerOptions): Controller {
       await Promise.allSettled(running);
     },
     ready: () => isReady,
+    onReconcile(listener) {
+      reconcileListeners.add(listener);
+      return () => reconcileListeners.delete(listener);
+    },
     idle: () => queue.idle(),
     resync: resyncUntilDone,
     status(): StatusRow[] {

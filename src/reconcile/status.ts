@@ -6,8 +6,9 @@ import type { ActualContainer, Key } from '../types.js';
 import type { DesiredStore } from '../desired.js';
 import type { RestartState } from './backoff.js';
 import { formatProblem } from '../spec/load.js';
+import { pullMessage } from '../pull/progress.js';
 
-export type Phase = 'Pending' | 'Created' | 'Running' | 'Exited' | 'BackOff' | 'Failed' | 'Updating' | 'Removing' | 'Orphaned';
+export type Phase = 'Pending' | 'Pulling' | 'Created' | 'Running' | 'Exited' | 'BackOff' | 'Failed' | 'Updating' | 'Removing' | 'Orphaned';
 
 export interface KeyState {
   error?: { code: string; message: string };
@@ -15,6 +16,8 @@ export interface KeyState {
   oomKilled?: boolean;
   /** When converge last started this key's task (epoch ms). */
   startedAt?: number;
+  /** The image pull this key waits for (before a create or recreate). */
+  pulling?: { image: string; done: number; total: number };
 }
 
 export interface StatusRow {
@@ -28,6 +31,8 @@ export interface StatusRow {
   pid: number | null;
   image: string | null;
   source: string | null;
+  /** The source revision (Git commit) the desired spec was read at; null for sources without revisions. */
+  revision: string | null;
   /** ISO time the container was created in containerd, when known. */
   createdAt: string | null;
   /** ISO time converge last started its task, when known (not for adopted tasks). */
@@ -84,6 +89,11 @@ export function buildStatus(
       phase = 'Failed';
       message = `${s.error.code}: ${s.error.message}`;
     }
+    if (s.pulling) {
+      // A retry shows what went wrong the last time, beside how far this one is.
+      message = [pullMessage(s.pulling), s.error ? `last try: ${s.error.code}: ${s.error.message}` : ''].filter(Boolean).join('; ');
+      phase = 'Pulling';
+    }
     const fileProblem = d ? problemsByFile.get(d.origin.replace(/^[a-z]+:/, '')) ?? problemsByFile.get(d.origin) : undefined;
     if (fileProblem) message = [message, `spec source has errors, running its last good version: ${fileProblem}`].filter(Boolean).join('; ');
     for (const problem of problemsByKey.get(key) ?? []) message = [message, `conflict: ${problem}`].filter(Boolean).join('; ');
@@ -98,6 +108,7 @@ export function buildStatus(
       pid: task && task.status !== 'stopped' && task.pid ? task.pid : null,
       image: d?.spec.spec.image ?? null,
       source: d?.origin ?? a?.labels['converge.dev/source'] ?? null,
+      revision: d?.revision ?? null,
       createdAt: a?.createdAt?.toISOString() ?? null,
       startedAt: s.startedAt !== undefined ? new Date(s.startedAt).toISOString() : null,
     };

@@ -1,5 +1,6 @@
 // The --listen server: /healthz (alive), /readyz (first full reconcile done), /metrics
-// (Prometheus) and /v1/status (JSON rows, as `converge status` prints them).
+// (Prometheus) and /v1/status (JSON rows, as `converge status` prints them),
+// plus the routes its deps add (the Git source's /v1/git/sync, /v1/sources).
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +13,31 @@ export interface ServerDeps {
   status(): StatusRow[];
   metrics: Metrics;
   log: Logger;
+  /** Extra endpoints (e.g. the Git source's /v1/git/sync), so this file knows no source. */
+  routes?: Route[];
 }
+
+/** An extra endpoint: it gets the raw body (a webhook signs the exact bytes) and answers JSON. */
+export interface Route {
+  method: 'GET' | 'POST';
+  path: string;
+  handle(req: RouteRequest): RouteResponse | Promise<RouteResponse>;
+}
+
+export interface RouteRequest {
+  headers: http.IncomingHttpHeaders;
+  query: URLSearchParams;
+  body: Buffer;
+}
+
+export interface RouteResponse {
+  status: number;
+  /** Sent as JSON. */
+  body: unknown;
+}
+
+/** Request bodies larger than this are refused (413) before a route sees them. */
+export const MAX_BODY_BYTES = 10 << 20;
 
 export interface StatusServer {
   /** "host:port" actually bound (port 0 picks a free one). */
@@ -54,6 +79,8 @@ export async function startServer(listen: string, deps: ServerDeps): Promise<Sta
 
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, deps: ServerDeps): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
+  const routes = deps.routes?.filter((r) => r.path === path) ?? [];
+  if (routes.length > 0) return handleRoute(req, res, routes);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { allow: 'GET, HEAD' }).end();
     return;
@@ -82,6 +109,29 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, deps:
     default:
       text(res, 404, 'not found\n');
   }
+}
+
+async function handleRoute(req: http.IncomingMessage, res: http.ServerResponse, routes: Route[]): Promise<void> {
+  const method = req.method === 'HEAD' ? 'GET' : req.method;
+  const route = routes.find((r) => r.method === method);
+  if (!route) {
+    res.writeHead(405, { allow: routes.map((r) => (r.method === 'GET' ? 'GET, HEAD' : r.method)).join(', ') }).end();
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      res.writeHead(413, { connection: 'close' }).end();
+      req.destroy();
+      return;
+    }
+    chunks.push(chunk);
+  }
+  const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+  const answer = await route.handle({ headers: req.headers, query, body: Buffer.concat(chunks) });
+  res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body) + '\n');
 }
 
 function text(res: http.ServerResponse, code: number, body: string): void {

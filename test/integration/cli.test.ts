@@ -121,6 +121,7 @@ describe('converge status and the --listen server', () => {
     s.write('once.yaml', container('once', { ...sh('exit 3'), restartPolicy: 'Never' }));
     const webPid = await s.waitRunning('default.web', { converge: c });
     await c.waitRow('once', (r) => r.phase === 'Exited', 'Exited');
+    await c.waitRow('web', (r) => r.phase === 'Running' && r.pid === webPid, 'Running');
     await c.waitReady();
 
     // Through the running controller: found from the state dir, or named with --server.
@@ -160,8 +161,8 @@ describe('converge status and the --listen server', () => {
     writeSpec(path.join(s.dir, 'extra'), 'db.yaml', container('db', sleeper()));
     const c = await s.run([], [s.specDir, path.join(s.dir, 'extra')]);
     s.write('web.yaml', container('web', sleeper()));
-    await s.waitRunning('default.web', { converge: c });
-    await s.waitRunning('default.db', { converge: c });
+    await c.waitRow('web', (r) => r.phase === 'Running', 'Running');
+    await c.waitRow('db', (r) => r.phase === 'Running', 'Running');
     await c.waitReady();
 
     assert.deepEqual(await c.http('/healthz'), { status: 200, body: 'ok\n', type: 'text/plain; charset=utf-8' });

@@ -238,8 +238,7 @@ describe('converge run: lifecycle of spec files', () => {
     t.diagnostic(`50 containers: files written -> all running in ${ms} ms`);
     assert.deepEqual(tasks.map((x) => x.id), names.map((n) => `default.${n}`));
     assert.equal(new Set(tasks.map((x) => x.pid)).size, 50);
-    const rows = await c.status();
-    assert.equal(rows.filter((r) => r.phase === 'Running').length, 50);
+    await waitFor(async () => (await c.status()).filter((r) => r.phase === 'Running').length === 50, { what: '50 Running rows in status' });
     assert.equal(c.actions().length, 50, 'one create each, nothing retried');
     assert.deepEqual(c.find((l) => l.msg === 'reconcile failed'), []);
 
@@ -299,7 +298,7 @@ describe('converge run: lifecycle of spec files', () => {
     const dbDone = c.lines.findIndex((l) => l.msg === 'action done' && l.key === 'default/db');
     const appApply = c.lines.findIndex((l) => l.msg === 'applying action' && l.key === 'default/app');
     assert.ok(dbDone >= 0 && appApply > dbDone, `db started (line ${dbDone}) before app was created (line ${appApply})`);
-    const rows = await c.status();
-    assert.deepEqual(rows.map((r) => [r.name, r.phase, r.pid]), [['app', 'Running', appPid], ['db', 'Running', dbPid]]);
+    await c.waitRow('app', (r) => r.phase === 'Running' && r.pid === appPid, 'Running in status');
+    await c.waitRow('db', (r) => r.phase === 'Running' && r.pid === dbPid, 'Running in status');
   });
 });

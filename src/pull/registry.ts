@@ -1,0 +1,226 @@
+// The client side of the OCI distribution protocol, for pulling: manifests by tag or digest
+// and blobs (resumable with Range), over HTTPS, or plain HTTP for insecure registries
+// (listed, and loopback by default as docker does). Authentication is auth.ts's; redirects
+// to blob storage are followed (fetch drops the Authorization header when the origin
+// changes, so a registry's credentials never reach a storage bucket).
+
+import { isIP } from 'node:net';
+import type { Descriptor } from '../containerd/images.js';
+import { Authorizer, causeText } from './auth.js';
+import type { CredentialStore } from './credentials.js';
+import { ImageNotFoundError, PullError, RegistryError, RegistryUnreachableError, UnauthorizedError } from './errors.js';
+import { type Reference, registryHost } from './reference.js';
+
+export const MEDIA_TYPES = {
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+} as const;
+
+const MANIFEST_ACCEPT = [MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList, MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest].join(', ');
+/** containerd's bound on a manifest or index; anything bigger is not one. */
+export const MAX_MANIFEST_BYTES = 4 << 20;
+
+export interface RegistryOptions {
+  credentials: CredentialStore;
+  /** "host:port" (or "host") of registries spoken to over plain HTTP. */
+  insecure?: readonly string[];
+  /** Deadline for response headers, and the longest a body may stall. Default 30 s. */
+  timeoutMs?: number;
+  userAgent?: string;
+}
+
+/** Loopback is insecure by default, as in docker: a local registry rarely has a certificate. */
+export function isInsecure(host: string, insecure: readonly string[] = []): boolean {
+  if (insecure.includes(host)) return true;
+  const hostname = host.replace(/:[0-9]+$/, '').replace(/^\[(.*)\]$/, '$1');
+  if (insecure.includes(hostname)) return true;
+  if (hostname === 'localhost') return true;
+  if (isIP(hostname) === 4) return hostname.startsWith('127.');
+  return hostname === '::1';
+}
+
+export interface Manifest {
+  descriptor: Descriptor;
+  data: Buffer;
+}
+
+export interface BlobBody {
+  /** Where the body starts: the offset asked for, or 0 when the registry sent it all. */
+  offset: number;
+  chunks: AsyncIterable<Uint8Array>;
+  /** Drops the connection; for a body that is not read to its end. */
+  cancel(): void;
+}
+
+export class RegistryClient {
+  private readonly authorizer: Authorizer;
+  readonly timeoutMs: number;
+  readonly userAgent: string;
+
+  constructor(private readonly opts: RegistryOptions) {
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.userAgent = opts.userAgent ?? 'converge';
+    this.authorizer = new Authorizer({ credentials: opts.credentials, timeoutMs: this.timeoutMs, userAgent: this.userAgent });
+  }
+
+  repository(ref: Reference): Repository {
+    const host = registryHost(ref.domain);
+    const scheme = isInsecure(host, this.opts.insecure) ? 'http' : 'https';
+    return new Repository(this, this.authorizer, ref, host, `${scheme}://${host}/v2/${ref.path}`);
+  }
+}
+
+export class Repository {
+  private readonly scope: string;
+
+  constructor(
+    private readonly client: RegistryClient,
+    private readonly auth: Authorizer,
+    readonly ref: Reference,
+    readonly host: string,
+    readonly base: string,
+  ) {
+    this.scope = `repository:${ref.path}:pull`;
+  }
+
+  /** A manifest or index by tag or digest, read whole (bounded). */
+  async manifest(reference: string, signal?: AbortSignal): Promise<Manifest> {
+    const what = `manifest ${this.ref.path}:${reference}`;
+    const { res, controller } = await this.send(`${this.base}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }, what, signal);
+    try {
+      const declared = Number(res.headers.get('content-length') ?? NaN);
+      if (declared > MAX_MANIFEST_BYTES) throw new RegistryError(`${what} is ${declared} bytes; a manifest is at most ${MAX_MANIFEST_BYTES}`);
+      const parts: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of this.body(res, controller, what, signal)) {
+        size += chunk.length;
+        if (size > MAX_MANIFEST_BYTES) throw new RegistryError(`${what} is over ${MAX_MANIFEST_BYTES} bytes; a manifest is not`);
+        parts.push(Buffer.from(chunk));
+      }
+      const mediaType = (res.headers.get('content-type') ?? '').split(';')[0].trim();
+      return {
+        descriptor: { mediaType, digest: res.headers.get('docker-content-digest') ?? '', size, annotations: {} },
+        data: Buffer.concat(parts, size),
+      };
+    } finally {
+      controller.abort();
+    }
+  }
+
+  /** A blob's bytes from `offset` on (a Range request; the registry may send all of it). */
+  async blob(desc: Descriptor, offset: number, signal?: AbortSignal): Promise<BlobBody> {
+    const what = `blob ${desc.digest}`;
+    const headers: Record<string, string> = {};
+    if (offset > 0) headers.range = `bytes=${offset}-`;
+    let sent = await this.send(`${this.base}/blobs/${desc.digest}`, headers, what, signal, offset > 0);
+    let start = 0;
+    if (offset > 0 && sent.res.status === 206) {
+      const m = /^bytes ([0-9]+)-/.exec(sent.res.headers.get('content-range') ?? '');
+      if (m && Number(m[1]) === offset) start = offset;
+    } else if (offset > 0 && sent.res.status === 416) {
+      // The range is past the end as the registry sees it: start over.
+      sent.controller.abort();
+      sent = await this.send(`${this.base}/blobs/${desc.digest}`, {}, what, signal);
+    }
+    if (start === 0 && sent.res.status === 206) {
+      sent.controller.abort();
+      throw new RegistryError(`${what}: registry answered a range that does not start at ${offset}`);
+    }
+    const { controller } = sent;
+    return { offset: start, chunks: this.body(sent.res, controller, what, signal), cancel: () => controller.abort() };
+  }
+
+  /**
+   * One GET with authentication: on a 401 the challenge is answered and the request made
+   * once more. Resolves with a 2xx (or a 416 when `allowRange`); throws typed errors.
+   */
+  private async send(
+    url: string,
+    extra: Record<string, string>,
+    what: string,
+    signal: AbortSignal | undefined,
+    allowRange = false,
+  ): Promise<{ res: Response; controller: AbortController }> {
+    await this.auth.prepare(this.host, this.ref.domain, this.scope, signal);
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { 'user-agent': this.client.userAgent, ...extra };
+      const authorization = this.auth.authorization(this.host, this.scope);
+      if (authorization) headers.authorization = authorization;
+      const controller = new AbortController();
+      // The caller's signal ends this request and its body; aborting the controller (which
+      // every path does once done with the response) unhooks it again.
+      const onAbort = (): void => controller.abort(signal?.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      controller.signal.addEventListener('abort', () => signal?.removeEventListener('abort', onAbort), { once: true });
+      const timer = setTimeout(() => controller.abort(new Error(`no answer within ${this.client.timeoutMs} ms`)), this.client.timeoutMs);
+      let res: Response;
+      try {
+        res = await fetch(url, { headers, redirect: 'follow', signal: controller.signal });
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        const why = controller.signal.aborted ? String((controller.signal.reason as Error)?.message) : causeText(err);
+        controller.abort();
+        throw new RegistryUnreachableError(`registry ${this.host} unreachable: ${why}`, { cause: err });
+      } finally {
+        clearTimeout(timer);
+      }
+      if (res.ok || (allowRange && res.status === 416)) return { res, controller };
+      const detail = await errorDetail(res);
+      controller.abort();
+      if (res.status === 401 && attempt === 0) {
+        this.auth.reset(this.host, this.scope);
+        await this.auth.challenge(this.host, this.ref.domain, this.scope, res.headers.get('www-authenticate'), signal);
+        continue;
+      }
+      throw statusError(res.status, `${what} from ${this.host}`, detail);
+    }
+  }
+
+  /** The response body; a stall longer than the timeout, or a lost connection, is RegistryUnreachable. */
+  private async *body(res: Response, controller: AbortController, what: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    if (!res.body) return;
+    const reader = res.body.getReader();
+    try {
+      for (;;) {
+        const timer = setTimeout(() => controller.abort(new Error(`no data for ${this.client.timeoutMs} ms`)), this.client.timeoutMs);
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (err) {
+          if (signal?.aborted) throw signal.reason;
+          const why = controller.signal.aborted ? String((controller.signal.reason as Error)?.message) : causeText(err);
+          throw new RegistryUnreachableError(`registry ${this.host}: connection lost reading ${what}: ${why}`, { cause: err });
+        } finally {
+          clearTimeout(timer);
+        }
+        if (chunk.done) return;
+        yield chunk.value;
+      }
+    } finally {
+      controller.abort();
+      reader.releaseLock();
+    }
+  }
+}
+
+/** The registry's own words: {"errors":[{"code":"MANIFEST_UNKNOWN","message":"..."}]}. */
+async function errorDetail(res: Response): Promise<string> {
+  const text = await res.text().catch(() => '');
+  try {
+    const json = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
+    const first = json.errors?.[0];
+    if (first) return [first.code, first.message].filter(Boolean).join(': ');
+  } catch {
+    // not JSON: the status says enough
+  }
+  return text.slice(0, 200).trim();
+}
+
+function statusError(status: number, what: string, detail: string): PullError {
+  const msg = `${what}: ${status}${detail ? ` ${detail}` : ''}`;
+  if (status === 401 || status === 403) return new UnauthorizedError(`access denied to ${msg}`);
+  if (status === 404) return new ImageNotFoundError(`not found: ${msg}`);
+  return new RegistryError(msg);
+}

@@ -1,0 +1,70 @@
+// Kubernetes Events (core/v1) about Container resources, so `kubectl describe ctr web` and
+// `kubectl get events` show what converge did on the node: Created, Started, Restarted,
+// Removed (Normal) and Failed (Warning). Recording never blocks or fails the caller: an
+// event that cannot be posted is logged and dropped, as client-go's recorder does. The
+// same Warning for the same object is posted at most once per `repeatMs`.
+
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { KubeClient } from './client.js';
+import type { KubeObject } from './convert.js';
+
+export type EventType = 'Normal' | 'Warning';
+
+export interface EventRecorder {
+  record(obj: KubeObject, type: EventType, reason: string, message: string): void;
+  /** Resolves when every event posted so far has been answered. */
+  flush(): Promise<void>;
+}
+
+export function createEventRecorder(opts: { client: KubeClient; log: Logger; nodeName: string; repeatMs?: number }): EventRecorder {
+  const repeatMs = opts.repeatMs ?? 5 * 60_000;
+  const lastWarning = new Map<string, { message: string; at: number }>();
+  const pending = new Set<Promise<void>>();
+
+  return {
+    record(obj, type, reason, message) {
+      const uid = obj.metadata.uid ?? obj.metadata.name;
+      if (type === 'Warning') {
+        const last = lastWarning.get(uid);
+        if (last && last.message === message && Date.now() - last.at < repeatMs) return;
+        lastWarning.set(uid, { message, at: Date.now() });
+      }
+      const namespace = obj.metadata.namespace ?? 'default';
+      const now = new Date().toISOString();
+      const event = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: `${obj.metadata.name}.${Date.now().toString(16)}${randomBytes(2).toString('hex')}`, namespace },
+        involvedObject: {
+          apiVersion: obj.apiVersion,
+          kind: obj.kind,
+          name: obj.metadata.name,
+          namespace,
+          uid: obj.metadata.uid,
+          resourceVersion: obj.metadata.resourceVersion,
+        },
+        reason,
+        message,
+        type,
+        source: { component: 'converge', host: opts.nodeName },
+        firstTimestamp: now.replace(/\.\d+Z$/, 'Z'),
+        lastTimestamp: now.replace(/\.\d+Z$/, 'Z'),
+        count: 1,
+        reportingComponent: 'converge.dev/converge',
+        reportingInstance: opts.nodeName,
+      };
+      const p = opts.client
+        .request('POST', `/api/v1/namespaces/${namespace}/events`, { body: event, timeoutMs: 5_000 })
+        .then(
+          () => opts.log.debug({ key: `${namespace}/${obj.metadata.name}`, reason }, 'event recorded'),
+          (err) => opts.log.warn({ key: `${namespace}/${obj.metadata.name}`, reason, err: String(err?.message ?? err) }, 'could not record a kubernetes event'),
+        )
+        .finally(() => pending.delete(p));
+      pending.add(p);
+    },
+    async flush() {
+      await Promise.all([...pending]);
+    },
+  };
+}

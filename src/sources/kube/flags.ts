@@ -1,0 +1,60 @@
+// The `converge run` flags of the Kubernetes source and what they build, so run.ts only
+// spreads the flags, pushes the source and attaches it to the controller.
+
+import os from 'node:os';
+import type { Logger } from 'pino';
+import type { Controller } from '../../reconcile/controller.js';
+import type { Runtime } from '../../types.js';
+import { parseDuration } from '../../cli/duration.js';
+import { createKubeClient } from './client.js';
+import { createKubeSource, type KubeSource } from './source.js';
+import { controllerView } from './view.js';
+
+export const KUBE_FLAGS = {
+  kube: { type: 'boolean', default: false },
+  kubeconfig: { type: 'string' },
+  'node-name': { type: 'string' },
+  'watch-namespace': { type: 'string' },
+  'kube-backoff-max': { type: 'string', default: '30s' },
+} as const;
+
+export interface KubeFlagValues {
+  kube?: boolean;
+  kubeconfig?: string;
+  'node-name'?: string;
+  'watch-namespace'?: string;
+  'kube-backoff-max'?: string;
+}
+
+export interface KubeSetup {
+  source: KubeSource;
+  /** Connects status, events and finalizers to the controller (call once it exists). */
+  attach(controller: Controller, runtime: Pick<Runtime, 'get'>): void;
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** The Kubernetes source from the flags, or undefined without --kube. Throws on a bad flag. */
+export function kubeFromFlags(values: KubeFlagValues, deps: { log: Logger }): KubeSetup | undefined {
+  if (!values.kube) {
+    const stray = (['kubeconfig', 'node-name', 'watch-namespace'] as const).find((f) => values[f] !== undefined);
+    if (stray) throw new Error(`--${stray} needs --kube`);
+    return undefined;
+  }
+  // Node names are lowercase DNS subdomains; a hostname may not be (upper case, say).
+  const nodeName = values['node-name'] ?? os.hostname().toLowerCase();
+  if (!DNS_SUBDOMAIN.test(nodeName) || nodeName.length > 253) throw new Error(`--node-name: '${nodeName}' is not a DNS-1123 subdomain`);
+  const maxMs = parseDuration(values['kube-backoff-max'] ?? '30s', '--kube-backoff-max');
+  const client = createKubeClient({ kubeconfig: values.kubeconfig, userAgent: `converge/${nodeName}` });
+  const source = createKubeSource({
+    client,
+    log: deps.log,
+    nodeName,
+    namespace: values['watch-namespace'],
+    backoff: { initialMs: Math.min(200, maxMs), maxMs },
+  });
+  return {
+    source,
+    attach: (controller, runtime) => source.attach(controllerView(controller, runtime)),
+  };
+}

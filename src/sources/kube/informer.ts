@@ -1,0 +1,182 @@
+// List+watch of one collection into a local cache, as client-go's reflector does it: list,
+// then watch from the list's resourceVersion with bookmarks; a clean end of the watch
+// resumes from the last resourceVersion seen (an event's or a bookmark's); 410 Gone (or a
+// resourceVersion the server finds too large) relists; any other failure retries with
+// exponential back-off and jitter, keeping the cache as it was. The cache only ever holds
+// the objects `keep` accepts (this node's), so a resource moved to another node leaves it.
+//
+// Why not client-node's ListWatch: it does not ask for bookmarks, stops for good on any
+// error other than 410 (the caller must restart it and cannot tell "relisted" from
+// "reconnected"), and says nothing when the cache becomes stale or fresh again, which is
+// what the source's `complete` flag and problems are made of.
+
+import type { Logger } from 'pino';
+import { KubeApiError, fromStatus, type KubeClient, type Status } from './client.js';
+import type { KubeObject } from './convert.js';
+
+export interface InformerOptions {
+  client: KubeClient;
+  /** The collection, e.g. /apis/converge.dev/v1alpha1/containers. */
+  path: string;
+  log: Logger;
+  keep: (obj: KubeObject) => boolean;
+  /** After every change of the cache or of `synced`. */
+  onChange: () => void;
+  backoff?: { initialMs: number; maxMs: number };
+  /** Asked of the server per watch; spread over [n, 2n) so many nodes do not reconnect at once. Default 300. */
+  watchTimeoutSeconds?: number;
+}
+
+export interface InformerStats {
+  lists: number;
+  watches: number;
+  relistsAfterGone: number;
+  bookmarks: number;
+}
+
+const idOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+export class Informer {
+  /** namespace/name -> object, for the objects `keep` accepts. */
+  readonly objects = new Map<string, KubeObject>();
+  resourceVersion = '';
+  /** The cache reflects a successful list (and the watch since); false while the API is unreachable. */
+  synced = false;
+  lastError: KubeApiError | undefined;
+  readonly stats: InformerStats = { lists: 0, watches: 0, relistsAfterGone: 0, bookmarks: 0 };
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | undefined;
+  private lastListAt = 0;
+  private firstAttempt: (() => void) | undefined;
+
+  constructor(private readonly opts: InformerOptions) {}
+
+  /** Starts the loop; resolves once the first list has succeeded or failed. */
+  start(): Promise<void> {
+    const first = new Promise<void>((resolve) => (this.firstAttempt = resolve));
+    this.loop = this.run();
+    return first;
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.firstAttempt?.();
+    await this.loop;
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async run(): Promise<void> {
+    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 200, maxMs: 30_000 };
+    let delay = initialMs;
+    while (!this.stopped) {
+      try {
+        if (!this.resourceVersion) await this.relist();
+        const began = Date.now();
+        const events = await this.watchOnce();
+        // A watch that the server ended cleanly and at once, with nothing in it, is no
+        // progress: do not reconnect in a hot loop.
+        if (events > 0 || Date.now() - began > 1000) delay = initialMs;
+        else await this.sleep(delay), (delay = Math.min(delay * 2, maxMs));
+      } catch (err) {
+        if (this.stopped) break;
+        const e = err instanceof KubeApiError ? err : new KubeApiError('Unavailable', String(err), 0, '', { cause: err });
+        if (e.code === 'Gone' || e.code === 'TooLargeResourceVersion') {
+          this.stats.relistsAfterGone++;
+          this.opts.log.info({ resourceVersion: this.resourceVersion, reason: e.message }, 'resourceVersion no longer served; relisting');
+          this.resourceVersion = '';
+          // A server that answers 410 to the list's own resourceVersion must not make us list in a hot loop.
+          if (Date.now() - this.lastListAt < 1000) {
+            await this.sleep(delay);
+            delay = Math.min(delay * 2, maxMs);
+          }
+          continue;
+        }
+        this.lastError = e;
+        const wait = Math.round(delay * (0.8 + Math.random() * 0.4));
+        this.opts.log.warn({ code: e.code, err: e.message, retryInMs: wait, resourceVersion: this.resourceVersion }, 'kubernetes list/watch failed; keeping the last known resources');
+        if (this.synced) {
+          this.synced = false;
+          this.opts.onChange();
+        }
+        this.firstAttempt?.();
+        this.firstAttempt = undefined;
+        await this.sleep(wait);
+        delay = Math.min(delay * 2, maxMs);
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const list = await this.opts.client.request<{ metadata?: { resourceVersion?: string }; items?: KubeObject[]; kind?: string; apiVersion?: string }>('GET', this.opts.path);
+    this.stats.lists++;
+    this.lastListAt = Date.now();
+    this.objects.clear();
+    const itemKind = list.kind?.replace(/List$/, '');
+    for (const item of list.items ?? []) {
+      // Items of a list may come without apiVersion/kind; the document needs them.
+      const obj = { apiVersion: list.apiVersion, kind: itemKind, ...item } as KubeObject;
+      if (this.opts.keep(obj)) this.objects.set(idOf(obj), obj);
+    }
+    this.resourceVersion = list.metadata?.resourceVersion ?? '';
+    this.synced = true;
+    this.lastError = undefined;
+    this.opts.log.info({ resourceVersion: this.resourceVersion, kept: this.objects.size, listed: list.items?.length ?? 0 }, 'listed resources');
+    this.opts.onChange();
+    this.firstAttempt?.();
+    this.firstAttempt = undefined;
+  }
+
+  /** One watch, until the server ends it; returns how many events (bookmarks included) came. */
+  private async watchOnce(): Promise<number> {
+    const base = this.opts.watchTimeoutSeconds ?? 300;
+    const timeoutSeconds = base + Math.floor(Math.random() * base);
+    const query = { resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) };
+    const stream = await this.opts.client.watch(this.opts.path, query, this.abort.signal, (timeoutSeconds + 30) * 1000);
+    this.stats.watches++;
+    this.opts.log.debug({ resourceVersion: this.resourceVersion }, 'watching');
+    if (!this.synced) {
+      this.synced = true;
+      this.lastError = undefined;
+      this.opts.log.info({ resourceVersion: this.resourceVersion }, 'kubernetes watch reconnected');
+      this.opts.onChange();
+    }
+    let n = 0;
+    for await (const event of stream) {
+      n++;
+      const obj = event.object as KubeObject;
+      switch (event.type) {
+        case 'ERROR':
+          throw fromStatus(obj as Status);
+        case 'BOOKMARK':
+          this.stats.bookmarks++;
+          this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
+          continue;
+        case 'ADDED':
+        case 'MODIFIED':
+          if (this.opts.keep(obj)) this.objects.set(idOf(obj), obj);
+          else if (!this.objects.delete(idOf(obj))) break;
+          this.opts.onChange();
+          break;
+        case 'DELETED':
+          if (this.objects.delete(idOf(obj))) this.opts.onChange();
+          break;
+      }
+      this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
+    }
+    return n;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.abort.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}

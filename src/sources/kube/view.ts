@@ -1,0 +1,28 @@
+// What the Kubernetes source needs to know of the controller and of containerd to write
+// status, events and finalizers back: a narrow view, so the source does not depend on the
+// controller's internals (and tests can hand it a fake).
+
+import { idOf, type Key, type Runtime } from '../../types.js';
+import type { Controller, ReconcileEvent } from '../../reconcile/controller.js';
+import type { StatusRow } from '../../reconcile/status.js';
+
+export interface ControllerView {
+  status(): StatusRow[];
+  /** The first full reconcile after start is done. */
+  ready(): boolean;
+  /** The origin of the spec that holds a key now ("kube:ns/name", "dir:/x.yaml"), if any. */
+  holder(key: Key): string | undefined;
+  /** Nothing of the key's container is left in containerd. */
+  gone(key: Key): Promise<boolean>;
+  onReconcile(listener: (e: ReconcileEvent) => void): () => void;
+}
+
+export function controllerView(controller: Controller, runtime: Pick<Runtime, 'get'>): ControllerView {
+  return {
+    status: () => controller.status(),
+    ready: () => controller.ready(),
+    holder: (key) => controller.store.desired().get(key)?.origin,
+    gone: async (key) => (await runtime.get(idOf(key))) === undefined,
+    onReconcile: (listener) => controller.onReconcile(listener),
+  };
+}

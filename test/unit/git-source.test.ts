@@ -1,0 +1,327 @@
+// The Git source against real git (a bare repository over file:// and over `git daemon`),
+// without containerd: what each revision's snapshot holds, whole-or-nothing rejection,
+// rewinds, an unreachable remote before and after the first read, the revision kept from an
+// earlier run, redaction of credentials, and signed-commit verification.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { createGitSource, type GitSource, type GitSourceOptions } from '../../src/sources/git.js';
+import { loadFile } from '../../src/spec/load.js';
+import type { Snapshot } from '../../src/types.js';
+import { createSigner, GitDaemon, GitRepo } from '../harness/git.js';
+
+const silent = pino({ level: 'silent' });
+
+async function waitUntil(pred: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((ok) => setTimeout(ok, 20));
+  }
+}
+
+const spec = (name: string, image = 'busybox', extra = '') =>
+  `apiVersion: converge.dev/v1alpha1\nkind: Container\nmetadata:\n  name: ${name}\nspec:\n  image: ${image}\n${extra}`;
+const keys = (s: Snapshot) => s.specs.map((d) => d.key).sort();
+const byName = (s: Snapshot, name: string) => s.specs.find((d) => d.name === name);
+
+interface Rig {
+  repo: GitRepo;
+  stateDir: string;
+  snapshots: Snapshot[];
+  last(): Snapshot;
+  source: GitSource;
+  start(extra?: Partial<GitSourceOptions>): Promise<GitSource>;
+}
+
+async function rig(t: { after(fn: () => unknown): void }, defaults: Partial<GitSourceOptions> = {}): Promise<Rig> {
+  const repo = await GitRepo.create();
+  const stateDir = mkdtempSync(join(tmpdir(), 'converge-gitstate-'));
+  const started: GitSource[] = [];
+  const r: Rig = {
+    repo,
+    stateDir,
+    snapshots: [],
+    last: () => r.snapshots[r.snapshots.length - 1],
+    source: undefined as unknown as GitSource,
+    async start(extra = {}) {
+      const source = createGitSource({ url: repo.fileUrl, path: 'specs', stateDir, log: silent, intervalMs: 60_000, retryInitialMs: 50, ...defaults, ...extra });
+      started.push(source);
+      r.source = source;
+      await source.start((s) => r.snapshots.push(s));
+      return source;
+    },
+  };
+  t.after(async () => {
+    for (const s of started) await s.stop();
+    repo.cleanup();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  return r;
+}
+
+test('applies revisions whole: add, change, remove; unchanged specs keep hash and origin', async (t) => {
+  const r = await rig(t);
+  const c1 = await r.repo.commit({
+    'specs/a.yaml': spec('a'),
+    'specs/b.yaml': spec('b'),
+    'specs/team/c.yml': spec('c'),
+    'specs/.hidden/x.yaml': spec('x'),
+    'specs/README.md': '# not a spec',
+    'other/d.yaml': spec('d'),
+  });
+  await r.repo.push();
+  await r.start();
+  const first = r.last();
+  assert.equal(first.complete, true);
+  assert.deepEqual(first.problems, []);
+  assert.deepEqual(keys(first), ['default/a', 'default/b', 'default/c'], 'recursive under the path, hidden and non-spec files skipped');
+  assert.equal(byName(first, 'a')!.origin, `git:${r.repo.fileUrl}:specs/a.yaml`);
+  assert.equal(byName(first, 'c')!.revision, c1);
+  assert.equal(byName(first, 'a')!.hash, loadFile('a.yaml', spec('a')).specs[0].hash, 'the hash is the spec hash, as for a file');
+  assert.equal(r.source.status().revision, c1);
+  assert.equal(r.source.status().ready, true);
+
+  const c2 = await r.repo.commit({ 'specs/b.yaml': spec('b', 'busybox:2'), 'specs/team/c.yml': null, 'specs/e.json': JSON.stringify(JSON.parse(JSON.stringify({ apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'e' }, spec: { image: 'busybox' } }))) });
+  await r.repo.push();
+  assert.equal((await r.source.sync()).result, 'applied');
+  const second = r.last();
+  assert.deepEqual(keys(second), ['default/a', 'default/b', 'default/e']);
+  assert.equal(byName(second, 'a')!.hash, byName(first, 'a')!.hash);
+  assert.equal(byName(second, 'a')!.origin, byName(first, 'a')!.origin, 'the origin holds no commit');
+  assert.equal(byName(second, 'a')!.revision, c2);
+  assert.notEqual(byName(second, 'b')!.hash, byName(first, 'b')!.hash);
+
+  const count = r.snapshots.length;
+  assert.equal((await r.source.sync()).result, 'unchanged');
+  assert.equal(r.snapshots.length, count, 'an unchanged head emits nothing');
+});
+
+test('rejects a revision with one bad spec whole, naming commit, file and field; a fix applies', async (t) => {
+  const r = await rig(t);
+  const good = await r.repo.commit({ 'specs/a.yaml': spec('a'), 'specs/b.yaml': spec('b') });
+  await r.repo.push();
+  await r.start();
+  const before = r.last();
+
+  const bad = await r.repo.commit({ 'specs/a.yaml': spec('a', 'busybox:2'), 'specs/new.yaml': spec('new'), 'specs/bad.yaml': spec('bad', 'busybox', '  restartPolicy: Sometimes\n') });
+  await r.repo.push();
+  const outcome = await r.source.sync();
+  assert.equal(outcome.result, 'rejected');
+  assert.equal(outcome.revision, good);
+  const after = r.last();
+  assert.equal(after.complete, true);
+  assert.deepEqual(after.specs, before.specs, 'the last good revision, untouched: no new spec, no changed one');
+  const problem = after.problems.find((p) => p.path === 'spec.restartPolicy');
+  assert.ok(problem, JSON.stringify(after.problems));
+  assert.equal(problem.file, `${r.repo.fileUrl}:specs/bad.yaml`);
+  assert.equal(problem.line, 7);
+  assert.match(problem.message, new RegExp(`must be one of Always, OnFailure, Never \\(commit ${bad.slice(0, 12)}\\)`));
+  const status = r.source.status();
+  assert.equal(status.error?.code, 'GIT_REVISION_REJECTED');
+  assert.equal(status.rejected?.revision, bad);
+  assert.equal(status.revision, good);
+  assert.match(status.rejected!.problems[0], /specs\/bad\.yaml: document 0 \(line 7\): spec\.restartPolicy: must be one of/);
+  assert.equal((await r.source.sync()).result, 'rejected', 'the same head stays rejected');
+
+  const dup = await r.repo.commit({ 'specs/bad.yaml': spec('b') });
+  await r.repo.push();
+  assert.equal((await r.source.sync()).result, 'rejected', 'a name declared in two files rejects the revision');
+  assert.ok(r.last().problems.some((p) => p.path === 'metadata.name' && p.message.includes(`is also declared in ${r.repo.fileUrl}:specs/b.yaml (commit ${dup.slice(0, 12)})`)), JSON.stringify(r.last().problems));
+
+  const fixed = await r.repo.commit({ 'specs/bad.yaml': null });
+  await r.repo.push();
+  assert.equal((await r.source.sync()).result, 'applied');
+  assert.deepEqual(r.last().problems, []);
+  assert.deepEqual(keys(r.last()), ['default/a', 'default/b', 'default/new']);
+  assert.equal(r.source.status().error, null);
+  assert.equal(r.source.status().revision, fixed);
+});
+
+test('follows the branch head through a force-push rewind, and back to a good revision', async (t) => {
+  const r = await rig(t);
+  const c1 = await r.repo.commit({ 'specs/a.yaml': spec('a') });
+  await r.repo.push();
+  await r.start();
+  await r.repo.commit({ 'specs/b.yaml': spec('b') });
+  await r.repo.push();
+  await r.source.sync();
+  assert.deepEqual(keys(r.last()), ['default/a', 'default/b']);
+  await r.repo.reset(c1);
+  await r.repo.push({ force: true });
+  assert.equal((await r.source.sync()).result, 'applied');
+  assert.deepEqual(keys(r.last()), ['default/a']);
+  assert.equal(r.source.status().revision, c1);
+
+  // A bad head rewound to the applied good one: the rejection goes away, nothing changes.
+  await r.repo.commit({ 'specs/a.yaml': 'apiVersion: [' });
+  await r.repo.push();
+  assert.equal((await r.source.sync()).result, 'rejected');
+  await r.repo.reset(c1);
+  await r.repo.push({ force: true });
+  assert.equal((await r.source.sync()).result, 'unchanged');
+  assert.deepEqual(r.last().problems, []);
+  assert.equal(r.source.status().error, null);
+});
+
+test('a missing path is a rejection; before any good revision the source is not complete', async (t) => {
+  const r = await rig(t);
+  await r.repo.commit({ 'elsewhere/a.yaml': spec('a') });
+  await r.repo.push();
+  await r.start();
+  const s = r.last();
+  assert.equal(s.complete, false, 'never read a good revision: unknown, not empty');
+  assert.deepEqual(s.specs, []);
+  assert.match(s.problems[0].message, /the spec path does not exist in this commit/);
+  assert.equal(r.source.status().ready, false);
+  await r.repo.commit({ 'specs/a.yaml': spec('a') });
+  await r.repo.push();
+  await r.source.sync();
+  assert.equal(r.last().complete, true);
+});
+
+test('an unreachable remote: not complete before the first read, retried with back-off, then read', async (t) => {
+  const r = await rig(t);
+  const missing = join(r.repo.root, 'later.git');
+  const source = await r.start({ url: `file://${missing}`, retryInitialMs: 40, intervalMs: 400 });
+  assert.equal(r.last().complete, false);
+  assert.equal(source.status().error?.code, 'GIT_FETCH_FAILED');
+  assert.match(source.status().error!.message, /cannot fetch main: git fetch: fatal: .*later\.git/);
+  // Back-off: the failures pile up (40, 80, 160 ms...) without a sync being asked for.
+  await waitUntil(() => source.status().consecutiveFailures >= 3, 'three failed fetches');
+  // The repository appears: the next retry reads it.
+  await r.repo.commit({ 'specs/a.yaml': spec('a') });
+  await r.repo.push();
+  await r.repo.git(['clone', '--quiet', '--bare', r.repo.bare, missing]);
+  await waitUntil(() => r.last().complete, 'a complete snapshot');
+  assert.deepEqual(keys(r.last()), ['default/a']);
+  assert.equal(source.status().error, null);
+  assert.equal(source.status().consecutiveFailures, 0);
+});
+
+test('a remote that never answers: start() does not wait for it, the fetch times out, git is killed', async (t) => {
+  const r = await rig(t);
+  const sockets: Socket[] = [];
+  const closed = new Set<Socket>();
+  const silentServer = createServer((socket) => {
+    sockets.push(socket); // accepts, reads, never answers
+    socket.on('close', () => closed.add(socket)).resume();
+  });
+  await new Promise<void>((ok) => silentServer.listen(0, '127.0.0.1', () => ok()));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((ok) => silentServer.close(() => ok()));
+  });
+  const port = (silentServer.address() as AddressInfo).port;
+  const began = Date.now();
+  const source = await r.start({ url: `git://127.0.0.1:${port}/repo.git`, startWaitMs: 200, fetchTimeoutMs: 1_500 });
+  assert.ok(Date.now() - began < 1_400, `start() returned after ${Date.now() - began} ms`);
+  assert.equal(r.last().complete, false);
+  const outcome = await source.sync();
+  assert.equal(outcome.result, 'failed');
+  assert.match(outcome.error!, /no answer within 1500 ms/);
+  assert.equal(source.status().error?.code, 'GIT_FETCH_FAILED');
+  assert.ok(sockets.length >= 1);
+  await waitUntil(() => sockets.every((s) => closed.has(s)), 'the killed git to have closed its connections');
+});
+
+test('over git daemon: stopped keeps the last good revision; a restart of converge keeps it too', async (t) => {
+  const r = await rig(t);
+  const daemon = await GitDaemon.start(r.repo.served.base);
+  t.after(() => daemon.cleanup());
+  const url = daemon.url(r.repo.served.name);
+  const c1 = await r.repo.commit({ 'specs/a.yaml': spec('a'), 'specs/b.yaml': spec('b') });
+  await r.repo.push();
+  const first = await r.start({ url });
+  assert.equal(r.last().complete, true);
+  assert.equal(byName(r.last(), 'a')!.origin, `git:${url}:specs/a.yaml`);
+
+  await daemon.stop();
+  await r.repo.commit({ 'specs/c.yaml': spec('c') });
+  await r.repo.push();
+  const failed = await first.sync();
+  assert.equal(failed.result, 'failed');
+  assert.match(failed.error!, /cannot fetch main/);
+  assert.deepEqual(keys(r.last()), ['default/a', 'default/b'], 'the last good revision stays');
+  assert.equal(r.last().complete, true, 'it was read whole once');
+  assert.ok(r.last().problems.some((p) => p.file === url && /cannot fetch main: .*keeping revision/.test(p.message)), JSON.stringify(r.last().problems));
+  await first.stop();
+
+  // converge restarts while the daemon is down: the earlier run's revision is known, not complete.
+  r.snapshots.length = 0;
+  const second = await r.start({ url });
+  assert.equal(r.last().complete, false);
+  assert.deepEqual(keys(r.last()), ['default/a', 'default/b']);
+  assert.equal(byName(r.last(), 'a')!.revision, c1);
+
+  await daemon.start();
+  assert.equal((await second.sync()).result, 'applied');
+  assert.equal(r.last().complete, true);
+  assert.deepEqual(keys(r.last()), ['default/a', 'default/b', 'default/c']);
+});
+
+test('credentials in the URL appear nowhere: logs, problems, status', async (t) => {
+  const r = await rig(t);
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+  const log = pino({ level: 'debug' }, sink);
+  const daemon = await GitDaemon.start(r.repo.served.base);
+  await daemon.stop(); // a port that refuses connections
+  t.after(() => daemon.cleanup());
+  const url = `http://deploy:hunter2secret@127.0.0.1:${daemon.port}/repo.git?access_token=tok3nvalue`;
+  const source = await r.start({ url, log });
+  await source.sync();
+  const shown = JSON.stringify([lines, r.snapshots, source.status()]);
+  assert.ok(source.status().error, 'the fetch failed');
+  assert.equal(source.status().url, `http://***@127.0.0.1:${daemon.port}/repo.git?***`);
+  for (const secret of ['hunter2secret', 'tok3nvalue', 'deploy:']) assert.ok(!shown.includes(secret), `${secret} leaked: ${shown}`);
+});
+
+test('--git-verify-commits: applies only head commits signed by a key in the keyring', async (t) => {
+  const r = await rig(t);
+  const trusted = await createSigner(r.repo.root, 'Trusted');
+  const other = await createSigner(r.repo.root, 'Other');
+  t.after(() => Promise.all([trusted.cleanup(), other.cleanup()]));
+  const signed = await r.repo.commit({ 'specs/a.yaml': spec('a') }, { signer: trusted });
+  await r.repo.push();
+  const source = await r.start({ verifyKeyring: trusted.keyring });
+  assert.equal(source.status().revision, signed);
+
+  await r.repo.commit({ 'specs/b.yaml': spec('b') });
+  await r.repo.push();
+  assert.equal((await source.sync()).result, 'rejected');
+  assert.match(r.last().problems[0].message, /is not accepted by --git-verify-commits: the commit is not signed/);
+
+  await r.repo.commit({ 'specs/c.yaml': spec('c') }, { signer: other });
+  await r.repo.push();
+  assert.equal((await source.sync()).result, 'rejected');
+  assert.match(r.last().problems[0].message, /signed by a key that is not in the keyring/);
+  assert.deepEqual(keys(r.last()), ['default/a']);
+
+  const ok = await r.repo.commit({ 'specs/d.yaml': spec('d') }, { signer: trusted });
+  await r.repo.push();
+  assert.equal((await source.sync()).result, 'applied');
+  assert.equal(source.status().revision, ok);
+  assert.deepEqual(keys(r.last()), ['default/a', 'default/b', 'default/c', 'default/d']);
+});
+
+test('follows() matches the followed ref as webhooks name it; concurrent syncs coalesce', async (t) => {
+  const r = await rig(t);
+  await r.repo.commit({ 'specs/a.yaml': spec('a') });
+  await r.repo.push();
+  const source = await r.start();
+  assert.equal(source.follows('refs/heads/main'), true);
+  assert.equal(source.follows('refs/heads/main2'), false);
+  assert.equal(source.follows('refs/tags/v1'), false);
+  const results = await Promise.all([source.sync(), source.sync(), source.sync()]);
+  assert.deepEqual(results.map((o) => o.result), ['unchanged', 'unchanged', 'unchanged']);
+  const tagged = createGitSource({ url: r.repo.fileUrl, ref: 'refs/tags/v1', stateDir: r.stateDir, log: silent });
+  assert.equal(tagged.follows('refs/tags/v1'), true);
+  assert.equal(tagged.follows('refs/heads/v1'), false);
+});
