@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import { COMMON } from './common.js';
 import { parseDuration } from './duration.js';
 import { resolveAddress, socketAnswers } from './address.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
+import type { BackoffOptions } from '../reconcile/backoff.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
 import { startEmbeddedContainerd, type EmbeddedContainerd } from '../embedded/containerd.js';
 import { createDirectorySource } from '../sources/directory.js';
@@ -23,8 +24,8 @@ import { startServer, type StatusServer } from '../server/http.js';
 export { STATE_FILE } from './common.js';
 import { STATE_FILE } from './common.js';
 
-export async function runCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+function parseRunArgs(args: string[]) {
+  return parseArgs({
     args,
     options: {
       ...COMMON,
@@ -41,6 +42,12 @@ export async function runCommand(args: string[]): Promise<number> {
       ...REGISTRY_OPTIONS,
     },
   });
+}
+
+type RunValues = ReturnType<typeof parseRunArgs>['values'];
+
+export async function runCommand(args: string[]): Promise<number> {
+  const { values } = parseRunArgs(args);
   if (values.help) {
     process.stdout.write('usage: converge run (--dir DIR | --git URL | --kube) [--listen HOST:PORT] [...]; see converge help\n');
     return 0;
@@ -57,7 +64,9 @@ export async function runCommand(args: string[]): Promise<number> {
   const stateDir = path.resolve(values['state-dir']);
   const log = createLogger({ level: values['log-level'] });
   // Before containerd starts: a bad flag must not leave an embedded containerd behind.
-  const kube = kubeFromFlags(values, { log });
+  const kube = await kubeFromFlags(values, { log });
+  const git = gitFromFlags(values, { stateDir, log });
+  const registry = registrySettings(values);
   await fs.mkdir(stateDir, { recursive: true });
 
   const { address, embedded } = await resolveAddress(values['containerd-address'], stateDir);
@@ -66,11 +75,28 @@ export async function runCommand(args: string[]): Promise<number> {
     own = await startEmbeddedContainerd({ dir: path.join(stateDir, 'containerd'), log });
   }
   log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
+  try {
+    return await serve({ values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff });
+  } finally {
+    await own?.stop();
+  }
+}
 
-  const registry = registrySettings(values);
+async function serve(ctx: {
+  values: RunValues;
+  address: string;
+  stateDir: string;
+  log: Logger;
+  kube: Awaited<ReturnType<typeof kubeFromFlags>>;
+  git: ReturnType<typeof gitFromFlags>;
+  registry: ReturnType<typeof registrySettings>;
+  workers: number;
+  resyncMs: number;
+  backoff: BackoffOptions;
+}): Promise<number> {
+  const { values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff } = ctx;
   const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry });
   const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
-  const git = gitFromFlags(values, { stateDir, log });
   if (git) sources.push(git.source);
   if (kube) sources.push(kube.source);
   const metrics = createMetrics({ processMetrics: true });
@@ -99,7 +125,6 @@ export async function runCommand(args: string[]): Promise<number> {
   await server?.close();
   runtime.close();
   await fs.rm(path.join(stateDir, STATE_FILE), { force: true });
-  await own?.stop();
   log.flush?.();
   return 0;
 }

@@ -10,7 +10,7 @@ import { createDesiredStore, type DesiredStore } from '../desired.js';
 import { WorkQueue } from './queue.js';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_BACKOFF, type BackoffOptions, type RestartState } from './backoff.js';
-import { planKey, type Action } from './plan.js';
+import { planKey, type Action, type PlanContext } from './plan.js';
 import { applyAction, codeOf } from './apply.js';
 import { buildStatus, type KeyState, type StatusRow } from './status.js';
 import type { Metrics } from '../server/metrics.js';
@@ -102,18 +102,22 @@ export function createController(opts: ControllerOptions): Controller {
     return out;
   }
 
-  async function reconcile(key: Key): Promise<void> {
-    const desired = store.desired().get(key);
-    const current = await runtime.get(idOf(key));
-    if (current) actual.set(key, current);
-    else actual.delete(key);
-    const action = planKey(desired, current, {
+  function planContext(): PlanContext {
+    return {
       now: clock.now(),
       backoff,
       restarts,
       removalAllowed: store.ready(),
       isRunning: (k) => actual.get(k)?.task?.status === 'running',
-    });
+    };
+  }
+
+  async function reconcile(key: Key): Promise<void> {
+    const desired = store.desired().get(key);
+    const current = await runtime.get(idOf(key));
+    if (current) actual.set(key, current);
+    else actual.delete(key);
+    const action = planKey(desired, current, planContext());
     const state = stateOf(key);
     state.waiting = undefined;
     if (!action) {
@@ -208,12 +212,21 @@ export function createController(opts: ControllerOptions): Controller {
       actual.set(c.key, c);
     }
     for (const key of [...actual.keys()]) if (!seen.has(key)) actual.delete(key);
-    const keys = new Set<Key>([...store.desired().keys(), ...seen]);
-    if (!isReady && store.ready() && !initialPending) {
-      initialPending = new Set(keys);
-      if (keys.size === 0) markReady();
+    // Only keys that the listing shows out of step (or that failed last time) are queued:
+    // reading 1,000 converged containers again one by one would cost far more than the list.
+    const desired = store.desired();
+    const ctx = planContext();
+    const due: Key[] = [];
+    for (const key of new Set<Key>([...desired.keys(), ...seen])) {
+      const state = states.get(key);
+      if (state?.error || planKey(desired.get(key), actual.get(key), ctx)) due.push(key);
+      else if (state) state.waiting = undefined;
     }
-    for (const key of keys) queue.add(key);
+    if (!isReady && store.ready() && !initialPending) {
+      initialPending = new Set(due);
+      if (due.length === 0) markReady();
+    }
+    for (const key of due) queue.add(key);
   }
 
   /** Resyncs until containerd answers (it may be starting, or restarting). */

@@ -1,0 +1,169 @@
+// Figure 1: cold converge of N containers (N spec files dropped at once -> every task
+// running) and their teardown (files removed -> nothing left in containerd), next to the
+// same containers created with `ctr run -d` and removed with ctr, at the same parallelism.
+
+import path from 'node:path';
+import { BUSYBOX_IMAGE } from '../test/harness/image.js';
+import { allRunning, benchSpec, pool, waitReadyz, waitRows, type Bench, type Phase } from './env.js';
+import { childrenCpuMs, cpuMs, peakRssMiB } from './proc.js';
+import type { Figure } from './report.js';
+import { since, summarize } from './stats.js';
+import { BenchError } from './errors.js';
+
+export interface ColdConfig {
+  sizes: number[];
+  runs: number;
+  /** converge's --workers, and the number of ctr processes run at once. */
+  workers: number;
+}
+
+interface Sample {
+  up: number;
+  down: number;
+  /** CPU used by the client (converge, or all the ctr processes) while bringing them up. */
+  cpu: number;
+}
+
+const name = (i: number): string => `c-${i}`;
+
+async function convergeRun(phase: Phase, n: number, workers: number): Promise<Sample & { peakRss: number; pickup: number }> {
+  const c = await phase.converge(['--workers', String(workers)]);
+  try {
+    await waitReadyz(c, 60_000);
+    const logged = c.lines.length;
+    const cpu0 = cpuMs(c.pid);
+    const wall = Date.now();
+    let start = performance.now();
+    for (let i = 0; i < n; i++) phase.write(name(i), benchSpec(name(i)));
+    await waitRows(c, allRunning(n), `${n} containers running`);
+    const up = since(start);
+    const cpu = cpuMs(c.pid) - cpu0;
+    const peakRss = peakRssMiB(c.pid);
+    const first = c.lines.slice(logged).find((l) => l.msg === 'applying action');
+    const pickup = first ? Date.parse(first.time) - wall : NaN;
+    start = performance.now();
+    for (let i = 0; i < n; i++) phase.remove(name(i));
+    await phase.waitEmpty();
+    const down = since(start);
+    return { up, down, cpu, peakRss, pickup };
+  } finally {
+    await c.stop();
+  }
+}
+
+async function baselineRun(phase: Phase, n: number, workers: number): Promise<Sample> {
+  const ids = Array.from({ length: n }, (_, i) => name(i));
+  const logs = path.join(phase.stateDir, 'ctr-logs');
+  const cpu0 = childrenCpuMs();
+  let start = performance.now();
+  // --log-uri: converge sends task output to a file too; without it ctr would wire FIFOs.
+  await pool(ids, workers, (id) =>
+    phase.ctr(['run', '-d', '--snapshotter', 'overlayfs', '--log-uri', `file://${logs}/${id}.log`, BUSYBOX_IMAGE, id, 'sleep', '3600']),
+  );
+  const up = since(start);
+  const cpu = childrenCpuMs() - cpu0;
+  const held = await phase.contents();
+  if (held.tasks !== n) throw new BenchError('BENCH_UNEXPECTED_STATE', `ctr run -d left ${held.tasks} tasks, expected ${n}`);
+  start = performance.now();
+  // `tasks rm -f` is kill -s KILL, wait for the exit, delete; `containers rm` takes the snapshot along.
+  await pool(ids, workers, async (id) => {
+    await phase.ctr(['tasks', 'rm', '-f', id]);
+    await phase.ctr(['containers', 'rm', id]);
+  });
+  await phase.waitEmpty();
+  const down = since(start);
+  return { up, down, cpu };
+}
+
+export async function coldFigures(bench: Bench, cfg: ColdConfig, progress: (msg: string) => void): Promise<Figure[]> {
+  const conv = await bench.phase('cold');
+  const base = await bench.phase('ctr');
+  const figures: Figure[] = [];
+  try {
+    const rss: number[] = [];
+    const largest = Math.max(...cfg.sizes);
+    for (const n of cfg.sizes) {
+      const c: Array<Sample & { pickup: number }> = [];
+      const b: Sample[] = [];
+      for (let run = 0; run < cfg.runs; run++) {
+        // Alternate who goes first, so a slow patch of the machine does not favour one side.
+        const order = run % 2 === 0 ? ['converge', 'ctr'] : ['ctr', 'converge'];
+        for (const who of order) {
+          if (who === 'converge') {
+            const s = await convergeRun(conv, n, cfg.workers);
+            c.push(s);
+            if (n === largest) rss.push(s.peakRss);
+          } else {
+            b.push(await baselineRun(base, n, cfg.workers));
+          }
+        }
+        const [lc, lb] = [c.at(-1)!, b.at(-1)!];
+        progress(`cold N=${n} run ${run + 1}: converge up ${lc.up} ms (first action at ${lc.pickup} ms, ${lc.cpu} ms CPU) down ${lc.down} ms; ctr up ${lb.up} ms (${lb.cpu} ms CPU) down ${lb.down} ms`);
+      }
+      figures.push(...sizeFigures(n, c, b, cfg.workers, n === largest));
+    }
+    figures.push({
+      id: `memory.cold.${largest}`,
+      group: '6. Memory',
+      name: `peak RSS, cold converge of ${largest}`,
+      unit: 'MiB',
+      converge: summarize(rss),
+      how: `VmHWM of the converge process (from /proc) right after its ${largest} containers of figure 1 were running (start, ready, create all).`,
+    });
+  } finally {
+    await conv.cleanup();
+    await base.cleanup();
+  }
+  return figures;
+}
+
+function sizeFigures(n: number, c: Array<Sample & { pickup: number }>, b: Sample[], workers: number, withCpu: boolean): Figure[] {
+  const group = '1. Cold converge';
+  const compare = (pick: (s: Sample) => number) => {
+    const converge = summarize(c.map(pick));
+    const baseline = summarize(b.map(pick));
+    return { converge, baseline, ratio: converge.median / baseline.median };
+  };
+  const figures: Figure[] = [
+    {
+      id: `cold.up.${n}`,
+      group,
+      name: `${n} files dropped → all running`,
+      unit: 'ms',
+      ...compare((s) => s.up),
+      how:
+        `converge (idle, ready, --workers ${workers}) watching an empty dir; ${n} spec files (sleep 3600) written at once; ` +
+        `until /v1/status (polled) shows ${n} rows Running with a pid. Baseline: ${n}× \`ctr run -d --log-uri file://…\` ` +
+        `of the same image and command, ${workers} at a time, until the last returns.`,
+    },
+    {
+      id: `cold.pickup.${n}`,
+      group,
+      name: `${n} files dropped → first action`,
+      unit: 'ms',
+      converge: summarize(c.map((s) => s.pickup)),
+      how: 'Part of the row above: from the first write until converge logs its first "applying action" (the directory source\'s pickup: write-settle wait, debounce, read), from its log timestamps.',
+    },
+  ];
+  if (withCpu) {
+    figures.push({
+      id: `cold.cpu.${n}`,
+      group,
+      name: `${n} files dropped → all running: CPU of the client`,
+      unit: 'ms',
+      ...compare((s) => s.cpu),
+      how: `CPU time (user + system, from /proc) of the converge process during the "${n} files dropped → all running" row, against that of all ${n} ctr processes of the baseline (the bench's waited-for children). containerd's and the shims' CPU is in neither.`,
+    });
+  }
+  figures.push({
+    id: `cold.down.${n}`,
+    group,
+    name: `${n} files removed → nothing left`,
+    unit: 'ms',
+    ...compare((s) => s.down),
+    how:
+      `All ${n} spec files deleted at once; until containerd (polled) holds no container, no task and no snapshot ` +
+      `but the image's committed layer. Baseline: \`ctr tasks rm -f\` + \`ctr containers rm\` per container, ${workers} at a time, then the same check.`,
+  });
+  return figures;
+}

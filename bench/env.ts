@@ -1,0 +1,214 @@
+// The bench's world, built the way the integration tests build theirs: one private
+// containerd, a fresh containerd namespace with the busybox image per phase, spec and state
+// dirs, converge as a child process exactly as a user runs it, and a probe that reads what
+// containerd itself holds (containers, tasks, active snapshots).
+
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { ContainerdClient } from '../src/containerd/client.js';
+import { ContainersService } from '../src/containerd/containers.js';
+import { createContainerdRuntime, type ContainerdRuntime } from '../src/containerd/runtime.js';
+import { SnapshotsService } from '../src/containerd/snapshots.js';
+import { TasksService } from '../src/containerd/tasks.js';
+import type { StatusRow } from '../src/reconcile/status.js';
+import type { ContainerSpec, ContainerSpecBody } from '../src/spec/types.js';
+import { startContainerd, uniqueNamespace, type PrivateContainerd } from '../test/harness/containerd.js';
+import { ctr } from '../test/harness/exec.js';
+import { importBusybox } from '../test/harness/image.js';
+import { container, Converge, removeSpec, writeSpec } from '../test/integration/util.js';
+import { BenchError } from './errors.js';
+
+export { Converge };
+
+/** How often the bench looks at a condition it waits for, at first (the figures' resolution). */
+export const POLL_MS = 10;
+
+/**
+ * Waits until `check` returns something truthy, looking after 10 ms and then at gaps of 2%
+ * of the time waited so far (at most 250 ms): a 200 ms latency is resolved to ~10 ms and a
+ * 10 s cold start to ~2%, while the looking (an HTTP request to converge, or a listing
+ * from containerd) stays a small share of what is measured on a 2-core machine.
+ */
+export async function until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs: number, detail: () => string): Promise<T> {
+  const start = performance.now();
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      lastError = err; // converge or containerd briefly away: not yet
+    }
+    const waited = performance.now() - start;
+    if (waited > timeoutMs) {
+      const why = lastError ? ` (last error: ${String(lastError)})` : '';
+      throw new BenchError('BENCH_TIMEOUT', `timed out after ${timeoutMs} ms waiting for ${what}${why}\n${detail()}`);
+    }
+    await delay(Math.min(250, Math.max(POLL_MS, waited * 0.02)));
+  }
+}
+
+const quietLog = pino({ level: 'silent' });
+
+/**
+ * The container every figure uses: `sleep 3600`, as the ctr baseline runs it; the image is
+ * imported, never pulled (a `:latest` tag would default to imagePullPolicy Always). stopSignal
+ * SIGKILL because a plain sleep as PID 1 ignores SIGTERM (it would hold every stop for its
+ * whole grace period) and the baseline removes with SIGKILL too.
+ */
+export function benchSpec(name: string, extra: Partial<ContainerSpecBody> = {}): ContainerSpec {
+  return container(name, { imagePullPolicy: 'IfNotPresent', command: ['sleep', '3600'], stopSignal: 'SIGKILL', ...extra });
+}
+
+export interface Contents {
+  containers: number;
+  tasks: number;
+  /** Snapshots other than the image's committed layers. */
+  snapshots: number;
+}
+
+/** One private containerd for the whole run. */
+export class Bench {
+  private constructor(readonly cd: PrivateContainerd, readonly root: string) {}
+
+  static async start(): Promise<Bench> {
+    const cd = await startContainerd();
+    return new Bench(cd, mkdtempSync(path.join(os.tmpdir(), 'converge-bench-')));
+  }
+
+  get address(): string {
+    return this.cd.address;
+  }
+
+  /** A fresh namespace (with the image), spec dir and state dir. */
+  async phase(prefix: string): Promise<Phase> {
+    const namespace = uniqueNamespace(`bench-${prefix}`);
+    await importBusybox(this.cd.address, namespace);
+    const dir = mkdtempSync(path.join(this.root, `${prefix}-`));
+    return new Phase(this, namespace, dir);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.cd.cleanup();
+    } finally {
+      rmSync(this.root, { recursive: true, force: true });
+    }
+  }
+}
+
+export class Phase {
+  readonly specDir: string;
+  readonly stateDir: string;
+  /** converge's own Runtime, for setting up and reading containerd. */
+  readonly runtime: ContainerdRuntime;
+  private readonly client: ContainerdClient;
+  private readonly started: Converge[] = [];
+
+  constructor(readonly bench: Bench, readonly namespace: string, readonly dir: string) {
+    this.specDir = path.join(dir, 'specs');
+    this.stateDir = path.join(dir, 'state');
+    mkdirSync(this.specDir);
+    mkdirSync(this.stateDir);
+    this.runtime = createContainerdRuntime({ address: bench.address, namespace, stateDir: this.stateDir, log: quietLog, timeoutMs: 60_000 });
+    this.client = new ContainerdClient({ address: bench.address, namespace, timeoutMs: 60_000 });
+  }
+
+  write(name: string, spec: ContainerSpec): void {
+    writeSpec(this.specDir, `${name}.yaml`, spec);
+  }
+
+  remove(name: string): void {
+    removeSpec(this.specDir, `${name}.yaml`);
+  }
+
+  /** Starts `converge run` on this phase's dirs; resolves once its server listens. */
+  async converge(args: string[] = []): Promise<Converge> {
+    const c = await Converge.start({ dirs: [this.specDir], stateDir: this.stateDir, address: this.bench.address, namespace: this.namespace, args });
+    this.started.push(c);
+    return c;
+  }
+
+  ctr(args: string[], timeoutMs = 60_000): Promise<{ stdout: string }> {
+    return ctr(this.bench.address, args, { namespace: this.namespace, timeoutMs });
+  }
+
+  async contents(): Promise<Contents> {
+    const [cs, ts, ss] = await Promise.all([
+      new ContainersService(this.client).list(),
+      new TasksService(this.client).list(),
+      new SnapshotsService(this.client).list('overlayfs'),
+    ]);
+    return { containers: cs.length, tasks: ts.length, snapshots: ss.filter((s) => s.kind !== 'committed').length };
+  }
+
+  /** Waits until containerd holds nothing of this phase but the image. */
+  async waitEmpty(timeoutMs = 300_000): Promise<void> {
+    let last: Contents | undefined;
+    await until(
+      async () => {
+        last = await this.contents();
+        return last.containers === 0 && last.tasks === 0 && last.snapshots === 0;
+      },
+      `${this.namespace} empty`,
+      timeoutMs,
+      () => `still there: ${JSON.stringify(last)}`,
+    );
+  }
+
+  /** Stops every converge it started, removes what is left in containerd and the dirs. */
+  async cleanup(): Promise<void> {
+    for (const c of this.started) await c.stop().catch(() => c.kill());
+    try {
+      const all = await this.runtime.list();
+      await pool(all, 8, (c) => this.runtime.remove(c.id, 'SIGKILL', 0));
+    } finally {
+      this.runtime.close();
+      this.client.close();
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Runs `fn` over `items`, at most `width` at a time (the baseline's "same parallelism"). */
+export async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
+}
+
+/** Polls converge's /v1/status until `pred` holds; returns the rows. */
+export function waitRows(c: Converge, pred: (rows: StatusRow[]) => boolean, what: string, timeoutMs = 300_000): Promise<StatusRow[]> {
+  let last: StatusRow[] = [];
+  return until(
+    async () => {
+      last = await c.status();
+      return pred(last) ? last : undefined;
+    },
+    what,
+    timeoutMs,
+    () => `phases: ${JSON.stringify(countPhases(last))}\n${c.tail()}`,
+  );
+}
+
+/** Polls /readyz until it answers 200. */
+export function waitReadyz(c: Converge, timeoutMs = 300_000): Promise<true> {
+  return until(async () => (await c.http('/readyz')).status === 200 || undefined, '/readyz 200', timeoutMs, () => c.tail());
+}
+
+export const allRunning = (n: number) => (rows: StatusRow[]): boolean =>
+  rows.length === n && rows.every((r) => r.phase === 'Running' && r.pid !== null);
+
+function countPhases(rows: StatusRow[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of rows) out[r.phase] = (out[r.phase] ?? 0) + 1;
+  return out;
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,92 @@
+// Figures 2 and 3, on a converge that runs `others` idle containers plus the targets:
+// one spec edit -> the recreated task running, and one task SIGKILLed -> the restarted
+// task running (restartPolicy Always, first restart of each container).
+
+import { allRunning, benchSpec, waitRows, type Converge, type Phase } from './env.js';
+import type { Figure } from './report.js';
+import { since, summarize } from './stats.js';
+import { BenchError } from './errors.js';
+
+export interface LatencyConfig {
+  others: number;
+  edits: number;
+  kills: number;
+  workers: number;
+}
+
+export const editName = (i: number): string => `e-${i}`;
+export const killName = (i: number): string => `k-${i}`;
+export const otherName = (i: number): string => `o-${i}`;
+
+/** Writes every spec of the world and waits until all of them run; returns the total. */
+export async function populate(phase: Phase, c: Converge, cfg: LatencyConfig): Promise<number> {
+  const names = [
+    ...Array.from({ length: cfg.others }, (_, i) => otherName(i)),
+    ...Array.from({ length: cfg.edits }, (_, i) => editName(i)),
+    ...Array.from({ length: cfg.kills }, (_, i) => killName(i)),
+  ];
+  for (const n of names) phase.write(n, benchSpec(n));
+  await waitRows(c, allRunning(names.length), `${names.length} containers running`);
+  return names.length;
+}
+
+async function pidOf(c: Converge, name: string): Promise<number> {
+  const row = await c.row(name);
+  if (!row?.pid || row.phase !== 'Running') throw new BenchError('BENCH_UNEXPECTED_STATE', `${name} is not running: ${JSON.stringify(row)}`);
+  return row.pid;
+}
+
+/** Until the row of `name` is Running with a pid other than `old`. */
+function waitNewPid(c: Converge, name: string, old: number, what: string): Promise<unknown> {
+  return waitRows(
+    c,
+    (rows) => rows.some((r) => r.name === name && r.phase === 'Running' && r.pid !== null && r.pid !== old),
+    `${name}: ${what}`,
+    60_000,
+  );
+}
+
+export async function editFigure(phase: Phase, c: Converge, cfg: LatencyConfig, running: number): Promise<Figure> {
+  const samples: number[] = [];
+  for (let i = 0; i < cfg.edits; i++) {
+    const n = editName(i);
+    const old = await pidOf(c, n);
+    const start = performance.now();
+    phase.write(n, benchSpec(n, { env: [{ name: 'EDIT', value: String(i) }] }));
+    await waitNewPid(c, n, old, 'recreated');
+    samples.push(since(start));
+  }
+  return {
+    id: 'edit.recreate',
+    group: '2. Edit',
+    name: 'one spec edited → recreated task running',
+    unit: 'ms',
+    converge: summarize(samples, { percentiles: true }),
+    how:
+      `${cfg.edits} edits one after another, each of a different container (an env var added: the spec hash changes), ` +
+      `while ${running - 1} other containers run; from the write (temp file + rename) until /v1/status shows the container Running ` +
+      'with a new pid (Running also means the spec hash matches). Includes the directory source\'s 100 ms write-settle wait and the SIGKILL stop.',
+  };
+}
+
+export async function killFigure(c: Converge, cfg: LatencyConfig, running: number): Promise<Figure> {
+  const samples: number[] = [];
+  for (let i = 0; i < cfg.kills; i++) {
+    const n = killName(i);
+    const old = await pidOf(c, n);
+    const start = performance.now();
+    process.kill(old, 'SIGKILL');
+    await waitNewPid(c, n, old, 'restarted');
+    samples.push(since(start));
+  }
+  return {
+    id: 'kill.restart',
+    group: '3. Task killed',
+    name: 'SIGKILL of the task → restarted task running',
+    unit: 'ms',
+    converge: summarize(samples, { percentiles: true }),
+    how:
+      `${cfg.kills} kills, each of a different container (so each is a first restart, restartPolicy Always), with ${running} containers running; ` +
+      'from kill(2) of the task\'s pid until /v1/status shows it Running with a new pid. Includes the default --backoff-initial of 100 ms.',
+  };
+}

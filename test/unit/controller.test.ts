@@ -1,0 +1,158 @@
+// The controller's loop against an in-memory Runtime (a test double of containerd, fine for
+// the logic; the integration suites run the same controller against a real containerd).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { createController } from '../../src/reconcile/controller.js';
+import type { Source } from '../../src/sources/source.js';
+import type { ActualContainer, DesiredContainer, Runtime, RuntimeEvent, Snapshot } from '../../src/types.js';
+
+const log = pino({ level: 'silent' });
+
+function desired(name: string, hash = 'h1'): DesiredContainer {
+  return {
+    key: `default/${name}`,
+    namespace: 'default',
+    name,
+    hash,
+    origin: `dir:/specs/${name}.yaml`,
+    spec: {
+      apiVersion: 'converge.dev/v1alpha1',
+      kind: 'Container',
+      metadata: { name },
+      spec: { image: 'busybox', imagePullPolicy: 'Never' },
+    },
+  };
+}
+
+/** containerd in a Map; records every call by name. */
+class MemoryRuntime implements Runtime {
+  containers = new Map<string, ActualContainer>();
+  calls: string[] = [];
+  private nextPid = 100;
+
+  async list() {
+    this.calls.push('list');
+    return [...this.containers.values()].map((c) => structuredClone(c));
+  }
+  async get(id: string) {
+    this.calls.push(`get ${id}`);
+    const c = this.containers.get(id);
+    return c && structuredClone(c);
+  }
+  async create(d: DesiredContainer, o: { restarts: number }) {
+    this.calls.push(`create ${d.key}`);
+    const id = d.key.replace('/', '.');
+    this.containers.set(id, { id, key: d.key, specHash: d.hash, labels: {}, restarts: o.restarts });
+  }
+  async start(id: string) {
+    this.calls.push(`start ${id}`);
+    const pid = this.nextPid++;
+    this.containers.get(id)!.task = { pid, status: 'running' };
+    return { pid };
+  }
+  async stop(id: string) {
+    this.calls.push(`stop ${id}`);
+    delete this.containers.get(id)?.task;
+  }
+  async deleteTask(id: string) {
+    this.calls.push(`deleteTask ${id}`);
+    delete this.containers.get(id)?.task;
+    return undefined;
+  }
+  async remove(id: string) {
+    this.calls.push(`remove ${id}`);
+    this.containers.delete(id);
+  }
+  async setRestarts(id: string, n: number) {
+    this.calls.push(`setRestarts ${id}`);
+    this.containers.get(id)!.restarts = n;
+  }
+  async *events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {
+    yield { type: 'connected' };
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  }
+}
+
+function staticSource(specs: DesiredContainer[]): Source & { emit(s: DesiredContainer[]): void } {
+  let listener: ((s: Snapshot) => void) | undefined;
+  const snap = (s: DesiredContainer[]): Snapshot => ({ source: 'test', specs: s, problems: [], complete: true });
+  return {
+    name: 'test',
+    async start(onSnapshot) {
+      listener = onSnapshot;
+      onSnapshot(snap(specs));
+    },
+    async stop() {},
+    emit(s) {
+      listener?.(snap(s));
+    },
+  };
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+test('creates what is missing, then a resync of the converged state makes no calls but the list', async () => {
+  const runtime = new MemoryRuntime();
+  const source = staticSource([desired('a'), desired('b')]);
+  const controller = createController({ runtime, sources: [source], log, workers: 2 });
+  await controller.start();
+  await until(() => controller.ready() && controller.idle(), 'first reconcile');
+  assert.deepEqual(
+    runtime.calls.filter((c) => /^(create|start)/.test(c)).sort(),
+    ['create default/a', 'create default/b', 'start default.a', 'start default.b'],
+  );
+  runtime.calls = [];
+  await controller.resync();
+  await until(() => controller.idle(), 'resync');
+  assert.deepEqual(runtime.calls, ['list'], 'a converged key is not read again, let alone changed');
+  await controller.stop();
+});
+
+test('a reconcile of a converged key reads and changes nothing else', async () => {
+  const runtime = new MemoryRuntime();
+  const source = staticSource([desired('a')]);
+  const controller = createController({ runtime, sources: [source], log });
+  await controller.start();
+  await until(() => controller.ready() && controller.idle(), 'first reconcile');
+  runtime.calls = [];
+  source.emit([desired('a', 'h1')]); // the same spec again: no key changed
+  source.emit([desired('a', 'h2')]); // a change: recreate
+  await until(() => controller.idle() && runtime.calls.includes('start default.a'), 'recreate');
+  assert.deepEqual(runtime.calls, ['get default.a', 'remove default.a', 'create default/a', 'start default.a', 'get default.a']);
+  await controller.stop();
+});
+
+test('nothing is removed before every source has been read; then orphans go', async () => {
+  const runtime = new MemoryRuntime();
+  runtime.containers.set('default.old', { id: 'default.old', key: 'default/old', specHash: 'x', labels: {}, restarts: 0, task: { pid: 7, status: 'running' } });
+  let release!: () => void;
+  const slow: Source = {
+    name: 'slow',
+    start: (onSnapshot) =>
+      new Promise<void>((resolve) => {
+        onSnapshot({ source: 'slow', specs: [], problems: [], complete: false });
+        release = () => {
+          onSnapshot({ source: 'slow', specs: [], problems: [], complete: true });
+          resolve();
+        };
+      }),
+    async stop() {},
+  };
+  const controller = createController({ runtime, sources: [staticSource([desired('a')]), slow], log });
+  const started = controller.start();
+  await until(() => runtime.calls.includes('start default.a'), 'the ready source to converge');
+  assert.ok(runtime.containers.has('default.old'), 'kept while a source is unread');
+  assert.equal(controller.ready(), false);
+  release();
+  await started;
+  await until(() => !runtime.containers.has('default.old') && controller.ready(), 'orphan removal');
+  await controller.stop();
+});
