@@ -4,7 +4,7 @@
 // depends on a container that is never declared, so converge adopts them and waits,
 // holding every desired spec and every actual container without a task or shim per spec.
 
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { createController } from '../src/reconcile/controller.js';
@@ -70,7 +70,10 @@ const name = (i: number): string => `r-${i}`;
 /** Writes n spec files and creates their containers (no tasks) through converge's Runtime. */
 async function populate(phase: Phase, cfg: ScaleConfig, progress: (m: string) => void): Promise<DesiredContainer[]> {
   for (let i = 0; i < cfg.n; i++) phase.write(name(i), benchSpec(name(i), { dependsOn: ['never-declared'] }));
-  const specs = readdirSync(phase.specDir).flatMap((f) => loadFile(path.join(phase.specDir, f)).specs);
+  const specs = readdirSync(phase.specDir).flatMap((f) => {
+    const file = path.join(phase.specDir, f);
+    return loadFile(file, readFileSync(file, 'utf8')).specs;
+  });
   if (specs.length !== cfg.n) throw new BenchError('BENCH_UNEXPECTED_STATE', `loaded ${specs.length} specs, expected ${cfg.n}`);
   const start = performance.now();
   await pool(specs, cfg.workers, (d) => phase.runtime.create(d, { restarts: 0 }));

@@ -5,7 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Key, Problem } from '../types.js';
-import { formatProblem, loadFile } from '../spec/load.js';
+import { fileProblem, formatProblem, loadFile, readSpecFile } from '../spec/load.js';
 import { isSpecFile } from '../sources/directory.js';
 
 export async function validateCommand(paths: string[], out: NodeJS.WritableStream): Promise<number> {
@@ -34,7 +34,12 @@ export async function validateCommand(paths: string[], out: NodeJS.WritableStrea
   const firstFile = new Map<Key, string>();
   let containers = 0;
   for (const file of files) {
-    const result = loadFile(file);
+    let result;
+    try {
+      result = loadFile(file, await readSpecFile(file));
+    } catch (err) {
+      result = { specs: [], problems: [fileProblem(file, err)] };
+    }
     problems.push(...result.problems);
     for (const spec of result.specs) {
       const first = firstFile.get(spec.key);

@@ -41,34 +41,23 @@ export class SnapshotsService {
   constructor(private readonly client: ContainerdClient) {}
 
   /** A new active (writable) snapshot `key` on top of `parent`; its mounts. */
-  async prepare(
-    snapshotter: string,
-    key: string,
-    parent: string,
-    labels: Record<string, string> = {},
-    opts?: CallOptions,
-  ): Promise<Mount[]> {
-    const req = { snapshotter, key, parent, labels };
-    const res = await this.client.unary<MountsResponse>('snapshots', 'Prepare', req, opts);
-    return res.mounts.map(mountFromProto);
+  prepare(snapshotter: string, key: string, parent: string, labels: Record<string, string> = {}, opts?: CallOptions): Promise<Mount[]> {
+    return this.create('Prepare', { snapshotter, key, parent, labels }, opts);
   }
 
   /** A new read-only view `key` of `parent`; its mounts. */
-  async view(
-    snapshotter: string,
-    key: string,
-    parent: string,
-    labels: Record<string, string> = {},
-    opts?: CallOptions,
-  ): Promise<Mount[]> {
-    const req = { snapshotter, key, parent, labels };
-    const res = await this.client.unary<MountsResponse>('snapshots', 'View', req, opts);
-    return res.mounts.map(mountFromProto);
+  view(snapshotter: string, key: string, parent: string, labels: Record<string, string> = {}, opts?: CallOptions): Promise<Mount[]> {
+    return this.create('View', { snapshotter, key, parent, labels }, opts);
   }
 
   /** Commits active snapshot `key` as `name` (read-only, a parent for others). */
   async commit(snapshotter: string, name: string, key: string, labels: Record<string, string> = {}, opts?: CallOptions): Promise<void> {
     await this.client.unary('snapshots', 'Commit', { snapshotter, name, key, labels }, opts);
+  }
+
+  private async create(method: 'Prepare' | 'View', req: object, opts?: CallOptions): Promise<Mount[]> {
+    const res = await this.client.unary<MountsResponse>('snapshots', method, req, opts);
+    return res.mounts.map(mountFromProto);
   }
 
   async mounts(snapshotter: string, key: string, opts?: CallOptions): Promise<Mount[]> {

@@ -219,8 +219,16 @@ export function createController(opts: ControllerOptions): Controller {
     const due: Key[] = [];
     for (const key of new Set<Key>([...desired.keys(), ...seen])) {
       const state = states.get(key);
-      if (state?.error || planKey(desired.get(key), actual.get(key), ctx)) due.push(key);
-      else if (state) state.waiting = undefined;
+      const action = state?.error ? undefined : planKey(desired.get(key), actual.get(key), ctx);
+      if (state?.error || (action && action.type !== 'wait')) {
+        due.push(key);
+      } else if (action?.type === 'wait') {
+        // Waiting (on a dependency, a back-off, or every source): say so, look again when due.
+        stateOf(key).waiting = { reason: action.reason, at: action.at };
+        if (action.at !== undefined) queue.addAfter(key, action.at - ctx.now);
+      } else if (state) {
+        state.waiting = undefined;
+      }
     }
     if (!isReady && store.ready() && !initialPending) {
       initialPending = new Set(due);

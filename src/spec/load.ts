@@ -2,7 +2,6 @@
 // document, validate, key and hash. A bad document contributes only problems; a file that
 // cannot be parsed at all contributes one problem and no specs. Never throws for bad input.
 
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { keyOf, type DesiredContainer, type Key, type Problem } from '../types.js';
@@ -24,19 +23,11 @@ export interface LoadResult {
 }
 
 /**
- * Loads one file. With `text`, nothing is read from disk (the path only names the file and
- * decides YAML or JSON); without it, the file is read synchronously, refusing it when it is
- * over the size limit before reading it.
+ * Loads one file's text; nothing is read from disk (the path only names the file and
+ * decides YAML or JSON). readSpecFile() reads a file within the size limit.
  */
-export function loadFile(path: string, text?: string, options: LoadOptions = {}): LoadResult {
+export function loadFile(path: string, text: string, options: LoadOptions = {}): LoadResult {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  if (text === undefined) {
-    try {
-      text = readSpecFileSync(path, maxBytes);
-    } catch (err) {
-      return { specs: [], problems: [fileProblem(path, err)] };
-    }
-  }
   const origin = options.origin ?? `dir:${resolve(path)}`;
   let docs;
   try {
@@ -101,33 +92,6 @@ export async function readSpecFile(path: string, maxBytes = DEFAULT_MAX_BYTES): 
     throw err instanceof SpecError ? err : unreadable(err);
   } finally {
     await handle.close();
-  }
-}
-
-function readSpecFileSync(path: string, maxBytes: number): string {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw unreadable(err);
-  }
-  try {
-    const { size } = fstatSync(fd);
-    if (size > maxBytes) throw new FileTooLargeError(size, maxBytes);
-    let buf: Buffer = Buffer.alloc(Math.min(size, maxBytes) + 1);
-    let n = 0;
-    for (;;) {
-      const bytesRead = readSync(fd, buf, n, buf.length - n, n);
-      n += bytesRead;
-      if (bytesRead === 0 || n > maxBytes) break;
-      if (n === buf.length) buf = grown(buf, maxBytes);
-    }
-    if (n > maxBytes) throw new FileTooLargeError(n, maxBytes);
-    return buf.subarray(0, n).toString('utf8');
-  } catch (err) {
-    throw err instanceof SpecError ? err : unreadable(err);
-  } finally {
-    closeSync(fd);
   }
 }
 

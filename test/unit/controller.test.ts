@@ -6,24 +6,13 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { createController } from '../../src/reconcile/controller.js';
 import type { Source } from '../../src/sources/source.js';
+import { desired as desiredOf } from './fixtures.js';
 import type { ActualContainer, DesiredContainer, Runtime, RuntimeEvent, Snapshot } from '../../src/types.js';
 
 const log = pino({ level: 'silent' });
 
 function desired(name: string, hash = 'h1'): DesiredContainer {
-  return {
-    key: `default/${name}`,
-    namespace: 'default',
-    name,
-    hash,
-    origin: `dir:/specs/${name}.yaml`,
-    spec: {
-      apiVersion: 'converge.dev/v1alpha1',
-      kind: 'Container',
-      metadata: { name },
-      spec: { image: 'busybox', imagePullPolicy: 'Never' },
-    },
-  };
+  return desiredOf(name, { imagePullPolicy: 'Never' }, hash);
 }
 
 /** containerd in a Map; records every call by name. */

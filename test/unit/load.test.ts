@@ -107,14 +107,13 @@ test('JSON files load as one document', () => {
 test('reading from disk: missing and oversized files are problems, not exceptions', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'converge-load-'));
   try {
-    assert.deepEqual(loadFile(join(dir, 'none.yaml')).problems.map((p) => p.message), ['file does not exist']);
+    await assert.rejects(readSpecFile(join(dir, 'none.yaml')), (err: Error) => fileProblem(join(dir, 'none.yaml'), err).message === 'file does not exist');
     const big = join(dir, 'big.yaml');
     writeFileSync(big, `a: "${'x'.repeat(2000)}"\n`);
-    assert.match(loadFile(big, undefined, { maxBytes: 1000 }).problems[0].message, /more than the limit of 1000 bytes/);
-    await assert.rejects(readSpecFile(big, 1000), FileTooLargeError);
+    await assert.rejects(readSpecFile(big, 1000), (err: Error) => err instanceof FileTooLargeError && /more than the limit of 1000 bytes/.test(fileProblem(big, err).message));
     const good = join(dir, 'good.yaml');
     writeFileSync(good, doc('disk'));
-    assert.deepEqual(loadFile(good).specs.map((s) => s.origin), [`dir:${good}`]);
+    assert.deepEqual(loadFile(good, await readSpecFile(good)).specs.map((s) => s.origin), [`dir:${good}`]);
     assert.equal(await readSpecFile(good), doc('disk'));
   } finally {
     rmSync(dir, { recursive: true, force: true });

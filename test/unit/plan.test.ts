@@ -4,21 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { plan, planKey, type PlanContext } from '../../src/reconcile/plan.js';
 import type { ActualContainer, ActualTask, DesiredContainer } from '../../src/types.js';
-import type { ContainerSpecBody } from '../../src/spec/types.js';
+import { desired } from './fixtures.js';
 
 const NOW = 1_000_000;
 const backoff = { initialMs: 100, maxMs: 5000, resetAfterMs: 10_000 };
-
-function desired(name: string, body: Partial<ContainerSpecBody> = {}, hash = 'h1'): DesiredContainer {
-  return {
-    key: `default/${name}`,
-    namespace: 'default',
-    name,
-    hash,
-    origin: `dir:/specs/${name}.yaml`,
-    spec: { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name }, spec: { image: 'busybox', ...body } },
-  };
-}
 
 function actual(name: string, task?: Partial<ActualTask>, hash = 'h1', restarts = 0): ActualContainer {
   return {
