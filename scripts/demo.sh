@@ -14,7 +14,8 @@ mkdir -p "$STATE"
 if [ -f "$STATE/converge.pid" ] && kill -0 "$(cat "$STATE/converge.pid")" 2>/dev/null; then
   echo "converge is already running (pid $(cat "$STATE/converge.pid"))"
 else
-  converge run --dir examples --state-dir "$STATE" --namespace "$NS" --listen "$LISTEN" >>"$STATE/converge.log" 2>&1 &
+  # Not through the shell function: $! must be node's own pid, for `make stop`.
+  node dist/src/cli/main.js run --dir examples --state-dir "$STATE" --namespace "$NS" --listen "$LISTEN" >>"$STATE/converge.log" 2>&1 &
   echo $! >"$STATE/converge.pid"
   echo "started converge (pid $!), logging to $STATE/converge.log"
 fi
@@ -23,7 +24,10 @@ fi
 # Debian's busybox-static and imported with ctr.
 i=0
 until [ -f "$STATE/converge.json" ] && curl -sf "http://$LISTEN/healthz" >/dev/null; do
-  i=$((i + 1)); [ $i -lt 150 ] || { echo "converge did not come up; see $STATE/converge.log"; exit 1; }
+  if [ $i -ge 150 ] || ! kill -0 "$(cat "$STATE/converge.pid")" 2>/dev/null; then
+    echo "converge did not come up; the end of $STATE/converge.log:"; tail -n 5 "$STATE/converge.log"; exit 1
+  fi
+  i=$((i + 1))
   sleep 0.2
 done
 ADDRESS=$(node -p "JSON.parse(require('fs').readFileSync('$STATE/converge.json','utf8')).address")
