@@ -35,6 +35,7 @@ import { LeasesService, withLease as withLeaseOf } from './leases.js';
 import { NamespacesService } from './namespaces.js';
 import { buildSpec, detectCgroupVersion, readHostRlimits, signalNumber } from './oci.js';
 import { SnapshotsService } from './snapshots.js';
+import { runcOptions, runcRoot } from './runc.js';
 import { type Process, TasksService } from './tasks.js';
 import { type UserFiles, needsUserFiles, readImageUserFiles, resolveUser } from './user.js';
 import { type DaemonVersion, VersionService } from './version.js';
@@ -128,6 +129,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const namespace = opts.namespace;
   const snapshotter = opts.snapshotter ?? 'overlayfs';
   const runtimeName = opts.runtimeName ?? 'io.containerd.runc.v2';
+  const taskOptions = runtimeName === 'io.containerd.runc.v2' ? runcOptions(runcRoot(opts.address)) : undefined;
   const log = opts.log.child({ component: 'containerd' });
   const client = new ContainerdClient({ address: opts.address, namespace, timeoutMs: opts.timeoutMs });
   const timeoutMs = client.timeoutMs;
@@ -301,7 +303,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       const rootfs = await snapshots.mounts(c.snapshotter || snapshotter, c.snapshotKey || id);
       await mkdir(logDir, { recursive: true, mode: 0o750 });
       const uri = `file://${logPath(id)}`;
-      await tasks.create({ containerId: id, rootfs, stdout: uri, stderr: uri });
+      await tasks.create({ containerId: id, rootfs, stdout: uri, stderr: uri, options: taskOptions });
       try {
         return await tasks.start(id);
       } catch (err) {

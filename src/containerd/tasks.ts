@@ -20,6 +20,8 @@ export interface NewTask {
   rootfs: Mount[];
   stdout: string;
   stderr: string;
+  /** Runtime-specific options (an Any), e.g. runc's root. */
+  options?: { type_url: string; value: Buffer };
 }
 
 export interface ExitInfo {
@@ -70,6 +72,7 @@ export class TasksService {
       stdout: t.stdout,
       stderr: t.stderr,
       terminal: false,
+      options: t.options,
     };
     const res = await this.client.unary<{ pid: number }>('tasks', 'Create', req, opts);
     return { pid: res.pid };

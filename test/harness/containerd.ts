@@ -11,6 +11,7 @@ import { containerdConfig, REQUIRED_PLUGINS } from '../../src/embedded/config.js
 import { ctr, HarnessError } from './exec.js';
 import { register, unregister } from './exitnet.js';
 import { forceCleanupSync } from './teardown.js';
+import { runcRoot } from '../../src/containerd/runc.js';
 
 export const CONTAINERD_BIN = '/usr/bin/containerd';
 
@@ -226,6 +227,9 @@ class Instance implements PrivateContainerd {
       await this.stop().catch(() => undefined);
     }
     const problems = forceCleanupSync(this.address, this.dir, this.state);
+    // converge's tasks keep runc state under a root of this containerd's own (runc.ts);
+    // by now every task is deleted, so only empty per-namespace dirs can be left there.
+    if (problems.length === 0) rmSync(runcRoot(this.address), { recursive: true, force: true });
     if (problems.length > 0) {
       // Stays registered: the exit net tries once more.
       throw new HarnessError('HARNESS_CLEANUP_INCOMPLETE', `cleanup of ${this.dir} left: ${problems.join('; ')}`);
