@@ -257,7 +257,8 @@ describe('converge run: lifecycle of spec files', () => {
     const c = await s.run();
     s.write('talk.yaml', container('talk', sh('echo to-stdout; echo to-stderr >&2; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done')));
     await s.waitRunning('default.talk', { converge: c });
-    await waitFor(() => s.logOf('default.talk').includes('tick 1'), { what: 'first tick' });
+    // stdout and stderr reach the file through separate pipes of the shim: wait for both.
+    await waitFor(() => /tick 1\n/.test(s.logOf('default.talk')) && s.logOf('default.talk').includes('to-stderr'), { what: 'first tick and the stderr line' });
     const res = await cli(['logs', 'talk', '--state-dir', s.stateDir]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /to-stdout\n/);

@@ -178,11 +178,15 @@ describe('containerd runtime', () => {
     const stopped = await runtime.get(id);
     assert.equal(stopped?.task?.status, 'stopped');
     assert.equal(stopped?.task?.exitStatus, 0);
-    assert.match(readFileSync(runtime.logPath(id), 'utf8'), /out-line\n[^]*err-line\n|err-line\n[^]*out-line\n/);
+    // The shim copies the task's output into the file on its own; the exit event can come
+    // before the last write lands, so wait for the content rather than read it once.
+    const both = /out-line\n[^]*err-line\n|err-line\n[^]*out-line\n/;
+    await waitUntil('both lines in the log', () => both.test(readFileSync(runtime.logPath(id), 'utf8')));
     // start() deletes the stopped task first and makes a new one.
     const again = events.events.length;
     await runtime.start(id);
     await events.waitFor((e) => e.type === 'exit' && e.id === id, again);
+    await waitUntil('the second start appended', () => readFileSync(runtime.logPath(id), 'utf8').match(/(out|err)-line/g)?.length === 4);
     assert.equal(readFileSync(runtime.logPath(id), 'utf8').match(/out-line/g)?.length, 2);
     assert.deepEqual(await runtime.deleteTask(id), { exitStatus: 0 });
     assert.equal(await runtime.deleteTask(id), undefined, 'a task already gone is fine');
