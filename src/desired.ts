@@ -24,6 +24,13 @@ export interface DesiredStore {
    * Returns a function that removes the listener.
    */
   onChange(listener: (keys: Key[]) => void): () => void;
+  /**
+   * Origins that held their keys before converge (re)started, from the running containers'
+   * source labels. Until every source has been read, such a claim goes to the front of the
+   * line however late its source reports, so that a restart of converge hands a contested
+   * name back to the same declarer instead of to whichever source is read first.
+   */
+  prefer(origins: ReadonlyMap<Key, string>): void;
 }
 
 interface Claim {
@@ -50,6 +57,7 @@ export function createDesiredStore(sourceNames: string[]): DesiredStore {
   const claimsByKey = new Map<Key, Claim[]>();
   const holders = new Map<Key, DesiredContainer>();
   const listeners = new Set<(keys: Key[]) => void>();
+  let preferred: ReadonlyMap<Key, string> = new Map();
 
   const isReady = () => sourceNames.every((n) => sources.get(n)?.seenComplete === true);
 
@@ -78,9 +86,12 @@ export function createDesiredStore(sourceNames: string[]): DesiredStore {
         old.container = fresh.container; // same declarer: keeps its place in line
         next.set(id, old);
       } else {
-        const list = claimsByKey.get(fresh.container.key);
-        if (list) list.push(fresh);
-        else claimsByKey.set(fresh.container.key, [fresh]);
+        const key = fresh.container.key;
+        const list = claimsByKey.get(key);
+        const first = !wasReady && preferred.get(key) === fresh.container.origin;
+        if (!list) claimsByKey.set(key, [fresh]);
+        else if (first) list.unshift(fresh);
+        else list.push(fresh);
       }
       touched.add(fresh.container.key);
     }
@@ -124,6 +135,9 @@ export function createDesiredStore(sourceNames: string[]): DesiredStore {
     desired: () => holders,
     problems,
     ready: isReady,
+    prefer(origins) {
+      preferred = origins;
+    },
     onChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -97,6 +97,12 @@ export interface Runtime {
   list(): Promise<ActualContainer[]>;
   /** One container by containerd ID; undefined when it does not exist. */
   get(id: string): Promise<ActualContainer | undefined>;
+  /**
+   * Does everything create() would that can fail on the spec's account (image config, user,
+   * runtime spec) and creates nothing, so a recreate can refuse a spec before it stops the
+   * running container.
+   */
+  check?(desired: DesiredContainer): Promise<void>;
   /** Creates snapshot + container (no task). AlreadyExists when the ID is taken. */
   create(desired: DesiredContainer, options: CreateOptions): Promise<void>;
   /** Creates and starts the task of an existing container; deletes a stopped task first. */
@@ -105,8 +111,8 @@ export interface Runtime {
   stop(id: string, signal: string, graceMs: number): Promise<void>;
   /** Deletes a stopped task (keeps the container); returns its exit status if there was one. */
   deleteTask(id: string): Promise<{ exitStatus: number } | undefined>;
-  /** Stops and deletes task, container and snapshot. Nothing of it is left. */
-  remove(id: string, signal: string, graceMs: number): Promise<void>;
+  /** Stops and deletes task, container, snapshot and (unless keepLog) its log. Nothing of it is left. */
+  remove(id: string, signal: string, graceMs: number, options?: { keepLog?: boolean }): Promise<void>;
   /** Records the restart count on the container's label. */
   setRestarts(id: string, restarts: number): Promise<void>;
   /** Task events for this namespace; emits 'connected' on every (re)connect. */

@@ -2,7 +2,7 @@
 // start, stop, remove, ...) as sequences of containerd calls. Operations are safe to
 // repeat: what is already gone counts as done; a timeout never does.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -245,6 +245,27 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     await deleteTaskQuiet(id);
   }
 
+  /** Everything that can fail on the spec's account, before anything is made. */
+  async function build(desired: DesiredContainer, options: CreateOptions) {
+    const id = idOf(desired.key);
+    const body = desired.spec.spec;
+    const image = await resolver.resolve(await imageName(body.image));
+    const userText = body.user ?? image.config.User ?? '';
+    const user = resolveUser(userText, needsUserFiles(userText) ? await imageUserFiles(image.chainId) : {});
+    const spec = buildSpec({ id, containerdNamespace: namespace, spec: desired.spec, image: image.config, user, hostRlimits, cgroupVersion });
+    const labels: Record<string, string> = {
+      ...(desired.spec.metadata.labels ?? {}),
+      [LABEL_MANAGED]: 'true',
+      [LABEL_SPEC_HASH]: desired.hash,
+      [LABEL_SOURCE]: desired.origin,
+      [LABEL_RESTARTS]: String(options.restarts),
+      [LABEL_KEY]: desired.key,
+      [LABEL_STOP_SIGNAL]: body.stopSignal ?? DEFAULTS.stopSignal,
+      [LABEL_STOP_GRACE]: String(body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds),
+    };
+    return { id, image, spec, labels };
+  }
+
   const runtime: ContainerdRuntime = {
     async list() {
       const [cs, ps] = await Promise.all([containers.list(), tasks.list()]);
@@ -258,24 +279,12 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       return toActual(c, await getTask(id));
     },
 
+    async check(desired: DesiredContainer) {
+      await build(desired, { restarts: 0 });
+    },
+
     async create(desired: DesiredContainer, options: CreateOptions) {
-      const id = idOf(desired.key);
-      const body = desired.spec.spec;
-      const image = await resolver.resolve(await imageName(body.image));
-      const userText = body.user ?? image.config.User ?? '';
-      const user = resolveUser(userText, needsUserFiles(userText) ? await imageUserFiles(image.chainId) : {});
-      // Everything that can fail on the spec's account fails before anything is made.
-      const spec = buildSpec({ id, containerdNamespace: namespace, spec: desired.spec, image: image.config, user, hostRlimits, cgroupVersion });
-      const labels: Record<string, string> = {
-        ...(desired.spec.metadata.labels ?? {}),
-        [LABEL_MANAGED]: 'true',
-        [LABEL_SPEC_HASH]: desired.hash,
-        [LABEL_SOURCE]: desired.origin,
-        [LABEL_RESTARTS]: String(options.restarts),
-        [LABEL_KEY]: desired.key,
-        [LABEL_STOP_SIGNAL]: body.stopSignal ?? DEFAULTS.stopSignal,
-        [LABEL_STOP_GRACE]: String(body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds),
-      };
+      const { id, image, spec, labels } = await build(desired, options);
       await withLease(async (lease) => {
         // AlreadyExists from either call goes up as is: the reconciler owns that cleanup.
         await snapshots.prepare(snapshotter, id, image.chainId, {}, { lease });
@@ -319,11 +328,14 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       return deleteTaskQuiet(id);
     },
 
-    async remove(id, signal, graceMs) {
+    async remove(id, signal, graceMs, options) {
       await stop(id, signal, graceMs);
       const c = await unlessNotFound(containers.get(id));
       if (c) await unlessNotFound(containers.delete(id));
       await unlessNotFound(snapshots.remove(c?.snapshotter || snapshotter, c?.snapshotKey || id));
+      // The task's log goes with it (as docker's does), or removed names would fill the disk;
+      // a recreate keeps it, so the log reads on across versions of the spec.
+      if (!options?.keepLog) await rm(logPath(id), { force: true });
     },
 
     async setRestarts(id, restarts) {

@@ -29,24 +29,17 @@ export interface ApplyResult {
   pid?: number;
 }
 
-export function stopOf(
-  desired: DesiredContainer | undefined,
-  ctx: ApplyContext,
-  actual?: ActualContainer,
-): { signal: string; graceMs: number } {
+/**
+ * How to stop the running container: as its own spec said when it was made (the labels
+ * recorded at create), else as the desired spec says, else the defaults.
+ */
+export function stopOf(actual: ActualContainer | undefined, desired: DesiredContainer | undefined, ctx: ApplyContext): { signal: string; graceMs: number } {
   const body = desired?.spec.spec;
-  if (!body) {
-    // The spec is gone (a removal): stop as it said, from the labels made at create.
-    const fallback = ctx.defaultStop ?? { signal: DEFAULTS.stopSignal, graceMs: DEFAULTS.terminationGracePeriodSeconds * 1000 };
-    const grace = Number(actual?.labels[LABEL_STOP_GRACE] ?? NaN);
-    return {
-      signal: actual?.labels[LABEL_STOP_SIGNAL] || fallback.signal,
-      graceMs: Number.isFinite(grace) && grace >= 0 ? grace * 1000 : fallback.graceMs,
-    };
-  }
+  const fallback = ctx.defaultStop ?? { signal: DEFAULTS.stopSignal, graceMs: DEFAULTS.terminationGracePeriodSeconds * 1000 };
+  const grace = Number(actual?.labels[LABEL_STOP_GRACE] ?? NaN);
   return {
-    signal: body.stopSignal ?? DEFAULTS.stopSignal,
-    graceMs: (body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds) * 1000,
+    signal: actual?.labels[LABEL_STOP_SIGNAL] || body?.stopSignal || fallback.signal,
+    graceMs: Number.isFinite(grace) && grace >= 0 ? grace * 1000 : body?.terminationGracePeriodSeconds !== undefined ? body.terminationGracePeriodSeconds * 1000 : fallback.graceMs,
   };
 }
 
@@ -62,7 +55,7 @@ export async function applyAction(
     case 'wait':
       return {};
     case 'remove': {
-      const stop = stopOf(desired, ctx, actual);
+      const stop = stopOf(actual, desired, ctx);
       await runtime.remove(id, stop.signal, stop.graceMs);
       return {};
     }
@@ -71,12 +64,13 @@ export async function applyAction(
       await createFresh(must(desired, action), ctx);
       return runtime.start(id);
     case 'recreate': {
-      // Pulled before the old container goes: a pull that fails leaves it running.
+      // Pulled and checked before the old container goes: a new spec that cannot be pulled
+      // or built (an unknown user, say) leaves the old one running.
       await ensureImage(must(desired, action), ctx);
-      // The old container's own stop settings are unknown once its spec changed; the new
-      // spec's are the user's latest word on how this container stops.
-      const stop = stopOf(desired, ctx);
-      await runtime.remove(id, stop.signal, stop.graceMs);
+      await runtime.check?.(must(desired, action));
+      // The old task stops the way its own spec said (its labels), as docker and kubelet do.
+      const stop = stopOf(actual, desired, ctx);
+      await runtime.remove(id, stop.signal, stop.graceMs, { keepLog: true });
       await createFresh(must(desired, action), ctx);
       return runtime.start(id);
     }
@@ -107,7 +101,7 @@ async function createFresh(desired: DesiredContainer, ctx: ApplyContext): Promis
     if (codeOf(err) !== 'AlreadyExists') throw err;
     ctx.log.warn({ key: desired.key, id, err: String(err) }, 'removing stale object before create');
   }
-  await ctx.runtime.remove(id, 'SIGKILL', 0);
+  await ctx.runtime.remove(id, 'SIGKILL', 0, { keepLog: true });
   try {
     await ctx.runtime.create(desired, { restarts: 0 });
   } catch (err) {

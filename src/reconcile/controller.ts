@@ -4,12 +4,12 @@
 // woke it, only on the state it reads.
 
 import type { Logger } from 'pino';
-import { idOf, keyOfId, type ActualContainer, type Key, type Runtime } from '../types.js';
+import { idOf, keyOfId, LABEL_SOURCE, type ActualContainer, type Key, type Runtime } from '../types.js';
 import type { Source } from '../sources/source.js';
 import { createDesiredStore, type DesiredStore } from '../desired.js';
 import { WorkQueue } from './queue.js';
 import { systemClock, type Clock } from './clock.js';
-import { DEFAULT_BACKOFF, type BackoffOptions, type RestartState } from './backoff.js';
+import { DEFAULT_BACKOFF, FailureRateLimiter, type BackoffOptions, type RestartState } from './backoff.js';
 import { planKey, type Action, type PlanContext } from './plan.js';
 import { applyAction, codeOf } from './apply.js';
 import { buildStatus, type KeyState, type StatusRow } from './status.js';
@@ -57,7 +57,9 @@ export function createController(opts: ControllerOptions): Controller {
   const workers = opts.workers ?? 8;
   const resyncMs = opts.resyncMs ?? 60_000;
   const store = createDesiredStore(opts.sources.map((s) => s.name));
-  const queue = new WorkQueue(clock);
+  // Failed reconciles (a start that fails, an image that cannot be pulled) back off on the
+  // same flags as restarts, so a crash loop looks the same whichever way it fails.
+  const queue = new WorkQueue(clock, new FailureRateLimiter(backoff.initialMs, backoff.maxMs));
   const abort = new AbortController();
   const actual = new Map<Key, ActualContainer>();
   const restarts = new Map<Key, RestartState>();
@@ -117,6 +119,12 @@ export function createController(opts: ControllerOptions): Controller {
     const current = await runtime.get(idOf(key));
     if (current) actual.set(key, current);
     else actual.delete(key);
+    if (!desired && !current) {
+      // Nothing of it anywhere (e.g. the delete event of our own removal): forget the key.
+      states.delete(key);
+      restarts.delete(key);
+      return;
+    }
     const action = planKey(desired, current, planContext());
     const state = stateOf(key);
     state.waiting = undefined;
@@ -125,6 +133,8 @@ export function createController(opts: ControllerOptions): Controller {
       return;
     }
     if (action.type === 'wait') {
+      // No action was tried, so an error from an earlier one no longer describes the key.
+      state.error = undefined;
       state.waiting = { reason: action.reason, at: action.at };
       if (action.at !== undefined) queue.addAfter(key, action.at - clock.now());
       return;
@@ -148,6 +158,7 @@ export function createController(opts: ControllerOptions): Controller {
     const after = await runtime.get(idOf(key));
     if (after) actual.set(key, after);
     else actual.delete(key);
+    if (!after) state.startedAt = undefined;
     state.error = undefined;
     if (action.type !== 'remove') for (const dep of dependentsOf([key])) queue.add(dep);
   }
@@ -172,7 +183,9 @@ export function createController(opts: ControllerOptions): Controller {
         restarts.set(key, { consecutive: restarts.get(key)?.consecutive ?? 0, startedAt: now });
         break;
     }
-    if (pid !== undefined) stateOf(key).startedAt = now;
+    const state = stateOf(key);
+    state.oomKilled = undefined; // a new task: an OOM kill of the old one is history
+    if (pid !== undefined) state.startedAt = now;
   }
 
   async function worker(): Promise<void> {
@@ -260,6 +273,25 @@ export function createController(opts: ControllerOptions): Controller {
     }, resyncMs);
   }
 
+  /**
+   * Tells the store which origin each running container came from, so that a name two
+   * sources declare goes back to the one that declared it before converge restarted. Best
+   * effort: with containerd down, plain arrival order decides.
+   */
+  async function preferRunningClaims(): Promise<void> {
+    try {
+      const listed = await runtime.list();
+      const origins = new Map<Key, string>();
+      for (const c of listed) {
+        const origin = c.labels[LABEL_SOURCE];
+        if (origin) origins.set(c.key, origin);
+      }
+      store.prefer(origins);
+    } catch (err) {
+      log.warn({ err: String(err) }, 'could not list containers before reading sources');
+    }
+  }
+
   async function watchEvents(): Promise<void> {
     let connectedOnce = false;
     for await (const event of runtime.events(abort.signal)) {
@@ -301,6 +333,7 @@ export function createController(opts: ControllerOptions): Controller {
           void resyncUntilDone();
         }
       });
+      await preferRunningClaims();
       await Promise.all(opts.sources.map((s) => s.start((snap) => store.update(snap))));
       if (!wasReady && store.ready()) {
         wasReady = true;

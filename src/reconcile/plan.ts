@@ -21,7 +21,7 @@ export interface PlanContext {
   backoff: BackoffOptions;
   /** Crash-loop memory per key. */
   restarts: ReadonlyMap<Key, RestartState>;
-  /** False until every source has been read once: nothing is removed before. */
+  /** False until every source has been read once: nothing is removed or replaced before. */
   removalAllowed: boolean;
   /** Whether a key's task is running now, for dependsOn. */
   isRunning(key: Key): boolean;
@@ -39,6 +39,9 @@ export function planKey(desired: DesiredContainer | undefined, actual: ActualCon
     return waitForDependencies(desired, ctx) ?? { type: 'create', key, reason: 'missing' };
   }
   if (actual.specHash !== desired.hash) {
+    // Replacing is removing: not before every source has been read, since a source read
+    // later may be the one that declared the running container.
+    if (!ctx.removalAllowed) return { type: 'wait', key, reason: 'not replacing before every source has been read' };
     const reason = actual.specHash ? 'spec changed' : 'not created by converge (no spec-hash label)';
     return { type: 'recreate', key, reason };
   }

@@ -153,6 +153,18 @@ describe('converge run: lifecycle of spec files', () => {
     ]);
   });
 
+  it('keeps the running container when an edit cannot be built (unknown user)', async (t) => {
+    const s = await env.scenario(t, 'unbuildable');
+    const c = await s.run();
+    s.write('web.yaml', container('web', sleeper('v1')));
+    const pid = await s.waitRunning('default.web', { converge: c });
+    s.write('web.yaml', container('web', { ...sleeper('v2'), user: 'nosuchuser' }));
+    const row = await c.waitRow('web', (r) => r.phase === 'Failed', 'Failed');
+    assert.match(row.message, /nosuchuser/);
+    assert.equal((await s.get('default.web'))?.task?.pid, pid, 'the old task still runs');
+    assert.deepEqual(await s.tasks(), [{ id: 'default.web', pid, status: 'running' }]);
+  });
+
   it('keeps good containers when a file breaks, reports where, and applies the fix', async (t) => {
     const s = await env.scenario(t, 'bad');
     const c = await s.run(['--resync', '500ms']);

@@ -157,3 +157,18 @@ test('problems are those of the latest snapshot of each source; listeners can be
   store.update(snap('dir:/s', [c('a', 'dir:/s/a.yaml')]));
   assert.deepEqual(rec.calls, [[]]); // only the readiness call, from before removal
 });
+
+test('prefer: before every source is read, the origin that held a key before the restart gets it back', () => {
+  const store = createDesiredStore(['dir:/a', 'dir:/b']);
+  store.prefer(new Map([['default/web', 'dir:/b/web.yaml']]));
+  store.update(snap('dir:/a', [c('web', 'dir:/a/web.yaml', 'ha')]));
+  assert.equal(holderOf(store, 'default/web'), 'dir:/a/web.yaml', 'alone, the first claimant holds it');
+  store.update(snap('dir:/b', [c('web', 'dir:/b/web.yaml', 'hb')]));
+  assert.equal(holderOf(store, 'default/web'), 'dir:/b/web.yaml', 'the earlier holder comes back to the front');
+  assert.equal(store.ready(), true);
+  // Once ready, arrival order rules again: a newcomer never takes a key over.
+  store.update(snap('dir:/a', [c('web', 'dir:/a/web.yaml', 'ha'), c('api', 'dir:/a/api.yaml')]));
+  store.prefer(new Map([['default/api', 'dir:/b/api.yaml']]));
+  store.update(snap('dir:/b', [c('web', 'dir:/b/web.yaml', 'hb'), c('api', 'dir:/b/api.yaml')]));
+  assert.equal(holderOf(store, 'default/api'), 'dir:/a/api.yaml');
+});

@@ -30,6 +30,7 @@ const cases: Array<{ name: string; d?: DesiredContainer; a?: ActualContainer; c?
   { name: 'missing -> create', d: desired('web'), want: 'create', reason: /missing/ },
   { name: 'converged -> nothing', d: desired('web'), a: actual('web', {}), want: undefined },
   { name: 'hash changed -> recreate', d: desired('web', {}, 'h2'), a: actual('web', {}), want: 'recreate', reason: /spec changed/ },
+  { name: 'hash changed before every source was read -> wait', d: desired('web', {}, 'h2'), a: actual('web', {}), c: { removalAllowed: false }, want: 'wait', reason: /not replacing/ },
   { name: 'no hash label (made by hand) -> recreate', d: desired('web'), a: actual('web', {}, ''), want: 'recreate', reason: /not created by converge/ },
   { name: 'container without task -> start', d: desired('web'), a: actual('web'), want: 'start' },
   { name: 'task created, never started -> start', d: desired('web'), a: actual('web', { status: 'created' }), want: 'start' },
