@@ -211,13 +211,19 @@ describe('containerd runtime', () => {
     await runtime.remove(id, 'SIGTERM', 1000);
   });
 
-  it('stop sends the signal, waits the grace period, then kills', async () => {
-    const d = desired('stubborn', sh("trap 'echo got-term' TERM; echo ready; while :; do sleep 0.1; done"));
+  /** Starts a task that sets `trap` and then loops; resolves once the trap is set. */
+  async function startTrapping(name: string, trap: string): Promise<{ id: string; since: number }> {
+    const d = desired(name, sh(`${trap}; echo ready; while :; do sleep 0.1; done`));
     const id = idOf(d.key);
     await runtime.create(d, { restarts: 0 });
     const since = events.events.length;
     await runtime.start(id);
     await waitUntil('the trap to be set', () => readFileSync(runtime.logPath(id), 'utf8').includes('ready'));
+    return { id, since };
+  }
+
+  it('stop sends the signal, waits the grace period, then kills', async () => {
+    const { id, since } = await startTrapping('stubborn', "trap 'echo got-term' TERM");
     const started = Date.now();
     await runtime.stop(id, 'SIGTERM', 1500);
     const took = Date.now() - started;
@@ -233,12 +239,7 @@ describe('containerd runtime', () => {
   });
 
   it('stop returns as soon as the task exits on the signal', async () => {
-    const d = desired('polite', sh("trap 'exit 0' TERM; echo ready; while :; do sleep 0.1; done"));
-    const id = idOf(d.key);
-    await runtime.create(d, { restarts: 0 });
-    const since = events.events.length;
-    await runtime.start(id);
-    await waitUntil('the trap to be set', () => readFileSync(runtime.logPath(id), 'utf8').includes('ready'));
+    const { id, since } = await startTrapping('polite', "trap 'exit 0' TERM");
     const started = Date.now();
     await runtime.stop(id, 'SIGTERM', 20_000);
     assert.ok(Date.now() - started < 10_000);
