@@ -47,15 +47,9 @@ function waitNewPid(c: Converge, name: string, old: number, what: string): Promi
 }
 
 export async function editFigure(phase: Phase, c: Converge, cfg: LatencyConfig, running: number): Promise<Figure> {
-  const samples: number[] = [];
-  for (let i = 0; i < cfg.edits; i++) {
-    const n = editName(i);
-    const old = await pidOf(c, n);
-    const start = performance.now();
-    phase.write(n, benchSpec(n, { env: [{ name: 'EDIT', value: String(i) }] }));
-    await waitNewPid(c, n, old, 'recreated');
-    samples.push(since(start));
-  }
+  const samples = await timeNewPids(c, cfg.edits, editName, 'recreated', (n, i) =>
+    phase.write(n, benchSpec(n, { env: [{ name: 'EDIT', value: String(i) }] })),
+  );
   return {
     id: 'edit.recreate',
     group: '2. Edit',
@@ -69,16 +63,28 @@ export async function editFigure(phase: Phase, c: Converge, cfg: LatencyConfig, 
   };
 }
 
-export async function killFigure(c: Converge, cfg: LatencyConfig, running: number): Promise<Figure> {
+/** For containers 0..count-1: time from act() until the container runs with a new pid. */
+async function timeNewPids(
+  c: Converge,
+  count: number,
+  nameOf: (i: number) => string,
+  what: string,
+  act: (name: string, i: number, oldPid: number) => void,
+): Promise<number[]> {
   const samples: number[] = [];
-  for (let i = 0; i < cfg.kills; i++) {
-    const n = killName(i);
+  for (let i = 0; i < count; i++) {
+    const n = nameOf(i);
     const old = await pidOf(c, n);
     const start = performance.now();
-    process.kill(old, 'SIGKILL');
-    await waitNewPid(c, n, old, 'restarted');
+    act(n, i, old);
+    await waitNewPid(c, n, old, what);
     samples.push(since(start));
   }
+  return samples;
+}
+
+export async function killFigure(c: Converge, cfg: LatencyConfig, running: number): Promise<Figure> {
+  const samples = await timeNewPids(c, cfg.kills, killName, 'restarted', (_n, _i, old) => process.kill(old, 'SIGKILL'));
   return {
     id: 'kill.restart',
     group: '3. Task killed',
