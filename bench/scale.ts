@@ -9,11 +9,13 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { createController } from '../src/reconcile/controller.js';
 import { plan } from '../src/reconcile/plan.js';
-import { DEFAULT_BACKOFF } from '../src/reconcile/backoff.js';
+import { DEFAULT_BACKOFF } from '../src/backoff.js';
 import { loadFile } from '../src/spec/load.js';
-import { specHash } from '../src/spec/hash.js';
-import type { Source } from '../src/sources/source.js';
-import { idOf, keyOf, type ActualContainer, type DesiredContainer, type Key } from '../src/types.js';
+import { toDesired } from '../src/spec/resolve.js';
+import type { Source } from '../src/desired.js';
+import { idOf } from '../src/containerd/labels.js';
+import type { DesiredContainer, Key } from '../src/spec/types.js';
+import type { ActualContainer } from '../src/reconcile/runtime.js';
 import { waitFor } from '../test/integration/util.js';
 import { benchSpec, delay, pool, waitReadyz, type Bench, type Converge, type Phase } from './env.js';
 import { peakRssMiB } from './proc.js';
@@ -35,10 +37,9 @@ export function plannerFigure(cfg: ScaleConfig): Figure {
   const actual = new Map<Key, ActualContainer>();
   for (let i = 0; i < cfg.n; i++) {
     const spec = benchSpec(`s-${i}`);
-    const key = keyOf('default', spec.metadata.name);
-    const hash = specHash(spec);
-    desired.set(key, { key, namespace: 'default', name: spec.metadata.name, spec, hash, origin: `dir:/bench/s-${i}.yaml` });
-    actual.set(key, { id: idOf(key), key, specHash: hash, labels: {}, restarts: 0, task: { pid: 10_000 + i, status: 'running' } });
+    const d = toDesired(spec, `dir:/bench/s-${i}.yaml`);
+    desired.set(d.key, d);
+    actual.set(d.key, { id: idOf(d.key), key: d.key, specHash: d.hash, managed: true, labels: {}, restarts: 0, task: { pid: 10_000 + i, status: 'running' } });
   }
   const ctx = {
     now: Date.now(),

@@ -7,7 +7,24 @@
 // flaps, and within one snapshot the order of the snapshot (sorted file names) decides.
 // The losers are reported as problems.
 
-import type { DesiredContainer, Key, Problem, Snapshot } from './types.js';
+import type { DesiredContainer, Key, Problem, Snapshot } from './spec/types.js';
+
+/**
+ * A source of desired state: it reads specs from somewhere (a directory, the Kubernetes API,
+ * a Git repository) and reports the FULL set each time, level-based, never deltas. The
+ * store is its only consumer; a source reads and never acts.
+ */
+export interface Source {
+  /** Unique among the sources, e.g. "dir:/etc/converge/specs"; the snapshots carry it. */
+  name: string;
+  /**
+   * Starts reading. Resolves after the first full read has been passed to `onSnapshot`
+   * (complete or not); later snapshots follow whenever the input changes.
+   */
+  start(onSnapshot: (s: Snapshot) => void): Promise<void>;
+  /** Stops watching; no snapshot is emitted after it resolves. */
+  stop(): Promise<void>;
+}
 
 export interface DesiredStore {
   /** Replaces everything the snapshot's source said before with what it says now. */

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { COMMON } from './common.js';
-import { idOf } from '../types.js';
+import { idOf } from '../containerd/labels.js';
 
 export function logPath(stateDir: string, id: string): string {
   return path.join(stateDir, 'logs', `${id}.log`);

@@ -4,15 +4,15 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { COMMON } from './common.js';
-import { resolveAddress } from './address.js';
+import { resolveAddress } from '../embedded/address.js';
 import { createLogger } from '../log.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
 import { createDirectorySource } from '../sources/directory.js';
 import { createDesiredStore } from '../desired.js';
 import { formatProblem } from '../spec/load.js';
 import { plan } from '../reconcile/plan.js';
-import { DEFAULT_BACKOFF } from '../reconcile/backoff.js';
-import type { Key } from '../types.js';
+import { DEFAULT_BACKOFF } from '../backoff.js';
+import type { Key } from '../spec/types.js';
 
 export async function planCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { ...COMMON, dir: { type: 'string', multiple: true, default: [] } } });

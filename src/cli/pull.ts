@@ -5,12 +5,13 @@
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMON } from './common.js';
-import { resolveAddress } from './address.js';
+import { resolveAddress } from '../embedded/address.js';
 import { createLogger } from '../log.js';
 import { createContainerdRuntime, type RegistrySettings } from '../containerd/runtime.js';
-import { PullError } from '../pull/errors.js';
+import { InvalidReferenceError, PullError } from '../pull/errors.js';
 import { parsePlatform } from '../pull/platform.js';
-import { formatSize, pullMessage } from '../pull/progress.js';
+import { formatSize } from '../pull/progress.js';
+import { pullMessage } from '../reconcile/status.js';
 
 export const REGISTRY_OPTIONS = {
   'insecure-registry': { type: 'string', multiple: true, default: [] },
@@ -74,7 +75,7 @@ export async function pullCommand(args: string[]): Promise<number> {
     process.stdout.write(`pulled ${result.name} ${result.digest} (${formatSize(result.size)}, ${formatSize(result.fetched)} fetched, ${result.ms} ms)\n`);
     return 0;
   } catch (err) {
-    if (!(err instanceof PullError)) throw err;
+    if (!(err instanceof PullError || err instanceof InvalidReferenceError)) throw err;
     process.stderr.write(`converge pull: ${err.code}: ${err.message}\n`);
     return 1;
   } finally {

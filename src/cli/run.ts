@@ -6,10 +6,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { COMMON } from './common.js';
-import { parseDuration } from './duration.js';
-import { resolveAddress, socketAnswers } from './address.js';
+import { parseDuration } from '../duration.js';
+import { resolveAddress, socketAnswers } from '../embedded/address.js';
 import { createLogger, type Logger } from '../log.js';
-import type { BackoffOptions } from '../reconcile/backoff.js';
+import type { BackoffOptions } from '../backoff.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
 import { startEmbeddedContainerd, type EmbeddedContainerd } from '../embedded/containerd.js';
 import { createDirectorySource } from '../sources/directory.js';
@@ -18,7 +18,7 @@ import { GIT_FLAGS, gitFromFlags } from '../sources/git/flags.js';
 import { KUBE_FLAGS, kubeFromFlags } from '../sources/kube/flags.js';
 import { sourcesRoute } from '../server/webhook.js';
 import { createController } from '../reconcile/controller.js';
-import { createMetrics } from '../server/metrics.js';
+import { countReconciles, createMetrics } from '../server/metrics.js';
 import { startServer, type StatusServer } from '../server/http.js';
 
 export { STATE_FILE } from './common.js';
@@ -100,7 +100,8 @@ async function serve(ctx: {
   if (git) sources.push(git.source);
   if (kube) sources.push(kube.source);
   const metrics = createMetrics({ processMetrics: true });
-  const controller = createController({ runtime, sources, log, workers, resyncMs, backoff, metrics });
+  const controller = createController({ runtime, sources, log, workers, resyncMs, backoff });
+  countReconciles(metrics, controller);
   kube?.attach(controller, runtime);
 
   let server: StatusServer | undefined;

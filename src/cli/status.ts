@@ -6,12 +6,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { COMMON } from './common.js';
-import { resolveAddress } from './address.js';
+import { resolveAddress } from '../embedded/address.js';
 import { STATE_FILE } from './common.js';
 import { createLogger } from '../log.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
 import type { StatusRow } from '../reconcile/status.js';
-import type { ActualContainer } from '../types.js';
+import type { ActualContainer } from '../reconcile/runtime.js';
 import { formatGitSources } from '../sources/git/format.js';
 
 export async function statusCommand(args: string[]): Promise<number> {

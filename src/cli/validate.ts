@@ -4,7 +4,7 @@
 
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Key, Problem } from '../types.js';
+import type { Key, Problem } from '../spec/types.js';
 import { fileProblem, formatProblem, loadFile, readSpecFile } from '../spec/load.js';
 import { isSpecFile } from '../sources/directory.js';
 

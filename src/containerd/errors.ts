@@ -1,77 +1,52 @@
 // The one mapping from gRPC failures to typed errors. Everything above the containerd layer
 // branches on `code`; nothing above it ever sees a gRPC status.
 
-export type ContainerdErrorCode =
-  | 'NotFound'
-  | 'AlreadyExists'
-  | 'FailedPrecondition'
-  | 'Unavailable'
-  | 'DeadlineExceeded'
-  | 'InvalidArgument'
-  | 'Canceled'
-  | 'PermissionDenied'
-  | 'ResourceExhausted'
-  | 'Aborted'
-  | 'Unimplemented'
-  | 'Internal'
-  | 'Unknown';
+import { RuntimeError, type RuntimeErrorCode } from '../reconcile/runtime.js';
 
-export class ContainerdError extends Error {
-  readonly code: ContainerdErrorCode;
+/** containerd's failures map one to one onto the reconciler's runtime-neutral codes. */
+export type ContainerdErrorCode = RuntimeErrorCode;
 
-  constructor(code: ContainerdErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ContainerdError';
-    this.code = code;
-  }
-}
+export class ContainerdError extends RuntimeError {}
 
 export class NotFoundError extends ContainerdError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('NotFound', message, options);
-    this.name = 'NotFoundError';
   }
 }
 
 export class AlreadyExistsError extends ContainerdError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('AlreadyExists', message, options);
-    this.name = 'AlreadyExistsError';
   }
 }
 
 export class FailedPreconditionError extends ContainerdError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('FailedPrecondition', message, options);
-    this.name = 'FailedPreconditionError';
   }
 }
 
 export class UnavailableError extends ContainerdError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('Unavailable', message, options);
-    this.name = 'UnavailableError';
   }
 }
 
 export class DeadlineExceededError extends ContainerdError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('DeadlineExceeded', message, options);
-    this.name = 'DeadlineExceededError';
   }
 }
 
 export class InvalidArgumentError extends ContainerdError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('InvalidArgument', message, options);
-    this.name = 'InvalidArgumentError';
   }
 }
 
 export class CanceledError extends ContainerdError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('Canceled', message, options);
-    this.name = 'CanceledError';
   }
 }
 

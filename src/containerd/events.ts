@@ -1,7 +1,8 @@
 // Events service: subscribe to containerd's event exchange, publish to it, and turn task
 // event envelopes into converge's RuntimeEvent.
 
-import type { RuntimeEvent } from '../types.js';
+import type { RuntimeEvent } from '../reconcile/runtime.js';
+import { keyOfId } from './labels.js';
 import type { CallOptions, ContainerdClient, StreamOptions } from './client.js';
 import { type ProtoAny, type ProtoTimestamp, decodeAny, toDate } from './proto.js';
 
@@ -52,16 +53,16 @@ export function toRuntimeEvent(e: Envelope): RuntimeEvent | undefined {
     case 'containerd.events.TaskExit': {
       const x = v as unknown as TaskExit & { id: string };
       if (x.id && x.id !== id) return undefined;
-      return { type: 'exit', id, pid: x.pid, exitStatus: x.exit_status, exitedAt: toDate(x.exited_at) };
+      return { type: 'exit', key: keyOfId(id), pid: x.pid, exitStatus: x.exit_status, exitedAt: toDate(x.exited_at) };
     }
     case 'containerd.events.TaskOOM':
-      return { type: 'oom', id };
+      return { type: 'oom', key: keyOfId(id) };
     case 'containerd.events.TaskStart':
-      return { type: 'start', id, pid: Number(v.pid ?? 0) };
+      return { type: 'start', key: keyOfId(id), pid: Number(v.pid ?? 0) };
     case 'containerd.events.TaskDelete': {
       const execId = String(v.id ?? '');
       if (execId && execId !== id) return undefined;
-      return { type: 'delete', id };
+      return { type: 'delete', key: keyOfId(id) };
     }
     default:
       return undefined;

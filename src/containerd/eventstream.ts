@@ -5,7 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { RuntimeEvent } from '../types.js';
+import { Backoff } from '../backoff.js';
+import { systemClock, type Clock } from '../clock.js';
+import type { RuntimeEvent } from '../reconcile/runtime.js';
 import { type Envelope, type EventsService, toRuntimeEvent } from './events.js';
 
 export const TASK_TOPICS = ['/tasks/exit', '/tasks/oom', '/tasks/start', '/tasks/delete'] as const;
@@ -32,18 +34,17 @@ export interface EventStreamOptions {
   probeTimeoutMs?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  clock?: Clock;
 }
 
-class ProbeTimeout extends Error {}
+class ProbeTimeout extends Error {} // only a marker on an abort reason; never thrown
 
 export async function* watchTaskEvents(opts: EventStreamOptions, signal: AbortSignal): AsyncGenerator<RuntimeEvent> {
   const { events, namespace, log } = opts;
   const probeTimeoutMs = opts.probeTimeoutMs ?? 10_000;
-  const minBackoff = opts.minBackoffMs ?? 100;
-  const maxBackoff = opts.maxBackoffMs ?? 5_000;
+  const clock = opts.clock ?? systemClock;
+  const backoff = new Backoff({ initialMs: opts.minBackoffMs ?? 100, maxMs: opts.maxBackoffMs ?? 5_000, resetAfterMs: 0 }, clock);
   const filters = taskEventFilters(namespace);
-  let backoff = minBackoff;
-  let failures = 0;
 
   while (!signal.aborted) {
     const attempt = new AbortController();
@@ -70,9 +71,8 @@ export async function* watchTaskEvents(opts: EventStreamOptions, signal: AbortSi
           if (connected) continue;
           connected = true;
           clearTimeout(probeTimer);
-          if (failures > 0) log.info({ namespace, failures }, 'event stream reconnected');
-          failures = 0;
-          backoff = minBackoff;
+          if (backoff.failures > 0) log.info({ namespace, failures: backoff.failures }, 'event stream reconnected');
+          backoff.reset();
           yield { type: 'connected' };
           // Events that came in before the probe were already live; hand them over now.
           for (const e of early.splice(0)) yield e;
@@ -89,10 +89,9 @@ export async function* watchTaskEvents(opts: EventStreamOptions, signal: AbortSi
       if (!signal.aborted) log.warn({ namespace }, 'event stream ended; reconnecting');
     } catch (err) {
       if (signal.aborted) break;
-      failures += 1;
       // The first failure is news; the retries while containerd stays down are not.
-      const level = failures === 1 ? 'warn' : 'debug';
-      log[level]({ namespace, err, failures, retryInMs: backoff }, 'event stream failed; reconnecting');
+      const level = backoff.failures === 0 ? 'warn' : 'debug';
+      log[level]({ namespace, err, failures: backoff.failures + 1 }, 'event stream failed; reconnecting');
     } finally {
       clearTimeout(probeTimer);
       signal.removeEventListener('abort', onAbort);
@@ -102,10 +101,7 @@ export async function* watchTaskEvents(opts: EventStreamOptions, signal: AbortSi
     }
     if (signal.aborted) break;
     // A stream that was up and ended retries at once; a failing one backs off.
-    if (!connected) {
-      await sleep(backoff, undefined, { signal }).catch(() => undefined);
-      backoff = Math.min(backoff * 2, maxBackoff);
-    }
+    if (!connected) await backoff.sleep(signal);
   }
 }
 

@@ -1,28 +1,13 @@
-// The Runtime of src/types.ts over containerd: what the reconciler asks for (list, create,
+// reconcile's Runtime over containerd: what the reconciler asks for (list, create,
 // start, stop, remove, ...) as sequences of containerd calls. Operations are safe to
 // repeat: what is already gone counts as done; a timeout never does.
 
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import {
-  type ActualContainer,
-  type ActualTask,
-  type CreateOptions,
-  type DesiredContainer,
-  type Runtime,
-  type RuntimeEvent,
-  LABEL_KEY,
-  LABEL_MANAGED,
-  LABEL_RESTARTS,
-  LABEL_SOURCE,
-  LABEL_SPEC_HASH,
-  LABEL_STOP_GRACE,
-  LABEL_STOP_SIGNAL,
-  idOf,
-  keyOfId,
-} from '../types.js';
-import { DEFAULTS } from '../spec/types.js';
+import type { ActualContainer, ActualTask, CreateOptions, Runtime, RuntimeEvent } from '../reconcile/runtime.js';
+import type { DesiredContainer } from '../spec/types.js';
+import { LABEL_KEY, LABEL_MANAGED, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, idOf, keyOfId } from './labels.js';
 import { ContainerdClient } from './client.js';
 import { type Container, ContainersService } from './containers.js';
 import { ContentService } from './content.js';
@@ -42,7 +27,7 @@ import { type DaemonVersion, VersionService } from './version.js';
 import { ImageNotPresentError } from '../pull/errors.js';
 import { dockerConfigStore, type CredentialStore } from '../pull/credentials.js';
 import { type PullOptions, type PullResult, Puller } from '../pull/puller.js';
-import { normalizeReference } from '../pull/reference.js';
+import { normalizeReference } from '../spec/reference.js';
 import { RegistryClient } from '../pull/registry.js';
 
 export interface ContainerdRuntimeOptions {
@@ -117,9 +102,15 @@ export function toActual(c: Container, p: Process | undefined): ActualContainer 
     id: c.id,
     key: c.labels[LABEL_KEY] || keyOfId(c.id),
     specHash: c.labels[LABEL_SPEC_HASH] ?? '',
+    managed: c.labels[LABEL_MANAGED] === 'true',
     labels: c.labels,
     restarts: Number.isInteger(restarts) && restarts >= 0 ? restarts : 0,
   };
+  const origin = c.labels[LABEL_SOURCE];
+  if (origin) actual.origin = origin;
+  const signal = c.labels[LABEL_STOP_SIGNAL];
+  const grace = Number(c.labels[LABEL_STOP_GRACE] ?? NaN);
+  if (signal && Number.isFinite(grace) && grace >= 0) actual.stop = { signal, graceMs: grace * 1000 };
   if (c.createdAt) actual.createdAt = c.createdAt;
   if (p) actual.task = toTask(p);
   return actual;
@@ -260,8 +251,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       [LABEL_SOURCE]: desired.origin,
       [LABEL_RESTARTS]: String(options.restarts),
       [LABEL_KEY]: desired.key,
-      [LABEL_STOP_SIGNAL]: body.stopSignal ?? DEFAULTS.stopSignal,
-      [LABEL_STOP_GRACE]: String(body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds),
+      [LABEL_STOP_SIGNAL]: desired.resolved.stopSignal,
+      [LABEL_STOP_GRACE]: String(desired.resolved.graceMs / 1000),
     };
     return { id, image, spec, labels };
   }
@@ -273,7 +264,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       return cs.map((c) => toActual(c, byId.get(c.id)));
     },
 
-    async get(id) {
+    async get(key) {
+      const id = idOf(key);
       const c = await unlessNotFound(containers.get(id));
       if (!c) return undefined;
       return toActual(c, await getTask(id));
@@ -301,7 +293,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       log.debug({ id, key: desired.key, image: image.imageName }, 'container created');
     },
 
-    async start(id) {
+    async start(key) {
+      const id = idOf(key);
       const existing = await getTask(id);
       if (existing?.status === 'running' || existing?.status === 'paused' || existing?.status === 'pausing') {
         return { pid: existing.pid };
@@ -322,13 +315,14 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       }
     },
 
-    stop,
+    stop: (key, signal, graceMs) => stop(idOf(key), signal, graceMs),
 
-    async deleteTask(id) {
-      return deleteTaskQuiet(id);
+    async deleteTask(key) {
+      return deleteTaskQuiet(idOf(key));
     },
 
-    async remove(id, signal, graceMs, options) {
+    async remove(key, signal, graceMs, options) {
+      const id = idOf(key);
       await stop(id, signal, graceMs);
       const c = await unlessNotFound(containers.get(id));
       if (c) await unlessNotFound(containers.delete(id));
@@ -338,8 +332,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       if (!options?.keepLog) await rm(logPath(id), { force: true });
     },
 
-    async setRestarts(id, restarts) {
-      await containers.updateLabels(id, { [LABEL_RESTARTS]: String(restarts) });
+    async setRestarts(key, restarts) {
+      await containers.updateLabels(idOf(key), { [LABEL_RESTARTS]: String(restarts) });
     },
 
     events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {

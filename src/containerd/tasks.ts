@@ -1,6 +1,6 @@
 // Tasks service: the process of a container (create, start, signal, wait, delete).
 
-import type { TaskStatus } from '../types.js';
+import type { TaskStatus } from '../reconcile/runtime.js';
 import type { CallOptions, ContainerdClient } from './client.js';
 import { type Mount, type ProtoTimestamp, mountToProto, toDate } from './proto.js';
 

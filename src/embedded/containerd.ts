@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { containerdConfig } from './config.js';
-import { socketAnswers } from '../cli/address.js';
+import { socketAnswers } from './address.js';
 
 export const CONTAINERD_BIN = process.env.CONVERGE_CONTAINERD_BIN ?? 'containerd';
 

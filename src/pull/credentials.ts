@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_DOMAIN } from './reference.js';
+import { DEFAULT_DOMAIN } from '../spec/reference.js';
 
 export interface Credentials {
   username?: string;

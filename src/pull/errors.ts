@@ -1,6 +1,8 @@
 // Why a pull failed, as typed errors with stable codes: what the controller shows on the
 // container's row and what decides whether a retry can help.
 
+import { ConvergeError } from '../errors.js';
+
 export type PullErrorCode =
   | 'InvalidReference'
   | 'ImageNotFound'
@@ -12,29 +14,21 @@ export type PullErrorCode =
   | 'NoMatchingPlatform'
   | 'UnsupportedImage';
 
-export class PullError extends Error {
-  readonly code: PullErrorCode;
+export class PullError extends ConvergeError {
+  declare readonly code: PullErrorCode;
 
   constructor(code: PullErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PullError';
-    this.code = code;
+    super(code, message, options);
   }
 }
 
-/** Not a reference docker or containerd would accept. */
-export class InvalidReferenceError extends PullError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('InvalidReference', message, options);
-    this.name = 'InvalidReferenceError';
-  }
-}
+/** Not a reference docker or containerd would accept (raised while parsing, in spec/). */
+export { InvalidReferenceError } from '../spec/errors.js';
 
 /** The registry has no such repository, tag or digest. */
 export class ImageNotFoundError extends PullError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ImageNotFound', message, options);
-    this.name = 'ImageNotFoundError';
   }
 }
 
@@ -42,7 +36,6 @@ export class ImageNotFoundError extends PullError {
 export class ImageNotPresentError extends PullError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ImageNotPresent', message, options);
-    this.name = 'ImageNotPresentError';
   }
 }
 
@@ -50,7 +43,6 @@ export class ImageNotPresentError extends PullError {
 export class UnauthorizedError extends PullError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('Unauthorized', message, options);
-    this.name = 'UnauthorizedError';
   }
 }
 
@@ -58,7 +50,6 @@ export class UnauthorizedError extends PullError {
 export class RegistryUnreachableError extends PullError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('RegistryUnreachable', message, options);
-    this.name = 'RegistryUnreachableError';
   }
 }
 
@@ -66,7 +57,6 @@ export class RegistryUnreachableError extends PullError {
 export class RegistryError extends PullError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('RegistryError', message, options);
-    this.name = 'RegistryError';
   }
 }
 
@@ -74,14 +64,12 @@ export class RegistryError extends PullError {
 export class DigestMismatchError extends PullError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('DigestMismatch', message, options);
-    this.name = 'DigestMismatchError';
   }
 }
 
 export class NoMatchingPlatformError extends PullError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('NoMatchingPlatform', message, options);
-    this.name = 'NoMatchingPlatformError';
   }
 }
 
@@ -89,6 +77,5 @@ export class NoMatchingPlatformError extends PullError {
 export class UnsupportedImageError extends PullError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('UnsupportedImage', message, options);
-    this.name = 'UnsupportedImageError';
   }
 }

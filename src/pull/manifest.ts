@@ -5,7 +5,7 @@
 import type { Descriptor } from '../containerd/images.js';
 import { UnsupportedImageError } from './errors.js';
 import type { Platform } from './platform.js';
-import { validateDigest } from './reference.js';
+import { validateDigest } from '../spec/reference.js';
 import { MEDIA_TYPES } from './registry.js';
 
 export type DocumentKind = 'index' | 'manifest';

@@ -8,7 +8,7 @@
 
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { PullProgress as RuntimePullProgress } from '../types.js';
+import type { PullProgress as RuntimePullProgress } from '../reconcile/runtime.js';
 import type { ContainerdClient } from '../containerd/client.js';
 import { ContentService } from '../containerd/content.js';
 import { DiffService } from '../containerd/diff.js';
@@ -21,7 +21,7 @@ import { type BlobContext, fetchBlob, putBlob, verifyBytes } from './blob.js';
 import { DigestMismatchError } from './errors.js';
 import { type ImageManifest, indexLabels, manifestLabels, parseDiffIds } from './manifest.js';
 import { type Platform, formatPlatform, hostPlatform } from './platform.js';
-import { formatReference, parseReference } from './reference.js';
+import { formatReference, parseReference } from '../spec/reference.js';
 import type { RegistryClient, Repository } from './registry.js';
 import { markUnpacked, type UnpackContext, unpackLayer } from './unpack.js';
 import { resolve } from './resolve.js';

@@ -9,7 +9,7 @@ import type { Descriptor } from '../containerd/images.js';
 import { Authorizer, causeText } from './auth.js';
 import type { CredentialStore } from './credentials.js';
 import { ImageNotFoundError, PullError, RegistryError, RegistryUnreachableError, UnauthorizedError } from './errors.js';
-import { type Reference, registryHost } from './reference.js';
+import { type Reference, registryHost } from '../spec/reference.js';
 
 export const MEDIA_TYPES = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',

@@ -7,7 +7,7 @@ import { digestOf, verifyBytes } from './blob.js';
 import { DigestMismatchError, NoMatchingPlatformError, UnsupportedImageError } from './errors.js';
 import { type ImageManifest, kindOf, parseIndex, parseManifest } from './manifest.js';
 import { type Platform, formatPlatform, selectManifest } from './platform.js';
-import type { Reference } from './reference.js';
+import type { Reference } from '../spec/reference.js';
 import { MEDIA_TYPES, type Repository } from './registry.js';
 
 export interface Resolved {

@@ -1,9 +1,9 @@
 // The planner: a pure function from (desired, actual) to the actions that make them
 // agree. It decides; apply.ts acts. Nothing here touches containerd or the clock.
 
-import type { ActualContainer, DesiredContainer, Key } from '../types.js';
-import { DEFAULTS } from '../spec/types.js';
-import { restartAt, type BackoffOptions, type RestartState } from './backoff.js';
+import type { ActualContainer } from './runtime.js';
+import type { DesiredContainer, Key } from '../spec/types.js';
+import { restartAt, type BackoffOptions, type RestartState } from '../backoff.js';
 
 export type Action =
   | { type: 'create'; key: Key; reason: string }
@@ -58,7 +58,7 @@ export function planKey(desired: DesiredContainer | undefined, actual: ActualCon
 
 function planExited(desired: DesiredContainer, exitCode: number, exitedAt: number, ctx: PlanContext): Action | undefined {
   const key = desired.key;
-  const policy = desired.spec.spec.restartPolicy ?? DEFAULTS.restartPolicy;
+  const policy = desired.resolved.restartPolicy;
   if (policy === 'Never') return undefined;
   if (policy === 'OnFailure' && exitCode === 0) return undefined;
   const blocked = waitForDependencies(desired, ctx);
@@ -70,9 +70,10 @@ function planExited(desired: DesiredContainer, exitCode: number, exitedAt: numbe
 }
 
 function waitForDependencies(desired: DesiredContainer, ctx: PlanContext): Action | undefined {
-  const pending = (desired.spec.spec.dependsOn ?? []).filter((name) => !ctx.isRunning(`${desired.namespace}/${name}`));
+  const pending = desired.resolved.dependsOn.filter((key) => !ctx.isRunning(key));
   if (pending.length === 0) return undefined;
-  return { type: 'wait', key: desired.key, reason: `waiting for ${pending.join(', ')} to run` };
+  const names = pending.map((key) => key.slice(key.indexOf('/') + 1));
+  return { type: 'wait', key: desired.key, reason: `waiting for ${names.join(', ')} to run` };
 }
 
 /** Every action needed over whole snapshots (used by `converge plan` and the resync). */

@@ -3,8 +3,8 @@
 // processed runs again after done()), delayed adds go through the injected clock, and
 // failures are retried with a per-key exponential delay.
 
-import type { Clock } from './clock.js';
-import { FailureRateLimiter } from './backoff.js';
+import type { Clock } from '../clock.js';
+import { FailureRateLimiter } from '../backoff.js';
 
 export class WorkQueue {
   private queue: string[] = [];

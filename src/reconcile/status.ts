@@ -2,23 +2,12 @@
 // desired store, the last actual state read from containerd and what the controller
 // remembers of each key (errors, back-off, OOM).
 
-import type { ActualContainer, Key } from '../types.js';
 import type { DesiredStore } from '../desired.js';
-import type { RestartState } from './backoff.js';
 import { formatProblem } from '../spec/load.js';
-import { pullMessage } from '../pull/progress.js';
+import type { Key } from '../spec/types.js';
+import type { Memory } from './memory.js';
 
 export type Phase = 'Pending' | 'Pulling' | 'Created' | 'Running' | 'Exited' | 'BackOff' | 'Failed' | 'Updating' | 'Removing' | 'Orphaned';
-
-export interface KeyState {
-  error?: { code: string; message: string };
-  waiting?: { reason: string; at?: number };
-  oomKilled?: boolean;
-  /** When converge last started this key's task (epoch ms). */
-  startedAt?: number;
-  /** The image pull this key waits for (before a create or recreate). */
-  pulling?: { image: string; done: number; total: number };
-}
 
 export interface StatusRow {
   name: string;
@@ -39,13 +28,8 @@ export interface StatusRow {
   startedAt: string | null;
 }
 
-export function buildStatus(
-  store: DesiredStore,
-  actual: ReadonlyMap<Key, ActualContainer>,
-  states: ReadonlyMap<Key, KeyState>,
-  _restarts: ReadonlyMap<Key, RestartState>,
-  now: number,
-): StatusRow[] {
+export function buildStatus(store: DesiredStore, memory: Memory, now: number): StatusRow[] {
+  const { actual, states } = memory;
   const desired = store.desired();
   // Problems are shown in full (file, document, line, field): the row is where a user looks.
   // One that names a key (a conflict over it) goes on that key's row; others on the rows of
@@ -100,17 +84,27 @@ export function buildStatus(
     return {
       name,
       namespace,
-      id: a?.id ?? key.replace('/', '.'),
+      id: a?.id ?? key,
       phase,
       restarts: a?.restarts ?? 0,
       exitCode: task?.status === 'stopped' ? (task.exitStatus ?? null) : null,
       message,
       pid: task && task.status !== 'stopped' && task.pid ? task.pid : null,
       image: d?.spec.spec.image ?? null,
-      source: d?.origin ?? a?.labels['converge.dev/source'] ?? null,
+      source: d?.origin ?? a?.origin ?? null,
       revision: d?.revision ?? null,
       createdAt: a?.createdAt?.toISOString() ?? null,
       startedAt: s.startedAt !== undefined ? new Date(s.startedAt).toISOString() : null,
     };
   });
+}
+
+/** "pulling IMAGE: 1.2 MiB of 3.4 MiB (35%)", or "...: resolving" before the size is known. */
+export function pullMessage(p: { image: string; done: number; total: number }): string {
+  if (p.total <= 0) return `pulling ${p.image}: resolving`;
+  return `pulling ${p.image}: ${mib(p.done)} of ${mib(p.total)} (${Math.floor((100 * p.done) / p.total)}%)`;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1 << 20)).toFixed(1)} MiB`;
 }

@@ -2,6 +2,7 @@
 // so that two controllers in one process, as in tests, do not collide).
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Controller } from '../reconcile/controller.js';
 
 export interface Metrics {
   registry: Registry;
@@ -34,4 +35,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       registers: [registry],
     }),
   };
+}
+
+/** Counts every reconcile and applied action from the controller's status stream. */
+export function countReconciles(metrics: Metrics, controller: Pick<Controller, 'onReconcile'>): () => void {
+  return controller.onReconcile((e) => {
+    metrics.reconciles.inc({ result: e.error ? 'error' : 'ok' });
+    if (e.action && !e.error) metrics.actions.inc({ action: e.action });
+  });
 }

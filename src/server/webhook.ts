@@ -8,7 +8,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Route, RouteRequest, RouteResponse } from './http.js';
-import type { Source } from '../sources/source.js';
+import type { Source } from '../desired.js';
 import { isGitSource, type GitSource } from '../sources/git.js';
 
 export const SYNC_PATH = '/v1/git/sync';

@@ -21,9 +21,9 @@ import { readdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
-import type { DesiredContainer, Problem, Snapshot } from '../types.js';
+import type { DesiredContainer, Problem, Snapshot } from '../spec/types.js';
 import { fileProblem, formatProblem, loadFile, readSpecFile } from '../spec/load.js';
-import type { Source } from './source.js';
+import type { Source } from '../desired.js';
 
 export interface DirectorySourceOptions {
   dir: string;

@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Problem, Snapshot } from '../types.js';
+import type { Problem, Snapshot } from '../spec/types.js';
 import { formatProblem } from '../spec/load.js';
 import type { GitError } from './git/exec.js';
 import { GitSourceError, type GitSource, type GitSourceOptions, type SyncOutcome, type SyncResult } from './git/types.js';

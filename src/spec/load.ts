@@ -4,11 +4,10 @@
 
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { keyOf, type DesiredContainer, type Key, type Problem } from '../types.js';
 import { FileTooLargeError, FileUnreadableError, SpecError } from './errors.js';
-import { specHash } from './hash.js';
+import { toDesired } from './resolve.js';
 import { validateDocument } from './schema.js';
-import { DEFAULTS, type ContainerSpec } from './types.js';
+import { DEFAULTS, keyOf, type ContainerSpec, type DesiredContainer, type Key, type Problem } from './types.js';
 import { DEFAULT_MAX_BYTES, isJsonPath, lineOf, parseDocuments } from './yaml.js';
 
 export interface LoadOptions {
@@ -60,7 +59,7 @@ export function loadFile(path: string, text: string, options: LoadOptions = {}):
       continue;
     }
     firstDocOf.set(key, doc.index);
-    specs.push({ key, namespace, name: spec.metadata.name, spec, hash: specHash(spec), origin });
+    specs.push(toDesired(spec, origin));
   }
   return { specs, problems };
 }

@@ -91,3 +91,66 @@ export const DEFAULTS = {
   terminationGracePeriodSeconds: 10,
   network: 'none' as const,
 };
+
+/** "namespace/name" of a spec. */
+export type Key = string;
+
+export function keyOf(namespace: string, name: string): Key {
+  return `${namespace}/${name}`;
+}
+
+/** The spec with every default filled in, once, when it is loaded; read sites use this. */
+export interface ResolvedSpec {
+  restartPolicy: RestartPolicy;
+  imagePullPolicy: PullPolicy;
+  stopSignal: string;
+  /** terminationGracePeriodSeconds in ms. */
+  graceMs: number;
+  /** Keys (same metadata.namespace) this container waits for. */
+  dependsOn: Key[];
+}
+
+/** One container as a source declares it. */
+export interface DesiredContainer {
+  key: Key;
+  namespace: string;
+  name: string;
+  /** The document as the user wrote it (validated; no defaults filled in). */
+  spec: ContainerSpec;
+  /** The same with defaults applied (see resolveSpec in spec/load.ts). */
+  resolved: ResolvedSpec;
+  /** sha256 (hex) of the canonical spec; see spec/hash.ts. */
+  hash: string;
+  /** Where it came from, e.g. "dir:/etc/converge/web.yaml"; becomes the source label. */
+  origin: string;
+  /** The source revision it was read at (the Git commit), for sources that have revisions. */
+  revision?: string;
+}
+
+/** Something wrong with the input: never an exception, always data. */
+export interface Problem {
+  /** The file (or resource, or revision) the problem is in. */
+  file: string;
+  /** 0-based index of the YAML document in a multi-document file, when known. */
+  document?: number;
+  /** 1-based line, when known. */
+  line?: number;
+  /** Field path, e.g. "spec.resources.limits.memory"; "" for the document itself. */
+  path: string;
+  /** What was expected, e.g. "must be one of Always, OnFailure, Never". */
+  message: string;
+  /** The key involved, when the document got as far as naming one (e.g. a conflict). */
+  key?: Key;
+}
+
+/**
+ * The full desired state of one source at one moment (level-based, never a delta).
+ * `complete` is false when the source could not be read (directory missing, API down):
+ * then its specs are the last good ones and nothing it owned may be removed.
+ */
+export interface Snapshot {
+  source: string;
+  specs: DesiredContainer[];
+  problems: Problem[];
+  complete: boolean;
+}

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LABEL_MANAGED, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH } from '../../src/types.js';
+import { LABEL_MANAGED, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH } from '../../src/containerd/labels.js';
 import { cli, container, MAIN, Env, holds, sh, sleeper, timeOf, waitFor, type LogLine } from './util.js';
 
 let env: Env;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LABEL_MANAGED, LABEL_RESTARTS } from '../../src/types.js';
+import { LABEL_MANAGED, LABEL_RESTARTS } from '../../src/containerd/labels.js';
 import { container, Env, holds, IMAGE, sleeper, STATE_FILE, waitFor, writeSpec, type Scenario } from './util.js';
 
 let env: Env;

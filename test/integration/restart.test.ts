@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LABEL_RESTARTS } from '../../src/types.js';
+import { LABEL_RESTARTS } from '../../src/containerd/labels.js';
 import { container, Env, holds, sh, sleeper, timeOf, waitFor, type Converge } from './util.js';
 
 let env: Env;

@@ -20,27 +20,24 @@ import { SnapshotsService } from '../../src/containerd/snapshots.js';
 import { TasksService } from '../../src/containerd/tasks.js';
 import { type ContainerdRuntime, createContainerdRuntime } from '../../src/containerd/runtime.js';
 import { mountArgs, needsUserFiles, resolveUser } from '../../src/containerd/user.js';
-import type { ContainerSpecBody } from '../../src/spec/types.js';
-import { type DesiredContainer, type RuntimeEvent, LABEL_MANAGED, LABEL_RESTARTS, idOf } from '../../src/types.js';
+import type { ContainerSpec, ContainerSpecBody } from '../../src/spec/types.js';
+import { toDesired } from '../../src/spec/resolve.js';
+import type { DesiredContainer } from '../../src/spec/types.js';
+import type { RuntimeEvent } from '../../src/reconcile/runtime.js';
+import { LABEL_MANAGED, LABEL_RESTARTS, idOf } from '../../src/containerd/labels.js';
 import { type PrivateContainerd, startContainerd, uniqueNamespace } from '../harness/containerd.js';
 import { importBusybox } from '../harness/image.js';
 
 const WAIT_MS = 20_000;
 
 function desired(name: string, body: Partial<ContainerSpecBody>, hash = `hash-${name}`): DesiredContainer {
-  return {
-    key: `default/${name}`,
-    namespace: 'default',
-    name,
-    hash,
-    origin: 'dir:/test/specs.yaml',
-    spec: {
-      apiVersion: 'converge.dev/v1alpha1',
-      kind: 'Container',
-      metadata: { name, namespace: 'default', labels: { tier: 'test' } },
-      spec: { image: image, ...body },
-    },
+  const spec: ContainerSpec = {
+    apiVersion: 'converge.dev/v1alpha1',
+    kind: 'Container',
+    metadata: { name, namespace: 'default', labels: { tier: 'test' } },
+    spec: { image: image, ...body },
   };
+  return { ...toDesired(spec, 'dir:/test/specs.yaml'), hash };
 }
 
 const sh = (script: string): Partial<ContainerSpecBody> => ({ command: ['/bin/sh', '-c'], args: [script] });
@@ -141,12 +138,13 @@ describe('containerd runtime', () => {
   it('creates and starts a container that list and get show running, with its labels', async () => {
     const d = desired('sleeper', sh('sleep 3600'));
     const id = idOf(d.key);
+    const key = d.key;
     await runtime.create(d, { restarts: 2 });
-    const created = await runtime.get(id);
+    const created = await runtime.get(key);
     assert.equal(created?.task, undefined);
-    const { pid } = await runtime.start(id);
+    const { pid } = await runtime.start(key);
     assert.ok(pid > 0);
-    assert.deepEqual(await runtime.start(id), { pid }, 'start of a running task is a no-op');
+    assert.deepEqual(await runtime.start(key), { pid }, 'start of a running task is a no-op');
     const listed = (await runtime.list()).find((c) => c.id === id);
     assert.ok(listed);
     assert.equal(listed.key, 'default/sleeper');
@@ -158,24 +156,25 @@ describe('containerd runtime', () => {
     assert.equal(listed.labels['converge.dev/key'], 'default/sleeper');
     assert.equal(listed.labels.tier, 'test');
     assert.ok(listed.createdAt instanceof Date);
-    assert.deepEqual(await runtime.get(id), listed);
-    await runtime.setRestarts(id, 3);
-    const updated = await runtime.get(id);
+    assert.deepEqual(await runtime.get(key), listed);
+    await runtime.setRestarts(key, 3);
+    const updated = await runtime.get(key);
     assert.equal(updated?.restarts, 3);
     assert.equal(updated?.labels[LABEL_RESTARTS], '3');
     assert.equal(updated?.labels.tier, 'test', 'other labels are kept');
-    await runtime.remove(id, 'SIGKILL', 0);
+    await runtime.remove(key, 'SIGKILL', 0);
   });
 
   it('writes stdout and stderr to the log file, appending across starts', async () => {
     const d = desired('echo', sh('echo out-line; echo err-line >&2'));
     const id = idOf(d.key);
+    const key = d.key;
     await runtime.create(d, { restarts: 0 });
     const since = events.events.length;
-    const { pid } = await runtime.start(id);
-    const exit = await events.waitFor((e) => e.type === 'exit' && e.id === id, since);
-    assert.deepEqual({ ...exit, exitedAt: undefined }, { type: 'exit', id, pid, exitStatus: 0, exitedAt: undefined });
-    const stopped = await runtime.get(id);
+    const { pid } = await runtime.start(key);
+    const exit = await events.waitFor((e) => e.type === 'exit' && e.key === key, since);
+    assert.deepEqual({ ...exit, exitedAt: undefined }, { type: 'exit', key, pid, exitStatus: 0, exitedAt: undefined });
+    const stopped = await runtime.get(key);
     assert.equal(stopped?.task?.status, 'stopped');
     assert.equal(stopped?.task?.exitStatus, 0);
     // The shim copies the task's output into the file on its own; the exit event can come
@@ -184,95 +183,98 @@ describe('containerd runtime', () => {
     await waitUntil('both lines in the log', () => both.test(readFileSync(runtime.logPath(id), 'utf8')));
     // start() deletes the stopped task first and makes a new one.
     const again = events.events.length;
-    await runtime.start(id);
-    await events.waitFor((e) => e.type === 'exit' && e.id === id, again);
+    await runtime.start(key);
+    await events.waitFor((e) => e.type === 'exit' && e.key === key, again);
     await waitUntil('the second start appended', () => readFileSync(runtime.logPath(id), 'utf8').match(/out-line/g)?.length === 2);
     assert.match(readFileSync(runtime.logPath(id), 'utf8'), /^(out|err)-line\n(out|err)-line\n[^]*out-line\n/, 'appended after the first run, not over it');
-    assert.deepEqual(await runtime.deleteTask(id), { exitStatus: 0 });
-    assert.equal(await runtime.deleteTask(id), undefined, 'a task already gone is fine');
-    await runtime.remove(id, 'SIGTERM', 1000);
+    assert.deepEqual(await runtime.deleteTask(key), { exitStatus: 0 });
+    assert.equal(await runtime.deleteTask(key), undefined, 'a task already gone is fine');
+    await runtime.remove(key, 'SIGTERM', 1000);
   });
 
   it('sees the exit of a task killed with SIGKILL from outside (137)', async () => {
     const d = desired('victim', sh('sleep 3600'));
     const id = idOf(d.key);
+    const key = d.key;
     await runtime.create(d, { restarts: 0 });
     const since = events.events.length;
-    const { pid } = await runtime.start(id);
-    await events.waitFor((e) => e.type === 'start' && e.id === id, since);
+    const { pid } = await runtime.start(key);
+    await events.waitFor((e) => e.type === 'start' && e.key === key, since);
     process.kill(pid, 'SIGKILL');
-    const exit = await events.waitFor((e) => e.type === 'exit' && e.id === id, since);
+    const exit = await events.waitFor((e) => e.type === 'exit' && e.key === key, since);
     assert.equal(exit.type === 'exit' && exit.exitStatus, 137);
     assert.ok(exit.type === 'exit' && exit.exitedAt instanceof Date);
-    const task = (await runtime.get(id))?.task;
+    const task = (await runtime.get(key))?.task;
     assert.equal(task?.status, 'stopped');
     assert.equal(task?.exitStatus, 137);
-    assert.deepEqual(await runtime.deleteTask(id), { exitStatus: 137 });
-    await runtime.remove(id, 'SIGTERM', 1000);
+    assert.deepEqual(await runtime.deleteTask(key), { exitStatus: 137 });
+    await runtime.remove(key, 'SIGTERM', 1000);
   });
 
   /** Starts a task that sets `trap` and then loops; resolves once the trap is set. */
-  async function startTrapping(name: string, trap: string): Promise<{ id: string; since: number }> {
+  async function startTrapping(name: string, trap: string): Promise<{ id: string; key: string; since: number }> {
     const d = desired(name, sh(`${trap}; echo ready; while :; do sleep 0.1; done`));
     const id = idOf(d.key);
+    const key = d.key;
     await runtime.create(d, { restarts: 0 });
     const since = events.events.length;
-    await runtime.start(id);
+    await runtime.start(key);
     await waitUntil('the trap to be set', () => readFileSync(runtime.logPath(id), 'utf8').includes('ready'));
-    return { id, since };
+    return { id, key, since };
   }
 
   it('stop sends the signal, waits the grace period, then kills', async () => {
-    const { id, since } = await startTrapping('stubborn', "trap 'echo got-term' TERM");
+    const { id, key, since } = await startTrapping('stubborn', "trap 'echo got-term' TERM");
     const started = Date.now();
-    await runtime.stop(id, 'SIGTERM', 1500);
+    await runtime.stop(key, 'SIGTERM', 1500);
     const took = Date.now() - started;
     assert.ok(took >= 1500, `stop returned after ${took} ms, before the grace period`);
     assert.match(readFileSync(runtime.logPath(id), 'utf8'), /got-term/);
-    const exit = await events.waitFor((e) => e.type === 'exit' && e.id === id, since);
+    const exit = await events.waitFor((e) => e.type === 'exit' && e.key === key, since);
     assert.equal(exit.type === 'exit' && exit.exitStatus, 137);
-    const after = await runtime.get(id);
+    const after = await runtime.get(key);
     assert.ok(after, 'stop keeps the container');
     assert.equal(after.task, undefined, 'stop deletes the task');
-    await runtime.stop(id, 'SIGTERM', 1500); // no task: nothing to do
-    await runtime.remove(id, 'SIGTERM', 1000);
+    await runtime.stop(key, 'SIGTERM', 1500); // no task: nothing to do
+    await runtime.remove(key, 'SIGTERM', 1000);
   });
 
   it('stop returns as soon as the task exits on the signal', async () => {
-    const { id, since } = await startTrapping('polite', "trap 'exit 0' TERM");
+    const { id, key, since } = await startTrapping('polite', "trap 'exit 0' TERM");
     const started = Date.now();
-    await runtime.stop(id, 'SIGTERM', 20_000);
+    await runtime.stop(key, 'SIGTERM', 20_000);
     assert.ok(Date.now() - started < 10_000);
-    const exit = await events.waitFor((e) => e.type === 'exit' && e.id === id, since);
+    const exit = await events.waitFor((e) => e.type === 'exit' && e.key === key, since);
     assert.equal(exit.type === 'exit' && exit.exitStatus, 0);
-    await runtime.remove(id, 'SIGTERM', 1000);
+    await runtime.remove(key, 'SIGTERM', 1000);
   });
 
   it('remove leaves no container, task or snapshot, and may be repeated', async () => {
     const d = desired('doomed', sh('sleep 3600'));
     const id = idOf(d.key);
+    const key = d.key;
     await runtime.create(d, { restarts: 0 });
-    await runtime.start(id);
+    await runtime.start(key);
     assert.ok((await snapshotKeys()).includes(id));
-    await runtime.remove(id, 'SIGTERM', 500);
-    assert.equal(await runtime.get(id), undefined);
+    await runtime.remove(key, 'SIGTERM', 500);
+    assert.equal(await runtime.get(key), undefined);
     assert.ok(!(await new ContainersService(client).list()).some((c) => c.id === id));
     assert.ok(!(await new TasksService(client).list()).some((t) => t.id === id));
     assert.ok(!(await snapshotKeys()).includes(id));
     await assert.rejects(new SnapshotsService(client).stat('overlayfs', id), NotFoundError);
-    await runtime.remove(id, 'SIGTERM', 500);
+    await runtime.remove(key, 'SIGTERM', 500);
     // A container that never ran goes the same way, and so does one whose task was
     // created but never started (a crash between the two calls).
     await runtime.create(d, { restarts: 0 });
-    await runtime.remove(id, 'SIGTERM', 500);
-    assert.equal(await runtime.get(id), undefined);
+    await runtime.remove(key, 'SIGTERM', 500);
+    assert.equal(await runtime.get(key), undefined);
     assert.ok(!(await snapshotKeys()).includes(id));
     await runtime.create(d, { restarts: 0 });
     const rootfs = await new SnapshotsService(client).mounts('overlayfs', id);
     await new TasksService(client).create({ containerId: id, rootfs, stdout: '', stderr: '' });
-    assert.equal((await runtime.get(id))?.task?.status, 'created');
-    await runtime.remove(id, 'SIGTERM', 500);
-    assert.equal(await runtime.get(id), undefined);
+    assert.equal((await runtime.get(key))?.task?.status, 'created');
+    await runtime.remove(key, 'SIGTERM', 500);
+    assert.equal(await runtime.get(key), undefined);
     assert.ok(!(await new TasksService(client).list()).some((t) => t.id === id));
     assert.ok(!(await snapshotKeys()).includes(id));
   });
@@ -280,27 +282,28 @@ describe('containerd runtime', () => {
   it('create of a taken ID or snapshot answers AlreadyExists and cleans nothing', async () => {
     const d = desired('twice', sh('sleep 3600'));
     const id = idOf(d.key);
+    const key = d.key;
     await runtime.create(d, { restarts: 0 });
     await assert.rejects(runtime.create(desired('twice', sh('sleep 1'), 'other-hash'), { restarts: 0 }), (err) => {
       assert.ok(err instanceof AlreadyExistsError);
       assert.equal(err.code, 'AlreadyExists');
       return true;
     });
-    assert.equal((await runtime.get(id))?.specHash, 'hash-twice', 'the first container is untouched');
+    assert.equal((await runtime.get(key))?.specHash, 'hash-twice', 'the first container is untouched');
     assert.ok((await snapshotKeys()).includes(id), 'its snapshot too');
-    await runtime.remove(id, 'SIGTERM', 500);
+    await runtime.remove(key, 'SIGTERM', 500);
     // A stale snapshot without a container conflicts too (a gc.root label keeps containerd's
     // collector off it, as a lease does for one that converge was making when it crashed).
     const info = await new ImageResolver(new ImagesService(client), new ContentService(client)).resolve(image);
     await new SnapshotsService(client).prepare('overlayfs', id, info.chainId, { 'containerd.io/gc.root': 'test' });
     await assert.rejects(runtime.create(d, { restarts: 0 }), AlreadyExistsError);
-    await runtime.remove(id, 'SIGTERM', 500);
+    await runtime.remove(key, 'SIGTERM', 500);
     await runtime.create(d, { restarts: 0 });
-    await runtime.remove(id, 'SIGTERM', 500);
+    await runtime.remove(key, 'SIGTERM', 500);
   });
 
   it('get of a missing ID is undefined; a hand-made container is listed', async () => {
-    assert.equal(await runtime.get('default.missing'), undefined);
+    assert.equal(await runtime.get('default/missing'), undefined);
     await new ContainersService(client).create({
       id: 'handmade',
       labels: {},
@@ -326,20 +329,22 @@ describe('containerd runtime', () => {
     for (const [user, uid, gid] of cases) {
       const d = desired('user', { ...sh('sleep 3600'), user });
       const id = idOf(d.key);
+    const key = d.key;
       await runtime.create(d, { restarts: 0 });
-      const { pid } = await runtime.start(id);
+      const { pid } = await runtime.start(key);
       assert.deepEqual(await uidGidOf(pid), { uid, gid }, `user ${user}`);
-      await runtime.remove(id, 'SIGKILL', 0);
+      await runtime.remove(key, 'SIGKILL', 0);
     }
     const ghost = desired('ghost', { ...sh('sleep 3600'), user: 'ghost' });
     await assert.rejects(runtime.create(ghost, { restarts: 0 }), (err) => err instanceof ContainerdError && err.code === 'InvalidArgument');
-    assert.equal(await runtime.get(idOf(ghost.key)), undefined, 'nothing is made for a bad user');
+    assert.equal(await runtime.get(ghost.key), undefined, 'nothing is made for a bad user');
     assert.ok(!(await snapshotKeys()).some((k) => k === idOf(ghost.key) || k.startsWith('converge-view-')));
   });
 
   it('a hung containerd fails calls at their deadline, never as NotFound', async () => {
     const d = desired('hang', sh('sleep 3600'));
     const id = idOf(d.key);
+    const key = d.key;
     await runtime.create(d, { restarts: 0 });
     const impatient = newRuntime(300);
     process.kill(cd.pid, 'SIGSTOP');
@@ -352,15 +357,16 @@ describe('containerd runtime', () => {
       process.kill(cd.pid, 'SIGCONT');
       impatient.close();
     }
-    assert.ok(await runtime.get(id), 'nothing was removed');
-    await runtime.remove(id, 'SIGTERM', 500);
+    assert.ok(await runtime.get(key), 'nothing was removed');
+    await runtime.remove(key, 'SIGTERM', 500);
   });
 
   it('the event stream reconnects after a containerd restart and says so', async () => {
     const d = desired('survivor', sh('sleep 3600'));
     const id = idOf(d.key);
+    const key = d.key;
     await runtime.create(d, { restarts: 0 });
-    const { pid } = await runtime.start(id);
+    const { pid } = await runtime.start(key);
     const connectedBefore = events.count('connected');
     const since = events.events.length;
     await cd.stop();
@@ -369,10 +375,10 @@ describe('containerd runtime', () => {
     await events.waitFor((e) => e.type === 'connected', since);
     assert.equal(events.count('connected'), connectedBefore + 1);
     // The task ran on through the restart, and its events still arrive.
-    assert.deepEqual((await runtime.get(id))?.task, { pid, status: 'running' });
+    assert.deepEqual((await runtime.get(key))?.task, { pid, status: 'running' });
     const after = events.events.length;
-    await runtime.remove(id, 'SIGKILL', 0);
-    await events.waitFor((e) => e.type === 'exit' && e.id === id, after);
+    await runtime.remove(key, 'SIGKILL', 0);
+    await events.waitFor((e) => e.type === 'exit' && e.key === key, after);
     assert.ok(logLines.some((l) => l.msg === 'event stream failed; reconnecting' && l.level === 40));
   });
 });
@@ -448,12 +454,12 @@ describe('containerd layer helpers (no daemon needed)', () => {
     const env = (type: string, value: object) => ({ namespace: 'n', topic: '/tasks/x', typeUrl: type, event: { type, value } });
     assert.deepEqual(
       toRuntimeEvent(env('containerd.events.TaskExit', { container_id: 'a.b', id: 'a.b', pid: 7, exit_status: 137, exited_at: { seconds: 1, nanos: 0 } })),
-      { type: 'exit', id: 'a.b', pid: 7, exitStatus: 137, exitedAt: new Date(1000) },
+      { type: 'exit', key: 'a/b', pid: 7, exitStatus: 137, exitedAt: new Date(1000) },
     );
     assert.equal(toRuntimeEvent(env('containerd.events.TaskExit', { container_id: 'a.b', id: 'exec1', pid: 8, exit_status: 0 })), undefined);
-    assert.deepEqual(toRuntimeEvent(env('containerd.events.TaskOOM', { container_id: 'a.b' })), { type: 'oom', id: 'a.b' });
-    assert.deepEqual(toRuntimeEvent(env('containerd.events.TaskStart', { container_id: 'a.b', pid: 9 })), { type: 'start', id: 'a.b', pid: 9 });
-    assert.deepEqual(toRuntimeEvent(env('containerd.events.TaskDelete', { container_id: 'a.b', id: '' })), { type: 'delete', id: 'a.b' });
+    assert.deepEqual(toRuntimeEvent(env('containerd.events.TaskOOM', { container_id: 'a.b' })), { type: 'oom', key: 'a/b' });
+    assert.deepEqual(toRuntimeEvent(env('containerd.events.TaskStart', { container_id: 'a.b', pid: 9 })), { type: 'start', key: 'a/b', pid: 9 });
+    assert.deepEqual(toRuntimeEvent(env('containerd.events.TaskDelete', { container_id: 'a.b', id: '' })), { type: 'delete', key: 'a/b' });
     assert.equal(toRuntimeEvent(env('containerd.events.ContainerCreate', { container_id: 'a.b' })), undefined);
   });
 });

@@ -11,7 +11,7 @@ import { dump } from 'js-yaml';
 import { pino } from 'pino';
 import { createContainerdRuntime, type ContainerdRuntime } from '../../src/containerd/runtime.js';
 import type { ContainerSpec, ContainerSpecBody } from '../../src/spec/types.js';
-import type { ActualContainer } from '../../src/types.js';
+import type { ActualContainer } from '../../src/reconcile/runtime.js';
 import { startContainerd, uniqueNamespace, type PrivateContainerd } from '../harness/containerd.js';
 import { ctr } from '../harness/exec.js';
 import { BUSYBOX_IMAGE, importBusybox } from '../harness/image.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelay, restartAt, FailureRateLimiter } from '../../src/reconcile/backoff.js';
+import { backoffDelay, restartAt, FailureRateLimiter } from '../../src/backoff.js';
 
 const opts = { initialMs: 100, maxMs: 5000, resetAfterMs: 10_000 };
 

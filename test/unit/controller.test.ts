@@ -5,9 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { createController } from '../../src/reconcile/controller.js';
-import type { Source } from '../../src/sources/source.js';
+import type { Source } from '../../src/desired.js';
 import { desired as desiredOf } from './fixtures.js';
-import type { ActualContainer, DesiredContainer, Runtime, RuntimeEvent, Snapshot } from '../../src/types.js';
+import type { ActualContainer, Runtime, RuntimeEvent } from '../../src/reconcile/runtime.js';
+import type { DesiredContainer, Snapshot } from '../../src/spec/types.js';
 
 const log = pino({ level: 'silent' });
 
@@ -32,8 +33,7 @@ class MemoryRuntime implements Runtime {
   }
   async create(d: DesiredContainer, o: { restarts: number }) {
     this.calls.push(`create ${d.key}`);
-    const id = d.key.replace('/', '.');
-    this.containers.set(id, { id, key: d.key, specHash: d.hash, labels: {}, restarts: o.restarts });
+    this.containers.set(d.key, { id: d.key.replace('/', '.'), key: d.key, specHash: d.hash, managed: true, labels: {}, restarts: o.restarts });
   }
   async start(id: string) {
     this.calls.push(`start ${id}`);
@@ -96,7 +96,7 @@ test('creates what is missing, then a resync of the converged state makes no cal
   await until(() => controller.ready() && controller.idle(), 'first reconcile');
   assert.deepEqual(
     runtime.calls.filter((c) => /^(create|start)/.test(c)).sort(),
-    ['create default/a', 'create default/b', 'start default.a', 'start default.b'],
+    ['create default/a', 'create default/b', 'start default/a', 'start default/b'],
   );
   runtime.calls = [];
   await controller.resync();
@@ -114,14 +114,14 @@ test('a reconcile of a converged key reads and changes nothing else', async () =
   runtime.calls = [];
   source.emit([desired('a', 'h1')]); // the same spec again: no key changed
   source.emit([desired('a', 'h2')]); // a change: recreate
-  await until(() => controller.idle() && runtime.calls.includes('start default.a'), 'recreate');
-  assert.deepEqual(runtime.calls, ['get default.a', 'remove default.a', 'create default/a', 'start default.a', 'get default.a']);
+  await until(() => controller.idle() && runtime.calls.includes('start default/a'), 'recreate');
+  assert.deepEqual(runtime.calls, ['get default/a', 'remove default/a', 'create default/a', 'start default/a', 'get default/a']);
   await controller.stop();
 });
 
 test('nothing is removed before every source has been read; then orphans go', async () => {
   const runtime = new MemoryRuntime();
-  runtime.containers.set('default.old', { id: 'default.old', key: 'default/old', specHash: 'x', labels: {}, restarts: 0, task: { pid: 7, status: 'running' } });
+  runtime.containers.set('default/old', { id: 'default.old', key: 'default/old', specHash: 'x', managed: true, labels: {}, restarts: 0, task: { pid: 7, status: 'running' } });
   let release!: () => void;
   const slow: Source = {
     name: 'slow',
@@ -137,11 +137,11 @@ test('nothing is removed before every source has been read; then orphans go', as
   };
   const controller = createController({ runtime, sources: [staticSource([desired('a')]), slow], log });
   const started = controller.start();
-  await until(() => runtime.calls.includes('start default.a'), 'the ready source to converge');
-  assert.ok(runtime.containers.has('default.old'), 'kept while a source is unread');
+  await until(() => runtime.calls.includes('start default/a'), 'the ready source to converge');
+  assert.ok(runtime.containers.has('default/old'), 'kept while a source is unread');
   assert.equal(controller.ready(), false);
   release();
   await started;
-  await until(() => !runtime.containers.has('default.old') && controller.ready(), 'orphan removal');
+  await until(() => !runtime.containers.has('default/old') && controller.ready(), 'orphan removal');
   await controller.stop();
 });

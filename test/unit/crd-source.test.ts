@@ -14,7 +14,7 @@ import { createKubeClient } from '../../src/sources/kube/client.js';
 import { generateCrd } from '../../src/sources/kube/crd.js';
 import { createKubeSource, type KubeSource } from '../../src/sources/kube/source.js';
 import type { ControllerView } from '../../src/sources/kube/view.js';
-import type { Snapshot } from '../../src/types.js';
+import type { Snapshot } from '../../src/spec/types.js';
 import { TestApiServer } from '../kube/server.js';
 import type { ResourceType } from '../kube/types.js';
 import { waitFor } from '../integration/wait.js';

@@ -4,17 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDesiredStore } from '../../src/desired.js';
-import type { DesiredContainer, Key, Snapshot } from '../../src/types.js';
+import { desired } from './fixtures.js';
+import type { DesiredContainer, Key, Snapshot } from '../../src/spec/types.js';
 
 function c(name: string, origin: string, hash = 'h1', namespace = 'default'): DesiredContainer {
-  return {
-    key: `${namespace}/${name}`,
-    namespace,
-    name,
-    hash,
-    origin,
-    spec: { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name }, spec: { image: 'busybox' } },
-  };
+  return desired(name, {}, hash, origin, namespace);
 }
 
 function snap(source: string, specs: DesiredContainer[], complete = true): Snapshot {

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createDirectorySource, isSpecFile, type DirectorySourceOptions } from '../../src/sources/directory.js';
-import type { Source } from '../../src/sources/source.js';
-import type { Snapshot } from '../../src/types.js';
+import type { Source } from '../../src/desired.js';
+import type { Snapshot } from '../../src/spec/types.js';
 
 const log = pino({ level: 'silent' });
 

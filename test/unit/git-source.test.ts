@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createGitSource, type GitSource, type GitSourceOptions } from '../../src/sources/git.js';
 import { loadFile } from '../../src/spec/load.js';
-import type { Snapshot } from '../../src/types.js';
+import type { Snapshot } from '../../src/spec/types.js';
 import { createSigner, GitDaemon, GitRepo } from '../harness/git.js';
 
 const silent = pino({ level: 'silent' });

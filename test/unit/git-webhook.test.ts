@@ -8,7 +8,7 @@ import { createMetrics } from '../../src/server/metrics.js';
 import { startServer, type StatusServer } from '../../src/server/http.js';
 import { gitSyncRoute, pushedRefOf, signBody, sourcesRoute, verifySignature } from '../../src/server/webhook.js';
 import type { GitSource, SyncOutcome } from '../../src/sources/git.js';
-import type { Source } from '../../src/sources/source.js';
+import type { Source } from '../../src/desired.js';
 
 const log = pino({ level: 'silent' });
 const SECRET = 'It\'s a Secret to Everybody';

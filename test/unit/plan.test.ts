@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { plan, planKey, type PlanContext } from '../../src/reconcile/plan.js';
-import type { ActualContainer, ActualTask, DesiredContainer } from '../../src/types.js';
+import type { ActualContainer, ActualTask } from '../../src/reconcile/runtime.js';
+import type { DesiredContainer } from '../../src/spec/types.js';
 import { desired } from './fixtures.js';
 
 const NOW = 1_000_000;
@@ -14,6 +15,7 @@ function actual(name: string, task?: Partial<ActualTask>, hash = 'h1', restarts 
     id: `default.${name}`,
     key: `default/${name}`,
     specHash: hash,
+    managed: true,
     labels: {},
     restarts,
     task: task ? { pid: 42, status: 'running', ...task } : undefined,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkQueue } from '../../src/reconcile/queue.js';
-import { FakeClock } from '../../src/reconcile/clock.js';
+import { FakeClock } from '../../src/clock.js';
 
 test('a key added many times runs once', async () => {
   const q = new WorkQueue(new FakeClock());

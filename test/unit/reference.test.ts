@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultPullPolicy, formatReference, normalizeReference, parseReference, registryHost } from '../../src/pull/reference.js';
+import { defaultPullPolicy, formatReference, normalizeReference, parseReference, registryHost } from '../../src/spec/reference.js';
 import { InvalidReferenceError } from '../../src/pull/errors.js';
 
 const D = `sha256:${'a'.repeat(64)}`;

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { parseDuration } from '../../cli/duration.js';
+import { parseDuration } from '../../duration.js';
 import type { Route } from '../../server/http.js';
 import { gitSyncRoute } from '../../server/webhook.js';
 import { createGitSource, type GitSource } from '../git.js';

@@ -5,7 +5,7 @@
 // problem names the commit, the file and the field.
 
 import { basename } from 'node:path';
-import type { DesiredContainer, Key, Problem } from '../../types.js';
+import type { DesiredContainer, Key, Problem } from '../../spec/types.js';
 import { loadFile } from '../../spec/load.js';
 import { isSpecFile } from '../directory.js';
 import type { LocalClone, TreeEntry } from './repo.js';

@@ -2,7 +2,7 @@
 // (GET /v1/sources), and the Source it is, plus sync-on-demand for webhooks.
 
 import type { Logger } from 'pino';
-import type { Source } from '../source.js';
+import type { Source } from '../../desired.js';
 
 export interface GitSourceOptions {
   url: string;

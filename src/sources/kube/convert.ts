@@ -4,8 +4,8 @@
 // Everything else the API server keeps on the object (uid, resourceVersion, annotations,
 // finalizers, status, ...) is not part of the spec and does not change its hash.
 
-import { keyOf, type DesiredContainer, type Key, type Problem } from '../../types.js';
-import { specHash } from '../../spec/hash.js';
+import { keyOf, type DesiredContainer, type Key, type Problem } from '../../spec/types.js';
+import { toDesired } from '../../spec/resolve.js';
 import { validateDocument } from '../../spec/schema.js';
 import type { ContainerSpec } from '../../spec/types.js';
 
@@ -42,6 +42,6 @@ export function convert(obj: KubeObject): Converted {
   const spec = doc as unknown as ContainerSpec;
   return {
     ok: true,
-    desired: { key: keyOfObject(obj), namespace, name: obj.metadata.name, spec, hash: specHash(spec), origin },
+    desired: toDesired(spec, origin),
   };
 }

@@ -4,8 +4,8 @@
 import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Controller } from '../../reconcile/controller.js';
-import type { Runtime } from '../../types.js';
-import { parseDuration } from '../../cli/duration.js';
+import type { Runtime } from '../../reconcile/runtime.js';
+import { parseDuration } from '../../duration.js';
 import type { KubeSource } from './source.js';
 
 export const KUBE_FLAGS = {

@@ -10,9 +10,9 @@
 //   desired and the snapshot says complete: false until the informer lists or watches again.
 
 import type { Logger } from 'pino';
-import type { DesiredContainer, Key, Problem, Snapshot } from '../../types.js';
+import type { DesiredContainer, Key, Problem, Snapshot } from '../../spec/types.js';
 import { formatProblem } from '../../spec/load.js';
-import type { Source } from '../source.js';
+import type { Source } from '../../desired.js';
 import type { KubeClient } from './client.js';
 import { convert, keyOfObject, type KubeObject } from './convert.js';
 import { GROUP, PLURAL, VERSION } from './crd.js';

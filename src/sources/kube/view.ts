@@ -2,7 +2,9 @@
 // status, events and finalizers back: a narrow view, so the source does not depend on the
 // controller's internals (and tests can hand it a fake).
 
-import { idOf, type Key, type Runtime } from '../../types.js';
+import { idOf } from '../../containerd/labels.js';
+import type { Key } from '../../spec/types.js';
+import type { Runtime } from '../../reconcile/runtime.js';
 import type { Controller, ReconcileEvent } from '../../reconcile/controller.js';
 import type { StatusRow } from '../../reconcile/status.js';
 

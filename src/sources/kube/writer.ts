@@ -10,7 +10,7 @@
 // A write's answer stands in for the cached object until the watch brings that version.
 
 import type { Logger } from 'pino';
-import type { Key } from '../../types.js';
+import type { Key } from '../../spec/types.js';
 import type { StatusRow } from '../../reconcile/status.js';
 import { KubeApiError, type KubeClient } from './client.js';
 import { originOf, type KubeObject } from './convert.js';

@@ -1,5 +1,5 @@
-// Time as a dependency: the controller, queue and backoff take a Clock so that tests step
-// time instead of sleeping.
+// Time as a dependency: everything that waits (the controller, queue, back-off, sources,
+// probes) takes a Clock, so that tests step time instead of sleeping.
 
 export interface Clock {
   now(): number;

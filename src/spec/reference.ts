@@ -2,7 +2,7 @@
 // docker.io/library/redis:latest, a first component with a dot or a port (or "localhost")
 // is a registry, digests pin content. Also Kubernetes' default imagePullPolicy.
 
-import type { PullPolicy } from '../spec/types.js';
+import type { PullPolicy } from './types.js';
 import { InvalidReferenceError } from './errors.js';
 
 export interface Reference {

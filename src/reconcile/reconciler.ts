@@ -1,0 +1,133 @@
+// One key at a time: read the desired and the actual state, plan one action, apply it,
+// and say what the loop should do next. It never acts on the event that woke it, only on
+// what it reads (controller-runtime's Reconcile(ctx, Request) -> Result).
+
+import type { Logger } from 'pino';
+import type { BackoffOptions } from '../backoff.js';
+import type { Clock } from '../clock.js';
+import type { DesiredStore } from '../desired.js';
+import type { Key } from '../spec/types.js';
+import { applyAction } from './apply.js';
+import type { Memory } from './memory.js';
+import { planKey, type Action, type PlanContext } from './plan.js';
+import type { ActualContainer, Runtime } from './runtime.js';
+
+export type AppliedAction = Exclude<Action['type'], 'wait'>;
+
+/** What one reconcile did, and what the loop does next. */
+export type Result =
+  | { type: 'done'; action?: AppliedAction; reason?: string; pid?: number }
+  | { type: 'requeueAfter'; ms: number }
+  | { type: 'error'; error: unknown; action?: AppliedAction };
+
+export interface ReconcilerDeps {
+  runtime: Runtime;
+  store: DesiredStore;
+  memory: Memory;
+  log: Logger;
+  clock: Clock;
+  backoff: BackoffOptions;
+}
+
+export type Reconcile = (key: Key) => Promise<Result>;
+
+export function createReconciler(deps: ReconcilerDeps): Reconcile {
+  const { runtime, store, memory, log, clock, backoff } = deps;
+
+  function planContext(): PlanContext {
+    return {
+      now: clock.now(),
+      backoff,
+      restarts: memory.restarts,
+      removalAllowed: store.ready(),
+      isRunning: (k) => memory.actual.get(k)?.task?.status === 'running',
+    };
+  }
+
+  /** The listing's view when nothing happened to the key since, else a fresh read. */
+  async function read(key: Key): Promise<ActualContainer | undefined> {
+    const listed = memory.takeListed(key);
+    if (listed) return listed.actual;
+    const current = await runtime.get(key);
+    memory.setActual(key, current);
+    return current;
+  }
+
+  return async function reconcile(key: Key): Promise<Result> {
+    let action: Action | undefined;
+    try {
+      const desired = store.desired().get(key);
+      const current = await read(key);
+      if (!desired && !current) {
+        // Nothing of it anywhere (e.g. the delete event of our own removal): forget the key.
+        memory.forget(key);
+        return { type: 'done' };
+      }
+      action = planKey(desired, current, planContext());
+      const state = memory.state(key);
+      state.waiting = undefined;
+      if (!action) {
+        state.error = undefined;
+        return { type: 'done' };
+      }
+      if (action.type === 'wait') {
+        // No action was tried, so an error from an earlier one no longer describes the key.
+        state.error = undefined;
+        state.waiting = { reason: action.reason, at: action.at };
+        return action.at === undefined ? { type: 'done' } : { type: 'requeueAfter', ms: action.at - clock.now() };
+      }
+      const child = log.child({ key, action: action.type });
+      child.info({ reason: action.reason }, 'applying action');
+      const began = clock.now();
+      memory.touch(key);
+      const image = desired?.spec.spec.image ?? '';
+      let pid: number | undefined;
+      try {
+        const onPullProgress = (p: { done: number; total: number }): void => {
+          state.pulling = { image, done: p.done, total: p.total };
+        };
+        ({ pid } = await applyAction(action, desired, current, { runtime, log: child, onPullProgress }));
+      } finally {
+        state.pulling = undefined;
+      }
+      remember(action, pid);
+      child.info({ reason: action.reason, pid, ms: clock.now() - began }, 'action done');
+      const after = await runtime.get(key);
+      memory.setActual(key, after);
+      if (action.type === 'remove') memory.forget(key);
+      else {
+        if (!after) state.startedAt = undefined;
+        state.error = undefined;
+      }
+      return { type: 'done', action: action.type, reason: action.reason, pid };
+    } catch (error) {
+      // The key's actual state is unknown after a failed action: read it next time.
+      memory.touch(key);
+      return { type: 'error', error, action: action?.type === 'wait' ? undefined : action?.type };
+    }
+  };
+
+  /** Crash-loop memory after an action: what the back-off of the next exit starts from. */
+  function remember(action: Action, pid: number | undefined): void {
+    const key = action.key;
+    const now = clock.now();
+    switch (action.type) {
+      case 'create':
+      case 'recreate':
+        memory.restarts.set(key, { consecutive: 0, startedAt: now });
+        break;
+      case 'restart':
+        memory.restarts.set(key, { consecutive: action.consecutive + 1, startedAt: now });
+        break;
+      case 'start':
+        memory.restarts.set(key, { consecutive: memory.restarts.get(key)?.consecutive ?? 0, startedAt: now });
+        break;
+      default:
+        return;
+    }
+    const state = memory.state(key);
+    state.oomKilled = undefined; // a new task: an OOM kill of the old one is history
+    memory.exits.delete(key);
+    if (pid !== undefined) state.startedAt = now;
+  }
+}

@@ -1,0 +1,120 @@
+// The contract the reconciler owns: what it needs of a container runtime, in its own terms.
+// An adapter (containerd/) implements it and maps its failures to the codes below, so
+// nothing in reconcile/ knows a gRPC status, a containerd label or a container ID scheme.
+
+import { ConvergeError, codeOf } from '../errors.js';
+import type { DesiredContainer, Key, PullPolicy } from '../spec/types.js';
+
+/** The runtime-neutral failure codes the reconciler branches on. */
+export type RuntimeErrorCode =
+  | 'NotFound'
+  | 'AlreadyExists'
+  | 'FailedPrecondition'
+  | 'Unavailable'
+  | 'DeadlineExceeded'
+  | 'InvalidArgument'
+  | 'Canceled'
+  | 'PermissionDenied'
+  | 'ResourceExhausted'
+  | 'Aborted'
+  | 'Unimplemented'
+  | 'Internal'
+  | 'Unknown';
+
+export class RuntimeError extends ConvergeError {
+  declare readonly code: RuntimeErrorCode;
+
+  constructor(code: RuntimeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+export const isAlreadyExists = (err: unknown): boolean => codeOf(err) === 'AlreadyExists';
+
+export type TaskStatus = 'created' | 'running' | 'stopped' | 'paused' | 'pausing' | 'unknown';
+
+export interface ActualTask {
+  pid: number;
+  status: TaskStatus;
+  /** Set when status is 'stopped'. */
+  exitStatus?: number;
+  exitedAt?: Date;
+}
+
+/** One container the runtime holds for converge, as the runtime reports it. */
+export interface ActualContainer {
+  key: Key;
+  /** The runtime's name for it (containerd's container ID), for display. */
+  id: string;
+  /** Hash of the spec it was created from; "" when not created by converge. */
+  specHash: string;
+  /** Whether converge made it (only those are ever replaced or removed). */
+  managed: boolean;
+  /** The origin of the spec it was created from (the source label), when recorded. */
+  origin?: string;
+  /** How to stop it, as its own spec said when it was made. */
+  stop?: { signal: string; graceMs: number };
+  /** Every label of the container, for status and tests; the reconciler reads the fields above. */
+  labels: Record<string, string>;
+  /** Restarts recorded on the container. */
+  restarts: number;
+  createdAt?: Date;
+  /** Absent when the container has no task. */
+  task?: ActualTask;
+}
+
+/** A task lifecycle event from the runtime's event stream. */
+export type RuntimeEvent =
+  | { type: 'exit'; key: Key; pid: number; exitStatus: number; exitedAt?: Date }
+  | { type: 'oom'; key: Key }
+  | { type: 'start'; key: Key; pid: number }
+  | { type: 'delete'; key: Key }
+  /** The stream (re)connected: whatever happened while it was down is unknown; resync. */
+  | { type: 'connected' };
+
+export interface CreateOptions {
+  /** Restart count to record on the new container. */
+  restarts: number;
+}
+
+/** How far a pull is: bytes of the image's blobs fetched (or found) and in all (0: not known yet). */
+export interface PullProgress {
+  done: number;
+  total: number;
+}
+
+/**
+ * All the reconciler knows of the runtime. Every method has a deadline; removing what is
+ * already gone is success. Errors carry a RuntimeErrorCode.
+ */
+export interface Runtime {
+  /** Every container in converge's namespace, with its task state. */
+  list(): Promise<ActualContainer[]>;
+  /** One container by key; undefined when it does not exist. */
+  get(key: Key): Promise<ActualContainer | undefined>;
+  /**
+   * Does everything create() would that can fail on the spec's account (image config, user,
+   * runtime spec) and creates nothing, so a recreate can refuse a spec before it stops the
+   * running container.
+   */
+  check?(desired: DesiredContainer): Promise<void>;
+  /** Creates snapshot + container (no task). AlreadyExists when the key's container is there. */
+  create(desired: DesiredContainer, options: CreateOptions): Promise<void>;
+  /** Creates and starts the task of an existing container; deletes a stopped task first. */
+  start(key: Key): Promise<{ pid: number }>;
+  /** Stops the task: signal, wait up to graceMs, then SIGKILL; deletes the task. */
+  stop(key: Key, signal: string, graceMs: number): Promise<void>;
+  /** Deletes a stopped task (keeps the container); returns its exit status if there was one. */
+  deleteTask(key: Key): Promise<{ exitStatus: number } | undefined>;
+  /** Stops and deletes task, container, snapshot and (unless keepLog) its log. Nothing of it is left. */
+  remove(key: Key, signal: string, graceMs: number, options?: { keepLog?: boolean }): Promise<void>;
+  /** Records the restart count on the container. */
+  setRestarts(key: Key, restarts: number): Promise<void>;
+  /** Task events for converge's namespace; emits 'connected' on every (re)connect. */
+  events(signal: AbortSignal): AsyncIterable<RuntimeEvent>;
+  /**
+   * Makes sure image `ref` is there as `policy` says: Never checks, IfNotPresent pulls when
+   * missing, Always pulls (cheap when nothing changed). Absent: images must be there already.
+   */
+  ensureImage?(ref: string, policy: PullPolicy, onProgress?: (p: PullProgress) => void): Promise<void>;
+}
