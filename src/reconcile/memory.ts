@@ -30,6 +30,8 @@ export class Memory {
   readonly restarts = new Map<Key, RestartState>();
   readonly states = new Map<Key, KeyState>();
   readonly exits = new Map<Key, ObservedExit>();
+  /** Keys whose current container has had a task that converge saw or started. */
+  readonly hadTask = new Set<Key>();
   /** Keys whose `actual` entry came from the latest listing and has not been used yet. */
   private readonly listed = new Set<Key>();
   /** Sequence number of the last thing that happened to a key (action or event). */
@@ -63,7 +65,7 @@ export class Memory {
     const stale = (key: Key): boolean => (this.touched.get(key) ?? 0) > began;
     for (const c of listed) {
       if (stale(c.key)) continue;
-      this.actual.set(c.key, c);
+      this.setActual(c.key, c);
       this.listed.add(c.key);
     }
     for (const key of [...this.actual.keys()]) {
@@ -84,6 +86,14 @@ export class Memory {
   setActual(key: Key, actual: ActualContainer | undefined): void {
     if (actual) this.actual.set(key, actual);
     else this.actual.delete(key);
+    if (actual?.task) this.hadTask.add(key);
+  }
+
+  /** The exit of a task that is gone without converge deleting it; see PlanContext.vanished. */
+  vanished(key: Key, now: number): { exitCode: number; exitedAt: number } | undefined {
+    const exit = this.exits.get(key);
+    if (exit) return { exitCode: exit.exitStatus, exitedAt: exit.exitedAt };
+    return this.hadTask.has(key) ? { exitCode: 255, exitedAt: now } : undefined;
   }
 
   forget(key: Key): void {
@@ -91,6 +101,7 @@ export class Memory {
     this.restarts.delete(key);
     this.states.delete(key);
     this.exits.delete(key);
+    this.hadTask.delete(key);
     this.listed.delete(key);
     this.touched.delete(key);
   }

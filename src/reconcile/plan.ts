@@ -25,6 +25,12 @@ export interface PlanContext {
   removalAllowed: boolean;
   /** Whether a key's task is running now, for dependsOn. */
   isRunning(key: Key): boolean;
+  /**
+   * How the key's task ended when it is gone without converge deleting it (a killed shim,
+   * containerd deleting it): the exit the event stream reported, else 255 (unknown, as
+   * docker records it) when a task was known to exist. Undefined: no task was ever seen.
+   */
+  vanished?(key: Key): { exitCode: number; exitedAt: number } | undefined;
 }
 
 /** The one action for one key, or undefined when the key is converged. */
@@ -47,6 +53,9 @@ export function planKey(desired: DesiredContainer | undefined, actual: ActualCon
   }
   const task = actual.task;
   if (!task) {
+    // A task that vanished exited: its restart policy and back-off decide, like any exit.
+    const gone = ctx.vanished?.(key);
+    if (gone) return planExited(desired, gone.exitCode, gone.exitedAt, ctx);
     return waitForDependencies(desired, ctx) ?? { type: 'start', key, reason: 'no task' };
   }
   if (task.status === 'created') {

@@ -41,6 +41,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       restarts: memory.restarts,
       removalAllowed: store.ready(),
       isRunning: (k) => memory.actual.get(k)?.task?.status === 'running',
+      vanished: (k) => memory.vanished(k, clock.now()),
     };
   }
 
@@ -80,6 +81,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       child.info({ reason: action.reason }, 'applying action');
       const began = clock.now();
       memory.touch(key);
+      if (action.type === 'create' || action.type === 'recreate' || action.type === 'remove') {
+        // A new container (or none): the old one's task history is not its own.
+        memory.exits.delete(key);
+        memory.hadTask.delete(key);
+      }
       const image = desired?.spec.spec.image ?? '';
       let pid: number | undefined;
       try {
@@ -128,6 +134,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     const state = memory.state(key);
     state.oomKilled = undefined; // a new task: an OOM kill of the old one is history
     memory.exits.delete(key);
+    memory.hadTask.add(key);
     if (pid !== undefined) state.startedAt = now;
   }
 }

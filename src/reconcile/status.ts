@@ -5,7 +5,8 @@
 import type { DesiredStore } from '../desired.js';
 import { formatProblem } from '../spec/load.js';
 import type { Key } from '../spec/types.js';
-import type { Memory } from './memory.js';
+import type { KeyState, Memory } from './memory.js';
+import type { ActualContainer } from './runtime.js';
 
 export type Phase = 'Pending' | 'Pulling' | 'Created' | 'Running' | 'Exited' | 'BackOff' | 'Failed' | 'Updating' | 'Removing' | 'Orphaned';
 
@@ -47,28 +48,8 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number): S
     const s = states.get(key) ?? {};
     const [namespace, name] = key.split('/', 2);
     const task = a?.task;
-    let phase: Phase;
-    let message = '';
-    if (!d) {
-      phase = store.ready() ? 'Removing' : 'Orphaned';
-      message = store.ready() ? 'no longer desired' : 'kept until every source has been read';
-    } else if (!a) {
-      phase = 'Pending';
-      message = s.waiting?.reason ?? '';
-    } else if (a.specHash !== d.hash) {
-      phase = 'Updating';
-      message = 'spec changed';
-    } else if (!task) {
-      phase = 'Created';
-    } else if (task.status === 'running' || task.status === 'paused' || task.status === 'pausing') {
-      phase = 'Running';
-    } else if (task.status === 'stopped') {
-      phase = s.waiting?.at !== undefined ? 'BackOff' : 'Exited';
-      if (s.waiting) message = `${s.waiting.reason}; next try in ${Math.max(0, Math.round(((s.waiting.at ?? now) - now) / 1000))}s`;
-      if (s.oomKilled) message = message ? `OOMKilled; ${message}` : 'OOMKilled';
-    } else {
-      phase = 'Created';
-    }
+    const gone = a && !task ? memory.vanished(key, now) : undefined;
+    let { phase, message } = phaseOf(store.ready(), d?.hash, a, gone !== undefined, s, now);
     if (s.error && phase !== 'Running') {
       phase = 'Failed';
       message = `${s.error.code}: ${s.error.message}`;
@@ -87,7 +68,7 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number): S
       id: a?.id ?? key,
       phase,
       restarts: a?.restarts ?? 0,
-      exitCode: task?.status === 'stopped' ? (task.exitStatus ?? null) : null,
+      exitCode: task?.status === 'stopped' ? (task.exitStatus ?? null) : (gone?.exitCode ?? null),
       message,
       pid: task && task.status !== 'stopped' && task.pid ? task.pid : null,
       image: d?.spec.spec.image ?? null,
@@ -103,6 +84,30 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number): S
 export function pullMessage(p: { image: string; done: number; total: number }): string {
   if (p.total <= 0) return `pulling ${p.image}: resolving`;
   return `pulling ${p.image}: ${mib(p.done)} of ${mib(p.total)} (${Math.floor((100 * p.done) / p.total)}%)`;
+}
+
+/** The phase from desired and actual alone, and what it says; errors and pulls come on top. */
+function phaseOf(
+  sourcesRead: boolean,
+  hash: string | undefined,
+  a: ActualContainer | undefined,
+  vanished: boolean,
+  s: KeyState,
+  now: number,
+): { phase: Phase; message: string } {
+  if (hash === undefined) {
+    return sourcesRead ? { phase: 'Removing', message: 'no longer desired' } : { phase: 'Orphaned', message: 'kept until every source has been read' };
+  }
+  if (!a) return { phase: 'Pending', message: s.waiting?.reason ?? '' };
+  if (a.specHash !== hash) return { phase: 'Updating', message: 'spec changed' };
+  const status = a.task?.status;
+  if (status === 'running' || status === 'paused' || status === 'pausing') return { phase: 'Running', message: '' };
+  if (status !== 'stopped' && !vanished) return { phase: 'Created', message: '' };
+  // Exited (or gone without converge deleting it): waiting out a back-off, or left alone.
+  const phase: Phase = s.waiting?.at !== undefined ? 'BackOff' : 'Exited';
+  let message = s.waiting ? `${s.waiting.reason}; next try in ${Math.max(0, Math.round(((s.waiting.at ?? now) - now) / 1000))}s` : '';
+  if (s.oomKilled) message = message ? `OOMKilled; ${message}` : 'OOMKilled';
+  return { phase, message };
 }
 
 function mib(bytes: number): string {

@@ -58,9 +58,26 @@ class MemoryRuntime implements Runtime {
     this.calls.push(`setRestarts ${id}`);
     this.containers.get(id)!.restarts = n;
   }
+  private pending: RuntimeEvent[] = [];
+  private wake?: () => void;
+  /** Hands an event to the controller's stream, as containerd would publish it. */
+  push(event: RuntimeEvent): void {
+    this.pending.push(event);
+    this.wake?.();
+  }
   async *events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {
     yield { type: 'connected' };
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    while (!signal.aborted) {
+      const next = this.pending.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
   }
 }
 
@@ -145,3 +162,29 @@ test('nothing is removed before every source has been read; then orphans go', as
   await until(() => !runtime.containers.has('default/old') && controller.ready(), 'orphan removal');
   await controller.stop();
 });
+
+// A shim killed from outside: containerd publishes the exit and deletes the task itself, so
+// converge finds a container without a task. That is an exit like any other.
+for (const [policy, restarted] of [['Never', false], ['Always', true]] as const) {
+  test(`a task that vanished after exit 137 goes through restartPolicy ${policy}`, async () => {
+    const runtime = new MemoryRuntime();
+    const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: policy })]);
+    const controller = createController({ runtime, sources: [source], log, backoff: { initialMs: 1, maxMs: 1, resetAfterMs: 10_000 } });
+    await controller.start();
+    await until(() => controller.ready() && controller.idle(), 'first reconcile');
+    const { pid } = runtime.containers.get('default/job')!.task!;
+    runtime.calls = [];
+    delete runtime.containers.get('default/job')!.task;
+    runtime.push({ type: 'exit', key: 'default/job', pid, exitStatus: 137, exitedAt: new Date() });
+    if (restarted) {
+      await until(() => runtime.calls.includes('start default/job') && controller.idle(), 'the restart');
+      assert.ok(runtime.calls.includes('setRestarts default/job'), 'counted as a restart');
+      assert.equal(runtime.containers.get('default/job')!.restarts, 1);
+    } else {
+      await until(() => controller.idle() && controller.status()[0]?.phase === 'Exited', 'the exit to show');
+      assert.ok(!runtime.calls.some((c) => c.startsWith('start')), `not started again: ${runtime.calls.join(', ')}`);
+      assert.equal(controller.status()[0].exitCode, 137);
+    }
+    await controller.stop();
+  });
+}
