@@ -20,6 +20,7 @@ import { sourcesRoute } from '../server/webhook.js';
 import { createController } from '../reconcile/controller.js';
 import { countReconciles, createMetrics } from '../server/metrics.js';
 import { startServer, type StatusServer } from '../server/http.js';
+import { failpointFromEnv } from './failpoint.js';
 
 export { STATE_FILE } from './common.js';
 import { STATE_FILE } from './common.js';
@@ -95,7 +96,8 @@ async function serve(ctx: {
   backoff: BackoffOptions;
 }): Promise<number> {
   const { values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff } = ctx;
-  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry });
+  const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
+  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint });
   const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
   if (git) sources.push(git.source);
   if (kube) sources.push(kube.source);

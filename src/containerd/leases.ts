@@ -7,6 +7,11 @@ import type { CallOptions, ContainerdClient } from './client.js';
 /** containerd collects an expired lease by itself, so a crash never leaks one for long. */
 export const LABEL_GC_EXPIRE = 'containerd.io/gc.expire';
 
+export interface Lease {
+  id: string;
+  labels: Record<string, string>;
+}
+
 export class LeasesService {
   constructor(private readonly client: ContainerdClient) {}
 
@@ -25,6 +30,26 @@ export class LeasesService {
   async delete(id: string, opts?: CallOptions): Promise<void> {
     await this.client.unary('leases', 'Delete', { id, sync: false }, opts);
   }
+
+  async list(opts?: CallOptions): Promise<Lease[]> {
+    const res = await this.client.unary<{ leases: Array<{ id: string; labels: Record<string, string> | null }> }>('leases', 'List', { filters: [] }, opts);
+    return (res.leases ?? []).map((l) => ({ id: l.id, labels: { ...l.labels } }));
+  }
+}
+
+/**
+ * Which of converge's leases are stale, `now`: operation leases that no operation of this
+ * process holds (left by a converge that was killed mid-operation, or whose delete failed
+ * while containerd was away) and any converge lease past its expiry (containerd only drops
+ * those at its next GC). A pull's lease stays until it expires, so a retry resumes its blobs.
+ */
+export function staleLeases(leases: Lease[], inUse: ReadonlySet<string>, now: number): Lease[] {
+  return leases.filter((l) => {
+    if (!l.id.startsWith('converge-') || inUse.has(l.id)) return false;
+    const expire = Date.parse(l.labels[LABEL_GC_EXPIRE] ?? '');
+    if (Number.isFinite(expire) && expire <= now) return true;
+    return !l.id.startsWith('converge-pull-');
+  });
 }
 
 /**
@@ -36,11 +61,37 @@ export async function withLease<T>(
   expireMs: number,
   fn: (lease: string) => Promise<T>,
   onLeak: (err: unknown, lease: string) => void,
+  inUse: Set<string> = new Set(),
 ): Promise<T> {
-  const lease = await leases.create(`converge-${Date.now()}-${randomBytes(4).toString('hex')}`, expireMs);
+  const id = `converge-${Date.now()}-${randomBytes(4).toString('hex')}`;
+  // Marked before the call: a cleanup running meanwhile must not take it for a leftover.
+  inUse.add(id);
   try {
-    return await fn(lease);
+    const lease = await leases.create(id, expireMs);
+    try {
+      return await fn(lease);
+    } finally {
+      await leases.delete(lease).catch((err: unknown) => onLeak(err, lease));
+    }
   } finally {
-    await leases.delete(lease).catch((err: unknown) => onLeak(err, lease));
+    inUse.delete(id);
   }
+}
+
+/** Deletes converge's stale leases (see staleLeases); returns how many went. Best effort. */
+export async function removeStaleLeases(leases: LeasesService, inUse: ReadonlySet<string>, onError: (err: unknown, lease?: string) => void): Promise<number> {
+  let removed = 0;
+  try {
+    for (const lease of staleLeases(await leases.list(), inUse, Date.now())) {
+      try {
+        await leases.delete(lease.id);
+        removed += 1;
+      } catch (err) {
+        onError(err, lease.id);
+      }
+    }
+  } catch (err) {
+    onError(err);
+  }
+  return removed;
 }

@@ -16,7 +16,7 @@ import { EventsService } from './events.js';
 import { watchTaskEvents } from './eventstream.js';
 import { ImageResolver } from './image.js';
 import { ImagesService } from './images.js';
-import { LeasesService, withLease as withLeaseOf } from './leases.js';
+import { LeasesService, removeStaleLeases, withLease as withLeaseOf } from './leases.js';
 import { NamespacesService } from './namespaces.js';
 import { buildSpec, detectCgroupVersion, readHostRlimits, signalNumber } from './oci.js';
 import { SnapshotsService } from './snapshots.js';
@@ -44,7 +44,13 @@ export interface ContainerdRuntimeOptions {
   timeoutMs?: number;
   /** How images are pulled: registries spoken to over plain HTTP, where credentials are. */
   registry?: RegistrySettings;
+  /** Called at each named step of create, start and remove: the fault tests' failpoints. */
+  failpoint?: (step: FailpointStep) => void;
 }
+
+/** The steps a failpoint can stop converge at, in the order a create and a removal reach them. */
+export const FAILPOINT_STEPS = ['snapshot-prepared', 'container-created', 'task-created', 'task-deleted', 'container-deleted'] as const;
+export type FailpointStep = (typeof FAILPOINT_STEPS)[number];
 
 export interface RegistrySettings {
   /** "host:port" of registries without TLS (loopback always counts as one). */
@@ -116,12 +122,27 @@ export function toActual(c: Container, p: Process | undefined): ActualContainer 
   return actual;
 }
 
+/**
+ * After every (re)connect of the event stream, before the consumer resyncs: leases a killed
+ * converge (or one cut off from containerd) left behind hold content and snapshots back
+ * from the GC until they expire, so they go now.
+ */
+async function* withLeaseCleanup(stream: AsyncIterable<RuntimeEvent>, clean: () => Promise<void>): AsyncGenerator<RuntimeEvent> {
+  for await (const event of stream) {
+    if (event.type === 'connected') await clean();
+    yield event;
+  }
+}
+
 export function createContainerdRuntime(opts: ContainerdRuntimeOptions): ContainerdRuntime {
   const namespace = opts.namespace;
   const snapshotter = opts.snapshotter ?? 'overlayfs';
   const runtimeName = opts.runtimeName ?? 'io.containerd.runc.v2';
   const taskOptions = runtimeName === 'io.containerd.runc.v2' ? runcOptions(runcRoot(opts.address)) : undefined;
   const log = opts.log.child({ component: 'containerd' });
+  const reached = opts.failpoint ?? ((): void => undefined);
+  // The operation leases in use now; every other one of converge's is a leftover.
+  const leasesInUse = new Set<string>();
   const client = new ContainerdClient({ address: opts.address, namespace, timeoutMs: opts.timeoutMs });
   const timeoutMs = client.timeoutMs;
   const containers = new ContainersService(client);
@@ -171,8 +192,33 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     return (await unlessNotFound(images.get(ref))) !== undefined ? ref : normal;
   }
 
+  const cleanAfterConnect = (stream: AsyncIterable<RuntimeEvent>) =>
+    withLeaseCleanup(stream, async () => {
+      const removed = await removeStaleLeases(leases, leasesInUse, (err, lease) => log.warn({ err, lease }, 'stale lease not removed'));
+      if (removed > 0) log.info({ removed }, 'removed stale leases');
+    });
+
   const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> =>
-    withLeaseOf(leases, leaseMs, fn, (err, lease) => log.warn({ err, lease }, 'lease not deleted; it expires by itself'));
+    withLeaseOf(
+      leases,
+      leaseMs,
+      fn,
+      (err, lease) => {
+        log.warn({ err, lease }, 'lease not deleted; trying again at the next listing');
+        leaked.add(lease);
+      },
+      leasesInUse,
+    );
+  /** Leases whose delete failed (containerd away): deleted again at the next list(). */
+  const leaked = new Set<string>();
+  const retryLeaked = async (): Promise<void> => {
+    for (const lease of [...leaked]) {
+      await unlessNotFound(leases.delete(lease)).then(
+        () => leaked.delete(lease),
+        () => undefined,
+      );
+    }
+  };
 
   async function imageUserFiles(chainId: string): Promise<UserFiles> {
     const cached = userFiles.get(chainId);
@@ -259,6 +305,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
 
   const runtime: ContainerdRuntime = {
     async list() {
+      if (leaked.size > 0) void retryLeaked();
       const [cs, ps] = await Promise.all([containers.list(), tasks.list()]);
       const byId = new Map(ps.map((p) => [p.id, p]));
       return cs.map((c) => toActual(c, byId.get(c.id)));
@@ -280,8 +327,10 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       await withLease(async (lease) => {
         // AlreadyExists from either call goes up as is: the reconciler owns that cleanup.
         await snapshots.prepare(snapshotter, id, image.chainId, {}, { lease });
+        reached('snapshot-prepared');
         try {
           await containers.create({ id, labels, image: image.imageName, runtime: runtimeName, snapshotter, snapshotKey: id, spec }, { lease });
+          reached('container-created');
         } catch (err) {
           // Only a definite failure proves no container holds the snapshot.
           if (!isAlreadyExists(err) && isDefinite(err)) {
@@ -317,6 +366,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
         await deleteTaskQuiet(id);
         await tasks.create(task);
       }
+      reached('task-created');
       try {
         return await tasks.start(id);
       } catch (err) {
@@ -335,8 +385,10 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     async remove(key, signal, graceMs, options) {
       const id = idOf(key);
       await stop(id, signal, graceMs);
+      reached('task-deleted');
       const c = await unlessNotFound(containers.get(id));
       if (c) await unlessNotFound(containers.delete(id));
+      reached('container-deleted');
       await unlessNotFound(snapshots.remove(c?.snapshotter || snapshotter, c?.snapshotKey || id));
       // The task's log goes with it (as docker's does), or removed names would fill the disk;
       // a recreate keeps it, so the log reads on across versions of the spec.
@@ -348,7 +400,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     },
 
     events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {
-      return watchTaskEvents({ events, namespace, log, probeTimeoutMs: timeoutMs }, signal);
+      return cleanAfterConnect(watchTaskEvents({ events, namespace, log, probeTimeoutMs: timeoutMs }, signal));
     },
 
     close() {

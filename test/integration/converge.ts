@@ -37,6 +37,8 @@ export interface RunOptions {
   namespace: string;
   /** e.g. ['--resync', '1s', '--backoff-initial', '50ms']. */
   args?: string[];
+  /** Extra environment, e.g. CONVERGE_FAILPOINT. */
+  env?: Record<string, string>;
 }
 
 /** One `converge run` child process. */
@@ -76,8 +78,9 @@ export class Converge {
   static async start(opts: RunOptions): Promise<Converge> {
     const args = [MAIN, 'run', ...opts.dirs.flatMap((d) => ['--dir', d]), '--state-dir', opts.stateDir,
       '--containerd-address', opts.address, '--namespace', opts.namespace, '--listen', '127.0.0.1:0', ...(opts.args ?? [])];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     const c = new Converge(child, opts);
+    if (opts.env?.CONVERGE_FAILPOINT) return c; // it may be killed before it writes its state file
     const stateFile = path.join(opts.stateDir, STATE_FILE);
     const state = await waitFor(
       () => {
@@ -166,6 +169,11 @@ export class Converge {
       }
     }
     return this.exitCode;
+  }
+
+  /** Resolves once the process has exited (by itself or by a signal). */
+  waitExit(): Promise<void> {
+    return this.exited;
   }
 
   /** SIGKILL: a crash. */

@@ -125,8 +125,8 @@ export class Scenario {
   }
 
   /** Starts converge on this scenario's dir (or `dirs`) with extra flags. */
-  async run(args: string[] = [], dirs: string[] = [this.specDir]): Promise<Converge> {
-    const c = await Converge.start({ dirs, stateDir: this.stateDir, address: this.env.address, namespace: this.namespace, args });
+  async run(args: string[] = [], dirs: string[] = [this.specDir], env?: Record<string, string>): Promise<Converge> {
+    const c = await Converge.start({ dirs, stateDir: this.stateDir, address: this.env.address, namespace: this.namespace, args, env });
     this.started.push(c);
     return c;
   }
