@@ -96,6 +96,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       } finally {
         state.pulling = undefined;
       }
+      // A listing taken while the action ran may show it half done: read anew instead.
+      memory.touch(key);
       remember(action, pid);
       child.info({ reason: action.reason, pid, ms: clock.now() - began }, 'action done');
       const after = await runtime.get(key);
