@@ -3,11 +3,12 @@
 // computes the chain ID of its layers, which names the unpacked snapshot to build on.
 
 import { createHash } from 'node:crypto';
+import { type Descriptor, MEDIA_TYPES } from '../pull/descriptor.js';
 import type { ImageConfig } from '../spec/types.js';
 import type { CallOptions } from './client.js';
 import type { ContentService } from './content.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
-import type { Descriptor, ImagesService } from './images.js';
+import type { ImagesService } from './images.js';
 
 export interface ImageInfo {
   imageName: string;
@@ -26,14 +27,8 @@ export interface Platform {
   variant?: string;
 }
 
-const INDEX_TYPES = new Set([
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-]);
-const MANIFEST_TYPES = new Set([
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-]);
+const INDEX_TYPES = new Set<string>([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList]);
+const MANIFEST_TYPES = new Set<string>([MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest]);
 
 /** Manifests and configs are small; anything past this is not one. */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;

@@ -3,11 +3,10 @@
 // interrupted write of it stopped (the ingest ref is the digest, and the pull's lease keeps
 // the ingest), and never committed when it does not hash right.
 
-import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ContentService } from '../containerd/content.js';
 import { isAlreadyExists, isFailedPrecondition, isUnavailable } from '../containerd/errors.js';
-import type { Descriptor } from '../containerd/images.js';
+import { type Descriptor, verifyBytes } from './descriptor.js';
 import { DigestMismatchError, RegistryError } from './errors.js';
 import type { Repository } from './registry.js';
 
@@ -142,19 +141,4 @@ async function commit(ctx: BlobContext, run: () => Promise<void>, desc: Descript
     }
     throw err;
   }
-}
-
-/** Checks bytes against a descriptor (size and digest). */
-export function verifyBytes(desc: Descriptor, data: Buffer): void {
-  const [algorithm, hex] = desc.digest.split(':', 2);
-  if (!['sha256', 'sha384', 'sha512'].includes(algorithm)) throw new DigestMismatchError(`digest ${desc.digest}: unsupported algorithm`);
-  const actual = createHash(algorithm).update(data).digest('hex');
-  if (actual !== hex) throw new DigestMismatchError(`${desc.mediaType || 'blob'} ${desc.digest}: content hashes to ${algorithm}:${actual}; refused`);
-  if (desc.size >= 0 && data.length !== desc.size) {
-    throw new DigestMismatchError(`${desc.mediaType || 'blob'} ${desc.digest}: ${data.length} bytes where the descriptor says ${desc.size}`);
-  }
-}
-
-export function digestOf(data: Buffer): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }

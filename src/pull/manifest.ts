@@ -2,11 +2,10 @@
 // manifest list) names one manifest per platform; a manifest names a config and layers;
 // the config lists the layers' diff IDs. Anything else is refused with a reason.
 
-import type { Descriptor } from '../containerd/images.js';
+import { type Descriptor, MEDIA_TYPES } from './descriptor.js';
 import { UnsupportedImageError } from './errors.js';
 import type { Platform } from './platform.js';
 import { validateDigest } from '../spec/reference.js';
-import { MEDIA_TYPES } from './registry.js';
 
 export type DocumentKind = 'index' | 'manifest';
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { ContentService } from '../containerd/content.js';
 import type { DiffService } from '../containerd/diff.js';
 import { isAlreadyExists, isNotFound } from '../containerd/errors.js';
-import type { Descriptor } from '../containerd/images.js';
+import type { Descriptor } from './descriptor.js';
 import type { SnapshotsService } from '../containerd/snapshots.js';
 import { DigestMismatchError } from './errors.js';
 
