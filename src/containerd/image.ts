@@ -2,8 +2,7 @@
 // (index or manifest) -> the manifest for this host's platform -> config blob; and
 // computes the chain ID of its layers, which names the unpacked snapshot to build on.
 
-import { createHash } from 'node:crypto';
-import { type Descriptor, MEDIA_TYPES } from '../pull/descriptor.js';
+import { type Descriptor, MEDIA_TYPES, chainIds } from '../pull/descriptor.js';
 import { type Platform, formatPlatform, hostPlatform, selectManifest } from '../pull/platform.js';
 import type { ImageConfig } from '../spec/types.js';
 import type { CallOptions } from './client.js';
@@ -31,14 +30,10 @@ const MAX_JSON_BYTES = 8 * 1024 * 1024;
 const MAX_DEPTH = 4;
 const CACHE_SIZE = 256;
 
-/** chainID(1) = diffID(1); chainID(n) = sha256(chainID(n-1) + " " + diffID(n)). */
+/** The chain ID of the top layer; an image without layers has no rootfs to build on. */
 export function chainIdOf(diffIds: readonly string[]): string {
   if (diffIds.length === 0) throw new InvalidArgumentError('image has no layers (rootfs.diff_ids is empty)');
-  let chain = diffIds[0];
-  for (const diff of diffIds.slice(1)) {
-    chain = `sha256:${createHash('sha256').update(`${chain} ${diff}`).digest('hex')}`;
-  }
-  return chain;
+  return chainIds(diffIds).at(-1)!;
 }
 
 interface IndexEntry {

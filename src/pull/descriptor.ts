@@ -1,6 +1,7 @@
 // How content is named, shared by both sides of a pull: the OCI descriptor (media type,
-// digest, size), the media types of an image's documents, and digests of bytes. pull/
-// owns them because it is the lower part; containerd/ stores what they describe.
+// digest, size), the media types of an image's documents, digests of bytes and the chain
+// IDs of layers. pull/ owns them because it is the lower part; containerd/ stores what
+// they describe.
 
 import { createHash } from 'node:crypto';
 import { DigestMismatchError } from './errors.js';
@@ -32,4 +33,17 @@ export function verifyBytes(desc: Descriptor, data: Buffer): void {
 
 export function digestOf(data: Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/**
+ * The chain ID of each layer: the name of the snapshot that holds it and all below it.
+ * chainID(1) = diffID(1); chainID(n) = sha256(chainID(n-1) + " " + diffID(n)).
+ */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const diff of diffIds) {
+    const below = out.at(-1);
+    out.push(below === undefined ? diff : `sha256:${createHash('sha256').update(`${below} ${diff}`).digest('hex')}`);
+  }
+  return out;
 }

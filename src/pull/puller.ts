@@ -13,13 +13,12 @@ import type { ContainerdClient } from '../containerd/client.js';
 import { ContentService } from '../containerd/content.js';
 import { DiffService } from '../containerd/diff.js';
 import { isAlreadyExists, isNotFound } from '../containerd/errors.js';
-import { chainIdOf } from '../containerd/image.js';
 import { ImagesService } from '../containerd/images.js';
 import type { Descriptor } from './descriptor.js';
 import { LeasesService } from '../containerd/leases.js';
 import { SnapshotsService } from '../containerd/snapshots.js';
 import { type BlobContext, fetchBlob, putBlob } from './blob.js';
-import { verifyBytes } from './descriptor.js';
+import { chainIds, verifyBytes } from './descriptor.js';
 import { DigestMismatchError } from './errors.js';
 import { type ImageManifest, indexLabels, manifestLabels, parseDiffIds } from './manifest.js';
 import { type Platform, formatPlatform, hostPlatform } from './platform.js';
@@ -196,10 +195,11 @@ export class Puller {
 
   /** Unpacks the layers in order, each once its fetch is done; the top chain ID. */
   private async unpack(manifest: ImageManifest, diffIds: string[], fetches: Promise<void>[], ctx: UnpackContext, log: Logger): Promise<string> {
+    const chain = chainIds(diffIds);
     let parent = '';
     for (let i = 0; i < manifest.layers.length; i++) {
       await fetches[i];
-      const chainId = chainIdOf(diffIds.slice(0, i + 1));
+      const chainId = chain[i];
       if (await unpackLayer(ctx, manifest.layers[i], diffIds[i], parent, chainId)) log.debug({ layer: manifest.layers[i].digest, chainId }, 'layer unpacked');
       parent = chainId;
     }
