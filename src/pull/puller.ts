@@ -10,9 +10,10 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PullProgress as RuntimePullProgress } from '../reconcile/runtime.js';
 import type { ContainerdClient } from '../containerd/client.js';
+import { ContentBlobStore } from '../containerd/blobstore.js';
 import { ContentService } from '../containerd/content.js';
 import { DiffService } from '../containerd/diff.js';
-import { isAlreadyExists, isNotFound } from '../containerd/errors.js';
+import { isAlreadyExists } from '../containerd/errors.js';
 import { ImagesService } from '../containerd/images.js';
 import type { Descriptor } from './descriptor.js';
 import { LeasesService } from '../containerd/leases.js';
@@ -142,9 +143,9 @@ export class Puller {
     report({ image: name, done: 0, total: 0 });
 
     const abort = new AbortController();
+    const blobs = new ContentBlobStore(this.content, lease);
     const ctx = (onBytes?: (n: number, fetched: boolean) => void): BlobContext => ({
-      content: this.content,
-      lease,
+      blobs,
       signal: abort.signal,
       onBytes,
       onResume: (digest, offset) => log.info({ digest, offset }, 'resuming blob'),
@@ -167,7 +168,7 @@ export class Puller {
     for (const p of fetches) p.catch((err: unknown) => abort.abort(err));
     let chainId: string;
     try {
-      const local = await this.readLocal(manifest.config, lease);
+      const local = await blobs.read(manifest.config);
       const configData = local ?? (await this.fetchSmall(repo, manifest.config, abort.signal));
       verifyBytes(manifest.config, configData);
       const diffIds = parseDiffIds(configData, `config ${manifest.config.digest}`, manifest.layers.length);
@@ -216,16 +217,6 @@ export class Puller {
       signal,
       onLeak: (err: unknown, key: string) => this.opts.log.warn({ err: String(err), key }, 'extraction snapshot not removed'),
     };
-  }
-
-  /** A small blob from the store, when it is there already. */
-  private async readLocal(desc: Descriptor, lease: string): Promise<Buffer | undefined> {
-    try {
-      return await this.content.read(desc.digest, desc.size, { lease });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
   }
 
   private async fetchSmall(repo: Repository, desc: Descriptor, signal: AbortSignal): Promise<Buffer> {
