@@ -121,15 +121,3 @@ export function parseDiffIds(data: Buffer, what: string, layerCount: number): st
   }
   return ids as string[];
 }
-
-/** containerd's GC references from an index to the manifests that were fetched. */
-export function indexLabels(children: readonly Descriptor[]): Record<string, string> {
-  return Object.fromEntries(children.map((c, i) => [`containerd.io/gc.ref.content.m.${i}`, c.digest]));
-}
-
-/** containerd's GC references from a manifest to its config and layers. */
-export function manifestLabels(m: ImageManifest): Record<string, string> {
-  const labels: Record<string, string> = { 'containerd.io/gc.ref.content.config': m.config.digest };
-  m.layers.forEach((l, i) => (labels[`containerd.io/gc.ref.content.l.${i}`] = l.digest));
-  return labels;
-}

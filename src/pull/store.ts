@@ -3,6 +3,34 @@
 // whole image, its leases, snapshotter and image records).
 
 import type { Descriptor } from './descriptor.js';
+import type { Platform } from './platform.js';
+import type { Resolved } from './resolve.js';
+
+/** Where pulled images go. */
+export interface ImageStore {
+  /**
+   * Starts the pull of image `name` for `platform`: what it writes is held for it until it
+   * finishes. The same image and platform get the same hold, so the next try of a pull
+   * that failed (whose hold lasts a while yet) finds what the failed one wrote.
+   */
+  begin(name: string, platform: Platform): Promise<ImagePull>;
+}
+
+/** One pull's way into the store. */
+export interface ImagePull {
+  readonly blobs: BlobStore;
+  /**
+   * Unpacks `layer` (stored already) as chain ID `chainId` on `parent` ('' for the first
+   * layer), refusing it when it does not unpack to `diffId`. False when the store had that
+   * chain unpacked already (another image shares it).
+   */
+  unpack(layer: Descriptor, diffId: string, parent: string, chainId: string, signal: AbortSignal): Promise<boolean>;
+  /**
+   * Stores the image's manifest (and index), points image `name` at the resolved target so
+   * that everything the pull wrote is kept through it, and lets go of the pull's hold.
+   */
+  finish(name: string, image: Resolved, chainId: string): Promise<void>;
+}
 
 /**
  * Where one pull's blobs go, by digest. What is written through it is held for that pull:
