@@ -1,7 +1,8 @@
 // Diff service: unpacks a layer blob from the content store onto a snapshot's mounts.
 
 import type { CallOptions, ContainerdClient } from './client.js';
-import { type Descriptor, type ProtoDescriptor, descriptorFromProto, descriptorToProto } from './images.js';
+import type { Descriptor } from '../pull/descriptor.js';
+import { type ProtoDescriptor, descriptorFromProto, descriptorToProto } from './images.js';
 import { type Mount, mountToProto } from './proto.js';
 
 export class DiffService {

@@ -2,12 +2,13 @@
 // (index or manifest) -> the manifest for this host's platform -> config blob; and
 // computes the chain ID of its layers, which names the unpacked snapshot to build on.
 
-import { createHash } from 'node:crypto';
+import { type Descriptor, MEDIA_TYPES, chainIds } from '../pull/descriptor.js';
+import { type Platform, formatPlatform, hostPlatform, selectManifest } from '../pull/platform.js';
 import type { ImageConfig } from '../spec/types.js';
 import type { CallOptions } from './client.js';
 import type { ContentService } from './content.js';
 import { InvalidArgumentError, NotFoundError } from './errors.js';
-import type { Descriptor, ImagesService } from './images.js';
+import type { ImagesService } from './images.js';
 
 export interface ImageInfo {
   imageName: string;
@@ -20,20 +21,8 @@ export interface ImageInfo {
   chainId: string;
 }
 
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
-
-const INDEX_TYPES = new Set([
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-]);
-const MANIFEST_TYPES = new Set([
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-]);
+const INDEX_TYPES = new Set<string>([MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList]);
+const MANIFEST_TYPES = new Set<string>([MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest]);
 
 /** Manifests and configs are small; anything past this is not one. */
 const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -41,62 +30,10 @@ const MAX_JSON_BYTES = 8 * 1024 * 1024;
 const MAX_DEPTH = 4;
 const CACHE_SIZE = 256;
 
-/** chainID(1) = diffID(1); chainID(n) = sha256(chainID(n-1) + " " + diffID(n)). */
+/** The chain ID of the top layer; an image without layers has no rootfs to build on. */
 export function chainIdOf(diffIds: readonly string[]): string {
   if (diffIds.length === 0) throw new InvalidArgumentError('image has no layers (rootfs.diff_ids is empty)');
-  let chain = diffIds[0];
-  for (const diff of diffIds.slice(1)) {
-    chain = `sha256:${createHash('sha256').update(`${chain} ${diff}`).digest('hex')}`;
-  }
-  return chain;
-}
-
-/** Node's arch names in OCI terms, normalised as containerd's platforms package does. */
-export function normalizePlatform(p: Platform): Platform {
-  const os = p.os.toLowerCase();
-  let arch = p.architecture.toLowerCase();
-  let variant = p.variant?.toLowerCase() ?? '';
-  const aliases: Record<string, string> = { x64: 'amd64', x86_64: 'amd64', 'x86-64': 'amd64', ia32: '386', i386: '386', aarch64: 'arm64' };
-  arch = aliases[arch] ?? arch;
-  if (arch === 'armhf') [arch, variant] = ['arm', 'v7'];
-  if (arch === 'armel') [arch, variant] = ['arm', 'v6'];
-  if (arch === 'amd64' && variant === 'v1') variant = '';
-  if (arch === 'arm64' && (variant === 'v8' || variant === '8')) variant = '';
-  if (arch === 'arm') {
-    if (variant === '') variant = 'v7';
-    else if (/^[0-9]+$/.test(variant)) variant = `v${variant}`;
-  }
-  return variant ? { os, architecture: arch, variant } : { os, architecture: arch };
-}
-
-/** This host's platform (Linux only: converge runs where containerd runs). */
-export function hostPlatform(): Platform {
-  const archMap: Record<string, string> = { x64: 'amd64', ia32: '386', ppc64: process.platform === 'linux' ? 'ppc64le' : 'ppc64' };
-  const architecture = archMap[process.arch] ?? process.arch;
-  const armVersion = (process.config.variables as Record<string, unknown>).arm_version;
-  const variant = architecture === 'arm' && armVersion ? `v${String(armVersion)}` : undefined;
-  return normalizePlatform({ os: 'linux', architecture, variant });
-}
-
-/**
- * Platforms the host runs, best first (containerd's platforms.Only): the host's own, then
- * older arm variants, 32-bit arm on arm64, 386 on amd64.
- */
-export function platformPreference(host: Platform): Platform[] {
-  const out: Platform[] = [host];
-  const armFrom = (v: number): void => {
-    for (let n = v; n >= 5; n--) out.push({ os: host.os, architecture: 'arm', variant: `v${n}` });
-  };
-  if (host.architecture === 'amd64') out.push({ os: host.os, architecture: '386' });
-  if (host.architecture === 'arm') armFrom(Number((host.variant ?? 'v7').slice(1)) - 1);
-  if (host.architecture === 'arm64') armFrom(8);
-  return out;
-}
-
-function samePlatform(a: Platform, b: Platform): boolean {
-  const x = normalizePlatform(a);
-  const y = normalizePlatform(b);
-  return x.os === y.os && x.architecture === y.architecture && (x.variant ?? '') === (y.variant ?? '');
+  return chainIds(diffIds).at(-1)!;
 }
 
 interface IndexEntry {
@@ -104,16 +41,6 @@ interface IndexEntry {
   digest: string;
   size?: number;
   platform?: Platform;
-}
-
-/** The index entry for the best platform the host runs; undefined when none fits. */
-export function chooseManifest(entries: readonly IndexEntry[], host: Platform = hostPlatform()): IndexEntry | undefined {
-  for (const want of platformPreference(host)) {
-    const hit = entries.find((e) => e.platform && samePlatform(e.platform, want));
-    if (hit) return hit;
-  }
-  // containerd takes an entry that names no platform as fitting any (single-image layouts).
-  return entries.find((e) => !e.platform);
 }
 
 function parseJson(data: Buffer, what: string): Record<string, unknown> {
@@ -198,13 +125,8 @@ export class ImageResolver {
     const isIndex = INDEX_TYPES.has(mediaType) || (!MANIFEST_TYPES.has(mediaType) && Array.isArray(json.manifests));
     if (!isIndex) return { digest: desc.digest, json };
     const entries = (Array.isArray(json.manifests) ? json.manifests : []) as IndexEntry[];
-    const entry = chooseManifest(entries, this.platform);
-    if (!entry) {
-      const p = this.platform;
-      throw new NotFoundError(
-        `image ${name}: no manifest for ${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''} in ${desc.digest}`,
-      );
-    }
+    const entry = selectManifest(entries, this.platform);
+    if (!entry) throw new NotFoundError(`image ${name}: no manifest for ${formatPlatform(this.platform)} in ${desc.digest}`);
     return this.findManifest(name, entry, depth + 1, opts);
   }
 }

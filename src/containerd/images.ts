@@ -1,14 +1,8 @@
 // Images service: an image is a name pointing at a target descriptor in the content store.
 
+import type { Descriptor } from '../pull/descriptor.js';
 import type { CallOptions, ContainerdClient } from './client.js';
 import { type ProtoTimestamp, toDate } from './proto.js';
-
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations: Record<string, string>;
-}
 
 export interface Image {
   name: string;

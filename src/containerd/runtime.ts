@@ -15,6 +15,7 @@ import { DeadlineExceededError, isAlreadyExists, isCanceled, isDeadlineExceeded,
 import { EventsService } from './events.js';
 import { watchTaskEvents } from './eventstream.js';
 import { ImageResolver } from './image.js';
+import { ContainerdImageStore } from './imagestore.js';
 import { ImagesService } from './images.js';
 import { LeasesService, removeStaleLeases, withLease as withLeaseOf } from './leases.js';
 import { NamespacesService } from './namespaces.js';
@@ -167,8 +168,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const getPuller = (): Puller => {
     const r = opts.registry ?? {};
     puller ??= new Puller({
-      client,
-      snapshotter,
+      store: new ContainerdImageStore({ client, snapshotter, log }),
       log,
       concurrency: r.concurrency,
       registry: new RegistryClient({ insecure: r.insecure, credentials: r.credentials ?? dockerConfigStore(r.configPath) }),

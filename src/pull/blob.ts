@@ -1,19 +1,14 @@
-// Puts one blob into containerd's content store through the Content service's Write
-// stream: checked against its descriptor's size and digest, resumed from where an earlier,
-// interrupted write of it stopped (the ingest ref is the digest, and the pull's lease keeps
-// the ingest), and never committed when it does not hash right.
+// Puts one blob into a pull's BlobStore: checked against its descriptor's size and digest,
+// resumed from where an earlier, interrupted write of it stopped, and never committed when
+// it does not hash right.
 
-import { createHash } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
-import type { ContentService } from '../containerd/content.js';
-import { isAlreadyExists, isFailedPrecondition, isUnavailable } from '../containerd/errors.js';
-import type { Descriptor } from '../containerd/images.js';
+import { type Descriptor, verifyBytes } from './descriptor.js';
 import { DigestMismatchError, RegistryError } from './errors.js';
 import type { Repository } from './registry.js';
+import type { BlobStore } from './store.js';
 
 export interface BlobContext {
-  content: ContentService;
-  lease: string;
+  blobs: BlobStore;
   signal?: AbortSignal;
   /** Bytes of this blob that arrived (`fetched`) or were found in the store. */
   onBytes?: (n: number, fetched: boolean) => void;
@@ -21,49 +16,17 @@ export interface BlobContext {
   onResume?: (digest: string, offset: number) => void;
 }
 
-/** Flush to containerd at this size, or sooner when data trickles in (so a cut keeps it). */
+/** Flush to the store at this size, or sooner when data trickles in (so a cut keeps it). */
 const WRITE_CHUNK = 1 << 20;
 const FLUSH_MS = 200;
-/** Another writer (another pull of a shared layer) holds the ref: wait for it this long. */
-const LOCKED_RETRIES = 20;
-const LOCKED_WAIT_MS = 250;
-
-export function ingestRef(digest: string): string {
-  return `converge-pull-${digest}`;
-}
-
-/** Sets `labels` on a blob that is in the store already. */
-async function label(ctx: BlobContext, desc: Descriptor, labels: Record<string, string>): Promise<void> {
-  if (Object.keys(labels).length > 0) await ctx.content.setLabels(desc.digest, labels, { lease: ctx.lease, signal: ctx.signal });
-}
-
-/**
- * A writer for the blob, or undefined when the store has it already: containerd then adds
- * the blob to the lease (so the garbage collector keeps it until the image points at it)
- * and answers AlreadyExists.
- */
-async function openWriter(ctx: BlobContext, desc: Descriptor) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await ctx.content.writer({ ref: ingestRef(desc.digest), expected: desc.digest, total: desc.size, lease: ctx.lease, signal: ctx.signal, timeoutMs: 60_000 });
-    } catch (err) {
-      if (isAlreadyExists(err)) return undefined;
-      if (!isUnavailable(err) || attempt >= LOCKED_RETRIES) throw err;
-      await delay(LOCKED_WAIT_MS, undefined, { signal: ctx.signal });
-    }
-  }
-}
 
 /** A small blob already in memory (manifest, index, config): verified here, then stored. */
 export async function putBlob(ctx: BlobContext, desc: Descriptor, data: Buffer, labels: Record<string, string> = {}): Promise<void> {
   verifyBytes(desc, data);
-  const writer = await openWriter(ctx, desc);
-  if (!writer) {
-    await label(ctx, desc, labels);
-    return;
-  }
+  const writer = await ctx.blobs.writer(desc, labels, ctx.signal);
+  if (!writer) return;
   try {
-    await commit(ctx, () => writer.commitWhole(data, labels), desc, labels, () => writer.close());
+    await writer.commit(data);
   } finally {
     writer.close();
   }
@@ -71,9 +34,8 @@ export async function putBlob(ctx: BlobContext, desc: Descriptor, data: Buffer, 
 
 /** A layer: streamed from the registry into the store, resuming a partial write. */
 export async function fetchBlob(ctx: BlobContext, repo: Repository, desc: Descriptor, labels: Record<string, string> = {}): Promise<void> {
-  const writer = await openWriter(ctx, desc);
+  const writer = await ctx.blobs.writer(desc, labels, ctx.signal);
   if (!writer) {
-    await label(ctx, desc, labels);
     ctx.onBytes?.(desc.size, false);
     return;
   }
@@ -92,7 +54,7 @@ export async function fetchBlob(ctx: BlobContext, repo: Repository, desc: Descri
         pending = [];
         pendingBytes = 0;
         lastFlush = Date.now();
-        // The first write at the registry's offset: 0 starts a stale ingest over.
+        // The first write at the registry's offset: 0 starts a stale write over.
         await writer.write(data, offset - data.length);
       };
       try {
@@ -115,46 +77,11 @@ export async function fetchBlob(ctx: BlobContext, repo: Repository, desc: Descri
       ctx.onBytes?.(desc.size, false);
     }
     if (writer.digest !== desc.digest) {
-      writer.close(); // the ingest must not be held open while it is dropped
-      await ctx.content.abort(ingestRef(desc.digest), { lease: ctx.lease }).catch(() => undefined);
+      await writer.discard().catch(() => undefined);
       throw new DigestMismatchError(`blob ${desc.digest} from ${repo.host}/${repo.ref.path}: content hashes to ${writer.digest}; refused`);
     }
-    await commit(ctx, () => writer.commit(labels), desc, labels, () => writer.close());
+    await writer.commit();
   } finally {
     writer.close();
   }
-}
-
-/** Runs a commit; a blob that is there by now is fine, a refused one leaves no ingest behind. */
-async function commit(ctx: BlobContext, run: () => Promise<void>, desc: Descriptor, labels: Record<string, string>, close: () => void): Promise<void> {
-  try {
-    await run();
-  } catch (err) {
-    if (isAlreadyExists(err)) {
-      await label(ctx, desc, labels);
-      return;
-    }
-    if (isFailedPrecondition(err)) {
-      // containerd's own check of size and digest: the ingest is bad, drop it.
-      close();
-      await ctx.content.abort(ingestRef(desc.digest), { lease: ctx.lease }).catch(() => undefined);
-      throw new DigestMismatchError(`blob ${desc.digest}: containerd refused it: ${(err as Error).message}`, { cause: err });
-    }
-    throw err;
-  }
-}
-
-/** Checks bytes against a descriptor (size and digest). */
-export function verifyBytes(desc: Descriptor, data: Buffer): void {
-  const [algorithm, hex] = desc.digest.split(':', 2);
-  if (!['sha256', 'sha384', 'sha512'].includes(algorithm)) throw new DigestMismatchError(`digest ${desc.digest}: unsupported algorithm`);
-  const actual = createHash(algorithm).update(data).digest('hex');
-  if (actual !== hex) throw new DigestMismatchError(`${desc.mediaType || 'blob'} ${desc.digest}: content hashes to ${algorithm}:${actual}; refused`);
-  if (desc.size >= 0 && data.length !== desc.size) {
-    throw new DigestMismatchError(`${desc.mediaType || 'blob'} ${desc.digest}: ${data.length} bytes where the descriptor says ${desc.size}`);
-  }
-}
-
-export function digestOf(data: Buffer): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }

@@ -2,11 +2,10 @@
 // manifest list) names one manifest per platform; a manifest names a config and layers;
 // the config lists the layers' diff IDs. Anything else is refused with a reason.
 
-import type { Descriptor } from '../containerd/images.js';
+import { type Descriptor, MEDIA_TYPES } from './descriptor.js';
 import { UnsupportedImageError } from './errors.js';
 import type { Platform } from './platform.js';
 import { validateDigest } from '../spec/reference.js';
-import { MEDIA_TYPES } from './registry.js';
 
 export type DocumentKind = 'index' | 'manifest';
 
@@ -121,16 +120,4 @@ export function parseDiffIds(data: Buffer, what: string, layerCount: number): st
     }
   }
   return ids as string[];
-}
-
-/** containerd's GC references from an index to the manifests that were fetched. */
-export function indexLabels(children: readonly Descriptor[]): Record<string, string> {
-  return Object.fromEntries(children.map((c, i) => [`containerd.io/gc.ref.content.m.${i}`, c.digest]));
-}
-
-/** containerd's GC references from a manifest to its config and layers. */
-export function manifestLabels(m: ImageManifest): Record<string, string> {
-  const labels: Record<string, string> = { 'containerd.io/gc.ref.content.config': m.config.digest };
-  m.layers.forEach((l, i) => (labels[`containerd.io/gc.ref.content.l.${i}`] = l.digest));
-  return labels;
 }

@@ -1,11 +1,39 @@
-// Which manifest of a multi-platform index a machine runs: the platform named
-// "os/arch[/variant]", normalised as containerd does, and the ones it can also run, best
-// first (older variants of its architecture, 32-bit relatives).
+// Platforms (os/architecture/variant): this host's, parsed from a flag, normalised as
+// containerd's platforms package does, and matched against an index's entries (which
+// manifest of a multi-platform image this machine runs).
 
-import { type Platform, hostPlatform, normalizePlatform } from '../containerd/image.js';
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
 
-export type { Platform };
-export { hostPlatform };
+/** Node's arch names in OCI terms, normalised as containerd's platforms package does. */
+export function normalizePlatform(p: Platform): Platform {
+  const os = p.os.toLowerCase();
+  let arch = p.architecture.toLowerCase();
+  let variant = p.variant?.toLowerCase() ?? '';
+  const aliases: Record<string, string> = { x64: 'amd64', x86_64: 'amd64', 'x86-64': 'amd64', ia32: '386', i386: '386', aarch64: 'arm64' };
+  arch = aliases[arch] ?? arch;
+  if (arch === 'armhf') [arch, variant] = ['arm', 'v7'];
+  if (arch === 'armel') [arch, variant] = ['arm', 'v6'];
+  if (arch === 'amd64' && variant === 'v1') variant = '';
+  if (arch === 'arm64' && (variant === 'v8' || variant === '8')) variant = '';
+  if (arch === 'arm') {
+    if (variant === '') variant = 'v7';
+    else if (/^[0-9]+$/.test(variant)) variant = `v${variant}`;
+  }
+  return variant ? { os, architecture: arch, variant } : { os, architecture: arch };
+}
+
+/** This host's platform (Linux only: converge runs where containerd runs). */
+export function hostPlatform(): Platform {
+  const archMap: Record<string, string> = { x64: 'amd64', ia32: '386', ppc64: process.platform === 'linux' ? 'ppc64le' : 'ppc64' };
+  const architecture = archMap[process.arch] ?? process.arch;
+  const armVersion = (process.config.variables as Record<string, unknown>).arm_version;
+  const variant = architecture === 'arm' && armVersion ? `v${String(armVersion)}` : undefined;
+  return normalizePlatform({ os: 'linux', architecture, variant });
+}
 
 /** Parses "linux/arm64/v8", "linux/amd64" or a bare architecture ("arm64": linux). */
 export function parsePlatform(spec: string): Platform {
@@ -76,7 +104,7 @@ export function platformMatches(host: Platform, candidate: Platform): boolean {
  * The index entry `host` runs best; undefined when none fits. An entry naming no platform
  * fits any (as in containerd), after every entry that names a fitting one.
  */
-export function selectManifest<T extends { platform?: Platform }>(entries: readonly T[], host: Platform = hostPlatform()): T | undefined {
+export function selectManifest<T extends { digest: string; platform?: Platform }>(entries: readonly T[], host: Platform = hostPlatform()): T | undefined {
   for (const want of compatiblePlatforms(host)) {
     const hit = entries.find((e) => e.platform && same(e.platform, want));
     if (hit) return hit;

@@ -1,34 +1,26 @@
-// Pulls an image into containerd, as containerd's own client does (containerd does not
-// pull for its clients): resolve the reference at the registry, fetch index, manifest and
-// config, fetch the layers in parallel (bounded) while unpacking them in order into the
-// snapshotter, and create or move the image record, all under one lease so the garbage
-// collector leaves half-pulled content alone. A failed pull keeps its lease (it expires by
-// itself), so the next try resumes the interrupted blobs. Two callers of the same image
-// share one pull.
+// Pulls an image into an ImageStore (containerd's, in practice; containerd does not pull
+// for its clients): resolve the reference at the registry, fetch index, manifest and
+// config, fetch the layers in parallel (bounded) while the store unpacks them in order,
+// then have the store record the image. Everything is written under the store's hold for
+// this pull, so a failed pull's next try resumes the interrupted blobs. Two callers of the
+// same image share one pull.
 
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { PullProgress as RuntimePullProgress } from '../reconcile/runtime.js';
-import type { ContainerdClient } from '../containerd/client.js';
-import { ContentService } from '../containerd/content.js';
-import { DiffService } from '../containerd/diff.js';
-import { isAlreadyExists, isNotFound } from '../containerd/errors.js';
-import { chainIdOf } from '../containerd/image.js';
-import { type Descriptor, ImagesService } from '../containerd/images.js';
-import { LeasesService } from '../containerd/leases.js';
-import { SnapshotsService } from '../containerd/snapshots.js';
-import { type BlobContext, fetchBlob, putBlob, verifyBytes } from './blob.js';
+import { type BlobContext, fetchBlob, putBlob } from './blob.js';
+import { type Descriptor, chainIds, verifyBytes } from './descriptor.js';
 import { DigestMismatchError } from './errors.js';
-import { type ImageManifest, indexLabels, manifestLabels, parseDiffIds } from './manifest.js';
+import { type ImageManifest, parseDiffIds } from './manifest.js';
 import { type Platform, formatPlatform, hostPlatform } from './platform.js';
 import { formatReference, parseReference } from '../spec/reference.js';
 import type { RegistryClient, Repository } from './registry.js';
-import { markUnpacked, type UnpackContext, unpackLayer } from './unpack.js';
 import { resolve } from './resolve.js';
+import type { ImagePull, ImageStore } from './store.js';
 
 /** Bytes of the image's blobs fetched or found in the store (`done`) and in all (`total`, 0 until the manifest is read). */
-export interface PullProgress extends RuntimePullProgress {
+export interface PullProgress {
   image: string;
+  done: number;
+  total: number;
 }
 
 export interface PullOptions {
@@ -51,14 +43,12 @@ export interface PullResult {
 }
 
 export interface PullerOptions {
-  client: ContainerdClient;
+  /** Where images go. */
+  store: ImageStore;
   registry: RegistryClient;
-  snapshotter: string;
   log: Logger;
   /** Layers fetched at once (docker's default is 3). */
   concurrency?: number;
-  /** A pull's lease expires by itself after this (default 1 h). */
-  leaseMs?: number;
 }
 
 interface Flight {
@@ -70,23 +60,11 @@ interface Flight {
 const PROGRESS_LOG_MS = 1_000;
 
 export class Puller {
-  private readonly content: ContentService;
-  private readonly snapshots: SnapshotsService;
-  private readonly diff: DiffService;
-  private readonly images: ImagesService;
-  private readonly leases: LeasesService;
   private readonly flights = new Map<string, Flight>();
   private readonly concurrency: number;
-  private readonly leaseMs: number;
 
   constructor(private readonly opts: PullerOptions) {
-    this.content = new ContentService(opts.client);
-    this.snapshots = new SnapshotsService(opts.client);
-    this.diff = new DiffService(opts.client);
-    this.images = new ImagesService(opts.client);
-    this.leases = new LeasesService(opts.client);
     this.concurrency = Math.max(1, opts.concurrency ?? 3);
-    this.leaseMs = opts.leaseMs ?? 60 * 60_000;
   }
 
   /** Pulls `ref`; a pull of the same image and platform already running is joined. */
@@ -123,7 +101,7 @@ export class Puller {
     const log = this.opts.log.child({ image: name });
     const ref = parseReference(name);
     const repo = this.opts.registry.repository(ref);
-    const lease = await this.lease(name, platform);
+    const dest = await this.opts.store.begin(name, platform);
     let done = 0;
     let total = 0;
     let fetched = 0;
@@ -142,8 +120,7 @@ export class Puller {
 
     const abort = new AbortController();
     const ctx = (onBytes?: (n: number, fetched: boolean) => void): BlobContext => ({
-      content: this.content,
-      lease,
+      blobs: dest.blobs,
       signal: abort.signal,
       onBytes,
       onResume: (digest, offset) => log.info({ digest, offset }, 'resuming blob'),
@@ -166,64 +143,23 @@ export class Puller {
     for (const p of fetches) p.catch((err: unknown) => abort.abort(err));
     let chainId: string;
     try {
-      const local = await this.readLocal(manifest.config, lease);
+      const local = await dest.blobs.read(manifest.config);
       const configData = local ?? (await this.fetchSmall(repo, manifest.config, abort.signal));
       verifyBytes(manifest.config, configData);
       const diffIds = parseDiffIds(configData, `config ${manifest.config.digest}`, manifest.layers.length);
       await putBlob(ctx(), manifest.config, configData);
       progress(manifest.config.size, local === undefined);
-      chainId = await this.unpack(manifest, diffIds, fetches, this.unpackContext(lease, abort.signal), log);
+      chainId = await unpack(dest, manifest, diffIds, fetches, abort.signal, log);
     } catch (err) {
       abort.abort(err);
       await Promise.allSettled(fetches);
       // The root cause, not the cancellations it caused.
       throw abort.signal.reason ?? err;
     }
-    // Each parent names what it references, for containerd's GC (all under the lease yet).
-    await Promise.all([
-      markUnpacked(this.unpackContext(lease, abort.signal), manifest.config, chainId),
-      putBlob(ctx(), r.manifestDesc, r.manifestData, manifestLabels(manifest)),
-      r.index ? putBlob(ctx(), r.target, r.targetData, indexLabels(r.index.entries)) : undefined,
-    ]);
-    await this.record(name, r.target, lease);
-    await this.leases.delete(lease).catch((err: unknown) => log.warn({ err: String(err), lease }, 'lease not deleted; it expires by itself'));
+    await dest.finish(name, r, chainId);
     const result: PullResult = { name, digest: r.target.digest, manifestDigest: r.manifestDesc.digest, chainId, size: total, fetched, ms: Date.now() - began };
     log.info({ digest: r.target.digest, size: total, fetched, ms: result.ms }, 'image pulled');
     return result;
-  }
-
-  /** Unpacks the layers in order, each once its fetch is done; the top chain ID. */
-  private async unpack(manifest: ImageManifest, diffIds: string[], fetches: Promise<void>[], ctx: UnpackContext, log: Logger): Promise<string> {
-    let parent = '';
-    for (let i = 0; i < manifest.layers.length; i++) {
-      await fetches[i];
-      const chainId = chainIdOf(diffIds.slice(0, i + 1));
-      if (await unpackLayer(ctx, manifest.layers[i], diffIds[i], parent, chainId)) log.debug({ layer: manifest.layers[i].digest, chainId }, 'layer unpacked');
-      parent = chainId;
-    }
-    return parent;
-  }
-
-  private unpackContext(lease: string, signal: AbortSignal): UnpackContext {
-    return {
-      snapshots: this.snapshots,
-      diff: this.diff,
-      content: this.content,
-      snapshotter: this.opts.snapshotter,
-      lease,
-      signal,
-      onLeak: (err: unknown, key: string) => this.opts.log.warn({ err: String(err), key }, 'extraction snapshot not removed'),
-    };
-  }
-
-  /** A small blob from the store, when it is there already. */
-  private async readLocal(desc: Descriptor, lease: string): Promise<Buffer | undefined> {
-    try {
-      return await this.content.read(desc.digest, desc.size, { lease });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
   }
 
   private async fetchSmall(repo: Repository, desc: Descriptor, signal: AbortSignal): Promise<Buffer> {
@@ -241,26 +177,19 @@ export class Puller {
     }
     return Buffer.concat(parts, size);
   }
+}
 
-  /** The pull's lease: the same ID for the same image, so a retry finds its partial blobs. */
-  private async lease(name: string, platform: Platform): Promise<string> {
-    const id = `converge-pull-${createHash('sha256').update(`${name} ${formatPlatform(platform)}`).digest('hex').slice(0, 16)}`;
-    try {
-      await this.leases.create(id, this.leaseMs, { 'converge.dev/image': name.slice(0, 200) });
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-    }
-    return id;
+/** Has the store unpack the layers in order, each once its fetch is done; the top chain ID. */
+async function unpack(dest: ImagePull, manifest: ImageManifest, diffIds: string[], fetches: Promise<void>[], signal: AbortSignal, log: Logger): Promise<string> {
+  const chain = chainIds(diffIds);
+  let parent = '';
+  for (let i = 0; i < manifest.layers.length; i++) {
+    await fetches[i];
+    const chainId = chain[i];
+    if (await dest.unpack(manifest.layers[i], diffIds[i], parent, chainId, signal)) log.debug({ layer: manifest.layers[i].digest, chainId }, 'layer unpacked');
+    parent = chainId;
   }
-
-  private async record(name: string, target: Descriptor, lease: string): Promise<void> {
-    try {
-      await this.images.create({ name, target }, { lease });
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-      await this.images.updateTarget(name, target, { lease });
-    }
-  }
+  return parent;
 }
 
 /** Runs at most `n` of the given tasks at once, in the order they were given. */

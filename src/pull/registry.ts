@@ -5,18 +5,11 @@
 // changes, so a registry's credentials never reach a storage bucket).
 
 import { isIP } from 'node:net';
-import type { Descriptor } from '../containerd/images.js';
+import { type Descriptor, MEDIA_TYPES } from './descriptor.js';
 import { Authorizer, causeText } from './auth.js';
 import type { CredentialStore } from './credentials.js';
 import { ImageNotFoundError, PullError, RegistryError, RegistryUnreachableError, UnauthorizedError } from './errors.js';
 import { type Reference, registryHost } from '../spec/reference.js';
-
-export const MEDIA_TYPES = {
-  ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
-  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-} as const;
 
 const MANIFEST_ACCEPT = [MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList, MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest].join(', ');
 /** containerd's bound on a manifest or index; anything bigger is not one. */

@@ -2,13 +2,12 @@
 // document the tag or digest names (verified against the digest, and against the digest
 // the registry claims), and when that is an index, the manifest for the platform.
 
-import type { Descriptor } from '../containerd/images.js';
-import { digestOf, verifyBytes } from './blob.js';
+import { type Descriptor, MEDIA_TYPES, digestOf, verifyBytes } from './descriptor.js';
 import { DigestMismatchError, NoMatchingPlatformError, UnsupportedImageError } from './errors.js';
 import { type ImageManifest, kindOf, parseIndex, parseManifest } from './manifest.js';
 import { type Platform, formatPlatform, selectManifest } from './platform.js';
 import type { Reference } from '../spec/reference.js';
-import { MEDIA_TYPES, type Repository } from './registry.js';
+import type { Repository } from './registry.js';
 
 export interface Resolved {
   /** What the reference names: the image record's target. */

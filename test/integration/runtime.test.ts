@@ -14,7 +14,8 @@ import { ContainersService } from '../../src/containerd/containers.js';
 import { ContentService } from '../../src/containerd/content.js';
 import { AlreadyExistsError, ContainerdError, DeadlineExceededError, NotFoundError, fromGrpc, isNotFound } from '../../src/containerd/errors.js';
 import { toRuntimeEvent } from '../../src/containerd/events.js';
-import { ImageResolver, chainIdOf, chooseManifest, hostPlatform, normalizePlatform } from '../../src/containerd/image.js';
+import { ImageResolver, chainIdOf } from '../../src/containerd/image.js';
+import { hostPlatform, normalizePlatform, selectManifest } from '../../src/pull/platform.js';
 import { ImagesService } from '../../src/containerd/images.js';
 import { SnapshotsService } from '../../src/containerd/snapshots.js';
 import { TasksService } from '../../src/containerd/tasks.js';
@@ -400,11 +401,11 @@ describe('containerd layer helpers (no daemon needed)', () => {
       { digest: 'armv6', platform: { os: 'linux', architecture: 'arm', variant: 'v6' } },
       { digest: 'amd64', platform: { os: 'linux', architecture: 'amd64' } },
     ];
-    assert.equal(chooseManifest(entries, { os: 'linux', architecture: 'amd64' })?.digest, 'amd64');
-    assert.equal(chooseManifest(entries, normalizePlatform({ os: 'linux', architecture: 'aarch64' }))?.digest, 'arm64');
-    assert.equal(chooseManifest(entries, normalizePlatform({ os: 'linux', architecture: 'arm', variant: '7' }))?.digest, 'armv6');
-    assert.equal(chooseManifest(entries, { os: 'linux', architecture: 's390x' }), undefined);
-    assert.equal(chooseManifest([{ digest: 'bare' }], { os: 'linux', architecture: 's390x' })?.digest, 'bare');
+    assert.equal(selectManifest(entries, { os: 'linux', architecture: 'amd64' })?.digest, 'amd64');
+    assert.equal(selectManifest(entries, normalizePlatform({ os: 'linux', architecture: 'aarch64' }))?.digest, 'arm64');
+    assert.equal(selectManifest(entries, normalizePlatform({ os: 'linux', architecture: 'arm', variant: '7' }))?.digest, 'armv6');
+    assert.equal(selectManifest(entries, { os: 'linux', architecture: 's390x' }), undefined);
+    assert.equal(selectManifest([{ digest: 'bare' }], { os: 'linux', architecture: 's390x' })?.digest, 'bare');
     assert.deepEqual(hostPlatform().os, 'linux');
   });
 

@@ -5,12 +5,12 @@
 // garbage collector see the snapshots through the image.
 
 import { randomBytes } from 'node:crypto';
-import type { ContentService } from '../containerd/content.js';
-import type { DiffService } from '../containerd/diff.js';
-import { isAlreadyExists, isNotFound } from '../containerd/errors.js';
-import type { Descriptor } from '../containerd/images.js';
-import type { SnapshotsService } from '../containerd/snapshots.js';
-import { DigestMismatchError } from './errors.js';
+import type { Descriptor } from '../pull/descriptor.js';
+import { DigestMismatchError } from '../pull/errors.js';
+import type { ContentService } from './content.js';
+import type { DiffService } from './diff.js';
+import { isAlreadyExists, isNotFound } from './errors.js';
+import type { SnapshotsService } from './snapshots.js';
 
 export const LABEL_SNAPSHOT_REF = 'containerd.io/snapshot.ref';
 export const LABEL_UNCOMPRESSED = 'containerd.io/uncompressed';
