@@ -133,3 +133,18 @@ export const isUnavailable = (e: unknown): boolean => hasCode(e, 'Unavailable');
 export const isDeadlineExceeded = (e: unknown): boolean => hasCode(e, 'DeadlineExceeded');
 export const isInvalidArgument = (e: unknown): boolean => hasCode(e, 'InvalidArgument');
 export const isCanceled = (e: unknown): boolean => hasCode(e, 'Canceled');
+
+/** A definite failure (the call did not happen) as opposed to one whose outcome is unknown. */
+export function isDefinite(err: unknown): boolean {
+  return !isDeadlineExceeded(err) && !isUnavailable(err) && !isCanceled(err);
+}
+
+/** Resolves to undefined when the thing is not there; rethrows anything else. */
+export async function unlessNotFound<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}

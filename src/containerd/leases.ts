@@ -2,7 +2,10 @@
 // collector until something that outlives the lease references them.
 
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { RuntimeEvent } from '../reconcile/runtime.js';
 import type { CallOptions, ContainerdClient } from './client.js';
+import { unlessNotFound } from './errors.js';
 
 /** containerd collects an expired lease by itself, so a crash never leaks one for long. */
 export const LABEL_GC_EXPIRE = 'containerd.io/gc.expire';
@@ -94,4 +97,52 @@ export async function removeStaleLeases(leases: LeasesService, inUse: ReadonlySe
     onError(err);
   }
   return removed;
+}
+
+/**
+ * The operation leases of one process: which are in use (so a cleanup leaves them alone),
+ * which failed to delete (containerd away; tried again at the next listing), and the
+ * cleanup after every (re)connect of the event stream.
+ */
+export class LeaseKeeper {
+  private readonly inUse = new Set<string>();
+  private readonly leaked = new Set<string>();
+
+  constructor(
+    private readonly leases: LeasesService,
+    private readonly log: Logger,
+  ) {}
+
+  withLease<T>(expireMs: number, fn: (lease: string) => Promise<T>): Promise<T> {
+    const onLeak = (err: unknown, lease: string): void => {
+      this.log.warn({ err, lease }, 'lease not deleted; trying again at the next listing');
+      this.leaked.add(lease);
+    };
+    return withLease(this.leases, expireMs, fn, onLeak, this.inUse);
+  }
+
+  /** Deletes, in the background, the leases whose delete failed before. */
+  retryLeaked(): void {
+    for (const lease of [...this.leaked]) {
+      unlessNotFound(this.leases.delete(lease)).then(
+        () => this.leaked.delete(lease),
+        () => undefined,
+      );
+    }
+  }
+
+  /**
+   * Passes the stream on; after every (re)connect, before the consumer resyncs, deletes the
+   * leases a killed converge (or one cut off from containerd) left behind: they hold
+   * content and snapshots back from the GC until they expire.
+   */
+  async *cleanAfterConnect(stream: AsyncIterable<RuntimeEvent>): AsyncGenerator<RuntimeEvent> {
+    for await (const event of stream) {
+      if (event.type === 'connected') {
+        const removed = await removeStaleLeases(this.leases, this.inUse, (err, lease) => this.log.warn({ err, lease }, 'stale lease not removed'));
+        if (removed > 0) this.log.info({ removed }, 'removed stale leases');
+      }
+      yield event;
+    }
+  }
 }

@@ -5,24 +5,26 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { ActualContainer, ActualTask, CreateOptions, Runtime, RuntimeEvent } from '../reconcile/runtime.js';
+import type { CreateOptions, Runtime, RuntimeEvent } from '../reconcile/runtime.js';
 import type { DesiredContainer } from '../spec/types.js';
-import { LABEL_KEY, LABEL_MANAGED, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, idOf, keyOfId } from './labels.js';
+import { LABEL_KEY, LABEL_MANAGED, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, idOf } from './labels.js';
 import { ContainerdClient } from './client.js';
-import { type Container, ContainersService } from './containers.js';
+import { ContainersService } from './containers.js';
 import { ContentService } from './content.js';
-import { DeadlineExceededError, isAlreadyExists, isCanceled, isDeadlineExceeded, isNotFound, isUnavailable } from './errors.js';
+import { isAlreadyExists, isDefinite, unlessNotFound } from './errors.js';
 import { EventsService } from './events.js';
 import { watchTaskEvents } from './eventstream.js';
 import { ImageResolver } from './image.js';
 import { ContainerdImageStore } from './imagestore.js';
 import { ImagesService } from './images.js';
-import { LeasesService, removeStaleLeases, withLease as withLeaseOf } from './leases.js';
+import { LeaseKeeper, LeasesService } from './leases.js';
+import { toActual } from './actual.js';
+import { TaskOps } from './taskops.js';
 import { NamespacesService } from './namespaces.js';
-import { buildSpec, detectCgroupVersion, readHostRlimits, signalNumber } from './oci.js';
+import { buildSpec, detectCgroupVersion, readHostRlimits } from './oci.js';
 import { SnapshotsService } from './snapshots.js';
 import { runcOptions, runcRoot } from './runc.js';
-import { type Process, TasksService } from './tasks.js';
+import { TasksService } from './tasks.js';
 import { type UserFiles, needsUserFiles, readImageUserFiles, resolveUser } from './user.js';
 import { type DaemonVersion, VersionService } from './version.js';
 import { ImageNotPresentError } from '../pull/errors.js';
@@ -76,64 +78,7 @@ export interface ContainerdRuntime extends Runtime {
   logPath(id: string): string;
 }
 
-const SIGKILL = 9;
 const USER_FILES_CACHE = 64;
-
-/** A definite failure (the call did not happen) as opposed to one whose outcome is unknown. */
-function isDefinite(err: unknown): boolean {
-  return !isDeadlineExceeded(err) && !isUnavailable(err) && !isCanceled(err);
-}
-
-/** Resolves to undefined when the thing is not there; rethrows anything else. */
-async function unlessNotFound<T>(p: Promise<T>): Promise<T | undefined> {
-  try {
-    return await p;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
-function toTask(p: Process): ActualTask {
-  const task: ActualTask = { pid: p.pid, status: p.status };
-  if (p.status === 'stopped') {
-    task.exitStatus = p.exitStatus;
-    if (p.exitedAt) task.exitedAt = p.exitedAt;
-  }
-  return task;
-}
-
-export function toActual(c: Container, p: Process | undefined): ActualContainer {
-  const restarts = Number.parseInt(c.labels[LABEL_RESTARTS] ?? '', 10);
-  const actual: ActualContainer = {
-    id: c.id,
-    key: c.labels[LABEL_KEY] || keyOfId(c.id),
-    specHash: c.labels[LABEL_SPEC_HASH] ?? '',
-    managed: c.labels[LABEL_MANAGED] === 'true',
-    labels: c.labels,
-    restarts: Number.isInteger(restarts) && restarts >= 0 ? restarts : 0,
-  };
-  const origin = c.labels[LABEL_SOURCE];
-  if (origin) actual.origin = origin;
-  const signal = c.labels[LABEL_STOP_SIGNAL];
-  const grace = Number(c.labels[LABEL_STOP_GRACE] ?? NaN);
-  if (signal && Number.isFinite(grace) && grace >= 0) actual.stop = { signal, graceMs: grace * 1000 };
-  if (c.createdAt) actual.createdAt = c.createdAt;
-  if (p) actual.task = toTask(p);
-  return actual;
-}
-
-/**
- * After every (re)connect of the event stream, before the consumer resyncs: leases a killed
- * converge (or one cut off from containerd) left behind hold content and snapshots back
- * from the GC until they expire, so they go now.
- */
-async function* withLeaseCleanup(stream: AsyncIterable<RuntimeEvent>, clean: () => Promise<void>): AsyncGenerator<RuntimeEvent> {
-  for await (const event of stream) {
-    if (event.type === 'connected') await clean();
-    yield event;
-  }
-}
 
 export function createContainerdRuntime(opts: ContainerdRuntimeOptions): ContainerdRuntime {
   const namespace = opts.namespace;
@@ -142,14 +87,12 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const taskOptions = runtimeName === 'io.containerd.runc.v2' ? runcOptions(runcRoot(opts.address)) : undefined;
   const log = opts.log.child({ component: 'containerd' });
   const reached = opts.failpoint ?? ((): void => undefined);
-  // The operation leases in use now; every other one of converge's is a leftover.
-  const leasesInUse = new Set<string>();
   const client = new ContainerdClient({ address: opts.address, namespace, timeoutMs: opts.timeoutMs });
   const timeoutMs = client.timeoutMs;
   const containers = new ContainersService(client);
   const tasks = new TasksService(client);
   const snapshots = new SnapshotsService(client);
-  const leases = new LeasesService(client);
+  const leaseKeeper = new LeaseKeeper(new LeasesService(client), log);
   const images = new ImagesService(client);
   const events = new EventsService(client);
   const resolver = new ImageResolver(images, new ContentService(client));
@@ -161,6 +104,9 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const userFiles = new Map<string, UserFiles>();
   // Long enough for the calls made under it; short, so a crash leaks nothing for long.
   const leaseMs = Math.max(60_000, 3 * timeoutMs);
+  const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> => leaseKeeper.withLease(leaseMs, fn);
+  const taskOps = new TaskOps(tasks, log, timeoutMs);
+  const { getTask, deleteTaskQuiet, stop } = taskOps;
 
   const logPath = (id: string): string => path.join(logDir, `${id}.log`);
 
@@ -192,34 +138,6 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     return (await unlessNotFound(images.get(ref))) !== undefined ? ref : normal;
   }
 
-  const cleanAfterConnect = (stream: AsyncIterable<RuntimeEvent>) =>
-    withLeaseCleanup(stream, async () => {
-      const removed = await removeStaleLeases(leases, leasesInUse, (err, lease) => log.warn({ err, lease }, 'stale lease not removed'));
-      if (removed > 0) log.info({ removed }, 'removed stale leases');
-    });
-
-  const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> =>
-    withLeaseOf(
-      leases,
-      leaseMs,
-      fn,
-      (err, lease) => {
-        log.warn({ err, lease }, 'lease not deleted; trying again at the next listing');
-        leaked.add(lease);
-      },
-      leasesInUse,
-    );
-  /** Leases whose delete failed (containerd away): deleted again at the next list(). */
-  const leaked = new Set<string>();
-  const retryLeaked = async (): Promise<void> => {
-    for (const lease of [...leaked]) {
-      await unlessNotFound(leases.delete(lease)).then(
-        () => leaked.delete(lease),
-        () => undefined,
-      );
-    }
-  };
-
   async function imageUserFiles(chainId: string): Promise<UserFiles> {
     const cached = userFiles.get(chainId);
     if (cached) return cached;
@@ -229,57 +147,6 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     if (userFiles.size >= USER_FILES_CACHE) userFiles.delete(userFiles.keys().next().value as string);
     userFiles.set(chainId, files);
     return files;
-  }
-
-  async function getTask(id: string): Promise<Process | undefined> {
-    return unlessNotFound(tasks.get(id));
-  }
-
-  /** Deletes the task; gone already is fine. */
-  async function deleteTaskQuiet(id: string): Promise<{ exitStatus: number } | undefined> {
-    const res = await unlessNotFound(tasks.delete(id));
-    return res && { exitStatus: res.exitStatus };
-  }
-
-  /**
-   * Sends `signal` and waits up to `waitMs` for the exit. The wait is made before the
-   * signal, so an exit in between cannot be missed. True when the task exited.
-   */
-  async function signalAndWait(id: string, signal: number, all: boolean, waitMs: number): Promise<boolean> {
-    const waiting = tasks.wait(id, { timeoutMs: waitMs }).then(
-      () => true,
-      (err: unknown) => {
-        if (isNotFound(err)) return true;
-        if (isDeadlineExceeded(err)) return false;
-        throw err;
-      },
-    );
-    try {
-      await tasks.kill(id, signal, all);
-    } catch (err) {
-      // NotFound: the process is gone already ("process already finished").
-      if (!isNotFound(err)) {
-        waiting.catch(() => undefined);
-        throw err;
-      }
-    }
-    return waiting;
-  }
-
-  async function stop(id: string, signal: string, graceMs: number): Promise<void> {
-    const sig = signalNumber(signal);
-    const task = await getTask(id);
-    if (!task) return;
-    if (task.status !== 'stopped') {
-      const graceful = graceMs > 0 && sig !== SIGKILL;
-      if (!graceful || !(await signalAndWait(id, sig, false, graceMs))) {
-        if (graceful) log.info({ id, signal, graceMs }, 'task did not stop in its grace period; killing it');
-        if (!(await signalAndWait(id, SIGKILL, true, timeoutMs))) {
-          throw new DeadlineExceededError(`task ${id} did not exit ${timeoutMs} ms after SIGKILL`);
-        }
-      }
-    }
-    await deleteTaskQuiet(id);
   }
 
   /** Everything that can fail on the spec's account, before anything is made. */
@@ -305,7 +172,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
 
   const runtime: ContainerdRuntime = {
     async list() {
-      if (leaked.size > 0) void retryLeaked();
+      leaseKeeper.retryLeaked();
       const [cs, ps] = await Promise.all([containers.list(), tasks.list()]);
       const byId = new Map(ps.map((p) => [p.id, p]));
       return cs.map((c) => toActual(c, byId.get(c.id)));
@@ -400,7 +267,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     },
 
     events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {
-      return cleanAfterConnect(watchTaskEvents({ events, namespace, log, probeTimeoutMs: timeoutMs }, signal));
+      return leaseKeeper.cleanAfterConnect(watchTaskEvents({ events, namespace, log, probeTimeoutMs: timeoutMs }, signal));
     },
 
     close() {

@@ -1,0 +1,37 @@
+// containerd's records as the reconciler's ActualContainer: the labels converge wrote at
+// create time become plain fields, so nothing above this layer reads a label name.
+
+import type { ActualContainer, ActualTask } from '../reconcile/runtime.js';
+import type { Container } from './containers.js';
+import { LABEL_KEY, LABEL_MANAGED, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, keyOfId } from './labels.js';
+import type { Process } from './tasks.js';
+
+function toTask(p: Process): ActualTask {
+  const task: ActualTask = { pid: p.pid, status: p.status };
+  if (p.status === 'stopped') {
+    task.exitStatus = p.exitStatus;
+    if (p.exitedAt) task.exitedAt = p.exitedAt;
+  }
+  return task;
+}
+
+export function toActual(c: Container, p: Process | undefined): ActualContainer {
+  const restarts = Number.parseInt(c.labels[LABEL_RESTARTS] ?? '', 10);
+  const actual: ActualContainer = {
+    id: c.id,
+    key: c.labels[LABEL_KEY] || keyOfId(c.id),
+    specHash: c.labels[LABEL_SPEC_HASH] ?? '',
+    managed: c.labels[LABEL_MANAGED] === 'true',
+    labels: c.labels,
+    restarts: Number.isInteger(restarts) && restarts >= 0 ? restarts : 0,
+  };
+  const origin = c.labels[LABEL_SOURCE];
+  if (origin) actual.origin = origin;
+  const signal = c.labels[LABEL_STOP_SIGNAL];
+  const grace = Number(c.labels[LABEL_STOP_GRACE] ?? NaN);
+  if (signal && Number.isFinite(grace) && grace >= 0) actual.stop = { signal, graceMs: grace * 1000 };
+  if (c.createdAt) actual.createdAt = c.createdAt;
+  if (p) actual.task = toTask(p);
+  return actual;
+}
+

@@ -1,0 +1,67 @@
+// The task operations that take more than one call: stop (signal, wait the grace period,
+// SIGKILL, delete) and the quiet forms of get and delete, for which "already gone" is done.
+
+import type { Logger } from 'pino';
+import { DeadlineExceededError, isDeadlineExceeded, isNotFound, unlessNotFound } from './errors.js';
+import { signalNumber } from './oci.js';
+import type { Process, TasksService } from './tasks.js';
+
+const SIGKILL = 9;
+
+export class TaskOps {
+  constructor(
+    private readonly tasks: TasksService,
+    private readonly log: Logger,
+    private readonly timeoutMs: number,
+  ) {}
+
+  getTask = (id: string): Promise<Process | undefined> => unlessNotFound(this.tasks.get(id));
+
+  /** Deletes the task; gone already is fine. */
+  deleteTaskQuiet = async (id: string): Promise<{ exitStatus: number } | undefined> => {
+    const res = await unlessNotFound(this.tasks.delete(id));
+    return res && { exitStatus: res.exitStatus };
+  };
+
+  /**
+   * Sends `signal` and waits up to `waitMs` for the exit. The wait is made before the
+   * signal, so an exit in between cannot be missed. True when the task exited.
+   */
+  private async signalAndWait(id: string, signal: number, all: boolean, waitMs: number): Promise<boolean> {
+    const waiting = this.tasks.wait(id, { timeoutMs: waitMs }).then(
+      () => true,
+      (err: unknown) => {
+        if (isNotFound(err)) return true;
+        if (isDeadlineExceeded(err)) return false;
+        throw err;
+      },
+    );
+    try {
+      await this.tasks.kill(id, signal, all);
+    } catch (err) {
+      // NotFound: the process is gone already ("process already finished").
+      if (!isNotFound(err)) {
+        waiting.catch(() => undefined);
+        throw err;
+      }
+    }
+    return waiting;
+  }
+
+  /** Stops the task: `signal`, up to `graceMs` for it to exit, then SIGKILL; deletes it. */
+  stop = async (id: string, signal: string, graceMs: number): Promise<void> => {
+    const sig = signalNumber(signal);
+    const task = await this.getTask(id);
+    if (!task) return;
+    if (task.status !== 'stopped') {
+      const graceful = graceMs > 0 && sig !== SIGKILL;
+      if (!graceful || !(await this.signalAndWait(id, sig, false, graceMs))) {
+        if (graceful) this.log.info({ id, signal, graceMs }, 'task did not stop in its grace period; killing it');
+        if (!(await this.signalAndWait(id, SIGKILL, true, this.timeoutMs))) {
+          throw new DeadlineExceededError(`task ${id} did not exit ${this.timeoutMs} ms after SIGKILL`);
+        }
+      }
+    }
+    await this.deleteTaskQuiet(id);
+  };
+}
