@@ -5,6 +5,8 @@
 // Arithmetic is exact (BigInt over the decimal digits): "1.1M" must be 1100000 bytes, not
 // the 1100000.0000000002 a float multiply gives, since bytes are rounded up.
 
+import { ConvergeError } from '../errors.js';
+
 /** The number part of a quantity: "1", "1.5", "1.", ".5". No sign: limits are never negative. */
 const NUMBER = '(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)';
 
@@ -19,11 +21,11 @@ export const CPU_PATTERN = `^${NUMBER}m?$`;
 
 export type QuantityErrorCode = 'InvalidQuantity';
 
-export class QuantityError extends Error {
-  readonly code: QuantityErrorCode = 'InvalidQuantity';
+/** Under the one error root, so a caller (the OCI builder, the schema checks) branches on the code. */
+export class QuantityError extends ConvergeError {
+  declare readonly code: QuantityErrorCode;
   constructor(message: string) {
-    super(message);
-    this.name = 'QuantityError';
+    super('InvalidQuantity', message);
   }
 }
 
