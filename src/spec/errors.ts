@@ -6,6 +6,7 @@ import { ConvergeError } from '../errors.js';
 export type SpecErrorCode =
   | 'FileTooLarge'
   | 'FileUnreadable'
+  | 'NotRegularFile'
   | 'YamlSyntax'
   | 'JsonSyntax'
   | 'TooManyAliases'
@@ -33,6 +34,13 @@ export class FileTooLargeError extends SpecError {
 export class FileUnreadableError extends SpecError {
   constructor(message: string, cause: unknown) {
     super('FileUnreadable', message, { cause });
+  }
+}
+
+/** A FIFO, device, socket or directory where a spec file was expected: refused, never read. */
+export class NotRegularFileError extends SpecError {
+  constructor(kind: string, cause?: unknown) {
+    super('NotRegularFile', `is ${kind}, not a regular file`, cause === undefined ? undefined : { cause });
   }
 }
 

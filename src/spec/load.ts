@@ -2,13 +2,15 @@
 // document, validate, key and hash. A bad document contributes only problems; a file that
 // cannot be parsed at all contributes one problem and no specs. Never throws for bad input.
 
-import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { FileTooLargeError, FileUnreadableError, SpecError } from './errors.js';
+import { SpecError } from './errors.js';
 import { toDesired } from './resolve.js';
 import { validateDocument } from './schema.js';
 import { DEFAULTS, keyOf, type ContainerSpec, type DesiredContainer, type Key, type Problem } from './types.js';
 import { DEFAULT_MAX_BYTES, isJsonPath, lineOf, parseDocuments } from './yaml.js';
+
+// Reading from disk has its own module; the sources and the CLI import it from here.
+export { readSpecFile } from './read.js';
 
 export interface LoadOptions {
   maxBytes?: number;
@@ -62,48 +64,6 @@ export function loadFile(path: string, text: string, options: LoadOptions = {}):
     specs.push(toDesired(spec, origin));
   }
   return { specs, problems };
-}
-
-/** Reads a spec file asynchronously, refusing it when it is over the size limit. Throws a SpecError. */
-export async function readSpecFile(path: string, maxBytes = DEFAULT_MAX_BYTES): Promise<string> {
-  let handle;
-  try {
-    handle = await open(path, 'r');
-  } catch (err) {
-    throw unreadable(err);
-  }
-  try {
-    const { size } = await handle.stat();
-    if (size > maxBytes) throw new FileTooLargeError(size, maxBytes);
-    // The file may change between the stat and the read: read until EOF, but never more
-    // than one byte past the limit.
-    let buf: Buffer = Buffer.alloc(Math.min(size, maxBytes) + 1);
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
-      n += bytesRead;
-      if (bytesRead === 0 || n > maxBytes) break;
-      if (n === buf.length) buf = grown(buf, maxBytes);
-    }
-    if (n > maxBytes) throw new FileTooLargeError(n, maxBytes);
-    return buf.subarray(0, n).toString('utf8');
-  } catch (err) {
-    throw err instanceof SpecError ? err : unreadable(err);
-  } finally {
-    await handle.close();
-  }
-}
-
-function grown(buf: Buffer, maxBytes: number): Buffer {
-  const next = Buffer.alloc(Math.min(buf.length * 2, maxBytes + 1));
-  buf.copy(next);
-  return next;
-}
-
-function unreadable(err: unknown): FileUnreadableError {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const what = code === 'ENOENT' ? 'file does not exist' : code === 'EISDIR' ? 'is a directory' : `cannot read file (${code ?? String(err)})`;
-  return new FileUnreadableError(what, err);
 }
 
 /** A problem for a whole file that could not be read or parsed. */
