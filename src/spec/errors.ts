@@ -7,6 +7,7 @@ export type SpecErrorCode =
   | 'FileTooLarge'
   | 'FileUnreadable'
   | 'NotRegularFile'
+  | 'InvalidUtf8'
   | 'YamlSyntax'
   | 'JsonSyntax'
   | 'TooManyAliases'
@@ -41,6 +42,14 @@ export class FileUnreadableError extends SpecError {
 export class NotRegularFileError extends SpecError {
   constructor(kind: string, cause?: unknown) {
     super('NotRegularFile', `is ${kind}, not a regular file`, cause === undefined ? undefined : { cause });
+  }
+}
+
+/** The file's bytes are not UTF-8; `line` is that of the first bad byte. */
+export class InvalidUtf8Error extends SpecError {
+  constructor(byte: number, offset: number, line: number) {
+    const hex = byte.toString(16).padStart(2, '0');
+    super('InvalidUtf8', `is not valid UTF-8 (byte 0x${hex} at offset ${offset}); save the file as UTF-8`, { line });
   }
 }
 

@@ -1,10 +1,11 @@
 // Reads one spec file from disk, treating the path as untrusted: only a regular file is
-// read, bounded in size. The kind is checked on the open handle, never on the path: a check
-// of the path could be answered by a regular file that is swapped for a FIFO before open.
+// read, bounded in size, and its bytes must be UTF-8. The kind is checked on the open
+// handle, never on the path: a check of the path could be answered by a regular file that
+// is swapped for a FIFO before open.
 
 import type { Stats } from 'node:fs';
 import { constants, open, stat, type FileHandle } from 'node:fs/promises';
-import { FileTooLargeError, FileUnreadableError, NotRegularFileError, SpecError } from './errors.js';
+import { FileTooLargeError, FileUnreadableError, InvalidUtf8Error, NotRegularFileError, SpecError } from './errors.js';
 import { DEFAULT_MAX_BYTES } from './yaml.js';
 
 /**
@@ -38,7 +39,7 @@ export async function readSpecFile(path: string, maxBytes = DEFAULT_MAX_BYTES): 
     const kind = notRegularKind(st);
     if (kind !== undefined) throw new NotRegularFileError(kind);
     if (st.size > maxBytes) throw new FileTooLargeError(st.size, maxBytes);
-    return (await readBounded(handle, st.size, maxBytes)).toString('utf8');
+    return decodeSpecText(await readBounded(handle, st.size, maxBytes));
   } catch (err) {
     throw err instanceof SpecError ? err : unreadable(err);
   } finally {
@@ -64,6 +65,65 @@ function grown(buf: Buffer, maxBytes: number): Buffer {
   const next = Buffer.alloc(Math.min(buf.length * 2, maxBytes + 1));
   buf.copy(next);
   return next;
+}
+
+/**
+ * The text of a spec file's bytes. Strict: a lenient decoder turns every bad byte into
+ * U+FFFD, so a Latin-1 file would load as a different spec than its author sees. A leading
+ * byte order mark is dropped (JSON.parse refuses one). Throws InvalidUtf8Error.
+ */
+export function decodeSpecText(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const at = firstBadByte(bytes);
+    let line = 1;
+    for (let i = bytes.indexOf(0x0a); i >= 0 && i < at; i = bytes.indexOf(0x0a, i + 1)) line++;
+    throw new InvalidUtf8Error(bytes[at], at, line);
+  }
+}
+
+/**
+ * Where the first ill-formed sequence starts. The decoder does not say, so the shortest
+ * prefix that a streaming strict decoder refuses is found by bisection (a prefix that holds
+ * an error stays refused as it grows, and streaming lets a prefix end inside a character).
+ * The refused byte may be one that cut a sequence short: the sequence's lead byte is the
+ * bad one then.
+ */
+function firstBadByte(bytes: Uint8Array): number {
+  const refused = (end: number) => {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end), { stream: true });
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  // Refused only when flushed: the file ends inside a sequence.
+  let end = bytes.length;
+  if (refused(end)) {
+    let lo = 0;
+    while (end - lo > 1) {
+      const mid = (lo + end) >>> 1;
+      if (refused(mid)) end = mid;
+      else lo = mid;
+    }
+    end--; // the byte whose arrival was refused
+  }
+  return openSequenceAt(bytes, end) ?? Math.min(end, bytes.length - 1);
+}
+
+/** The lead byte of a multi-byte sequence still open at `end` (its continuation bytes are all before `end`). */
+function openSequenceAt(bytes: Uint8Array, end: number): number | undefined {
+  for (let i = end - 1; i >= 0 && i >= end - 3; i--) {
+    const b = bytes[i];
+    if (b < 0x80) return undefined;
+    if (b >= 0xc0) {
+      const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+      return i + length > end ? i : undefined;
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -70,3 +70,48 @@ test('validate reports a FIFO given by name or found in a directory, and checks 
     '3 files checked, 1 container, 2 problems',
   ]);
 });
+
+/** Writes bytes to a fresh file and returns what reading it throws (or its text). */
+async function readBytes(name: string, bytes: Buffer): Promise<{ code?: string; line?: number; message?: string; text?: string }> {
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  try {
+    return { text: await readSpecFile(path) };
+  } catch (err) {
+    assert.ok(err instanceof SpecError, String(err));
+    return { code: err.code, line: err.line, message: formatProblem(fileProblem(path, err)).slice(path.length + 2) };
+  }
+}
+
+const ascii = (s: string) => Buffer.from(s, 'latin1');
+
+test('bytes that are not UTF-8 are refused with the line of the first bad byte, not turned into U+FFFD', async () => {
+  const head = ascii('apiVersion: converge.dev/v1alpha1\nkind: Container\nmetadata:\n  name: ');
+  const tail = ascii('\nspec:\n  image: busybox\n');
+  // A Latin-1 "é" on line 4.
+  assert.deepEqual(await readBytes('latin1.yaml', Buffer.concat([head, Buffer.from([0xe9]), tail])), {
+    code: 'InvalidUtf8', line: 4, message: 'line 4: is not valid UTF-8 (byte 0xe9 at offset 68); save the file as UTF-8',
+  });
+  // Ill-formed sequences, each reported at the byte that starts it.
+  const cases: Array<[string, number[], number]> = [
+    ['a stray continuation byte', [0x80], 0],
+    ['an overlong "/"', [0xc0, 0xaf], 0],
+    ['an overlong NUL', [0xe0, 0x80, 0x80], 0],
+    ['a UTF-16 surrogate', [0xed, 0xa0, 0x80], 0],
+    ['a code point past U+10FFFF', [0xf4, 0x90, 0x80, 0x80], 0],
+    ['a sequence cut by a newline', [0xe2, 0x82, 0x0a], 0],
+    ['a sequence cut by the end of the file', [0x41, 0xe2, 0x82], 1],
+  ];
+  for (const [what, bad, at] of cases) {
+    const got = await readBytes('bad.yaml', Buffer.concat([ascii('a: 1\nb: "'), Buffer.from(bad)]));
+    assert.equal(got.code, 'InvalidUtf8', what);
+    assert.equal(got.line, 2, what);
+    assert.match(got.message ?? '', new RegExp(`byte 0x${bad[at].toString(16).padStart(2, '0')} at offset ${9 + at}\\)`), what);
+  }
+});
+
+test('valid UTF-8 reads as it is; a byte order mark is dropped so JSON files with one parse', async () => {
+  const text = 'metadata: {name: "grüße 🚀"}\n';
+  assert.deepEqual(await readBytes('utf8.yaml', Buffer.from(text)), { text });
+  assert.deepEqual(await readBytes('bom.json', Buffer.from(`\ufeff{"a": 1}`)), { text: '{"a": 1}' });
+});
