@@ -4,6 +4,7 @@
 
 import { resolve } from 'node:path';
 import { SpecError } from './errors.js';
+import { oneLine } from './quote.js';
 import { toDesired } from './resolve.js';
 import { validateDocument } from './schema.js';
 import { DEFAULTS, keyOf, type ContainerSpec, type DesiredContainer, type Key, type Problem } from './types.js';
@@ -74,11 +75,17 @@ export function fileProblem(file: string, err: unknown): Problem {
   return { file, path: '', message: err instanceof Error ? err.message : String(err) };
 }
 
-/** `specs/web.yaml: document 1 (line 12): spec.restartPolicy: must be one of Always, OnFailure, Never` */
+/**
+ * `specs/web.yaml: document 1 (line 12): spec.restartPolicy: must be one of Always, OnFailure, Never`
+ *
+ * Always one line: input in messages and paths is quoted where it enters them; oneLine()
+ * is the last guard for text that reached a problem some other way (a file name with a
+ * newline in it, an error of the OS). The file name is never cut: it says where to look.
+ */
 export function formatProblem(p: Problem): string {
-  let where = p.file;
+  let where = oneLine(p.file, Infinity);
   if (p.document !== undefined) where += `: document ${p.document}`;
   if (p.line !== undefined) where += p.document !== undefined ? ` (line ${p.line})` : `: line ${p.line}`;
-  const field = p.path === '' ? '' : `${p.path}: `;
-  return `${where}: ${field}${p.message}`;
+  const field = p.path === '' ? '' : `${oneLine(p.path)}: `;
+  return `${where}: ${field}${oneLine(p.message)}`;
 }

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { CPU_PATTERN, MEMORY_PATTERN, parseBytes, parseCpu } from './quantity.js';
+import { quote } from './quote.js';
 import { fieldPath } from './yaml.js';
 
 export interface SpecIssue {
@@ -128,8 +129,8 @@ function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
         const field = String(p.additionalProperty);
         const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
         const near = closest(field, known);
-        const hint = near ? ` (did you mean '${near}'?)` : '';
-        out.push({ path: at, message: `unknown field '${field}'${hint}`, linePath: fieldPath(at, field) });
+        const hint = near ? ` (did you mean ${quote(near)}?)` : '';
+        out.push({ path: at, message: `unknown field ${quote(field)}${hint}`, linePath: fieldPath(at, field) });
         break;
       }
       case 'enum':
@@ -245,7 +246,7 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
   if (typeof metadata.name === 'string' && ns.length + 1 + metadata.name.length > MAX_ID_LENGTH) {
     out.push({
       path: 'metadata.name',
-      message: `namespace and name together must be at most ${MAX_ID_LENGTH - 1} characters (the containerd ID "${ns}.${metadata.name}" is ${ns.length + 1 + metadata.name.length}, containerd's limit is ${MAX_ID_LENGTH})`,
+      message: `namespace and name together must be at most ${MAX_ID_LENGTH - 1} characters (the containerd ID ${quote(`${ns}.${metadata.name}`, { mark: '"' })} is ${ns.length + 1 + metadata.name.length}, containerd's limit is ${MAX_ID_LENGTH})`,
     });
   }
 
@@ -267,7 +268,7 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
     if (typeof m.target === 'string') {
       const target = m.target.replace(/\/+$/, '') || '/';
       const first = targets.get(target);
-      if (first) out.push({ path: fieldPath(at, 'target'), message: `mounts ${target} again (also ${first})` });
+      if (first) out.push({ path: fieldPath(at, 'target'), message: `mounts ${quote(target)} again (also ${first})` });
       else targets.set(target, fieldPath(at, 'target'));
     }
   });
@@ -278,7 +279,7 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
     if (typeof name !== 'string') return;
     const at = fieldPath(fieldPath('spec.env', i), 'name');
     const first = envNames.get(name);
-    if (first) out.push({ path: at, message: `duplicate variable '${name}' (also ${first})` });
+    if (first) out.push({ path: at, message: `duplicate variable ${quote(name)} (also ${first})` });
     else envNames.set(name, at);
   });
 
@@ -287,13 +288,13 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
     if (typeof name !== 'string') return;
     const at = fieldPath('spec.dependsOn', i);
     if (name === metadata.name) out.push({ path: at, message: 'must not name the container itself' });
-    else if (deps.has(name)) out.push({ path: at, message: `lists '${name}' twice` });
+    else if (deps.has(name)) out.push({ path: at, message: `lists ${quote(name)} twice` });
     deps.add(name);
   });
 
   const signal = spec.stopSignal;
   if (typeof signal === 'string' && SIGNAL_SHAPE.test(signal) && !validSignal(signal)) {
-    out.push({ path: 'spec.stopSignal', message: `unknown signal '${signal}'` });
+    out.push({ path: 'spec.stopSignal', message: `unknown signal ${quote(signal)}` });
   }
   return out;
 }

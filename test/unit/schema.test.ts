@@ -90,7 +90,7 @@ const mistakes: Array<{ name: string; change: (d: Doc) => void; path: string; me
   { name: 'bind mount without source', change: (d) => delete d.spec.mounts[0].source, path: 'spec.mounts[0].source', message: /required for a bind mount/ },
   { name: 'tmpfs mount with source', change: (d) => (d.spec.mounts[1].source = '/x'), path: 'spec.mounts[1].source', message: /only for bind mounts/ },
   { name: 'bind mount with sizeLimit', change: (d) => (d.spec.mounts[0].sizeLimit = '1Mi'), path: 'spec.mounts[0].sizeLimit', message: /only for tmpfs mounts/ },
-  { name: 'two mounts on one target', change: (d) => (d.spec.mounts[1].target = '/data/'), path: 'spec.mounts[1].target', message: /mounts \/data again \(also spec\.mounts\[0\]\.target\)/ },
+  { name: 'two mounts on one target', change: (d) => (d.spec.mounts[1].target = '/data/'), path: 'spec.mounts[1].target', message: /mounts '\/data' again \(also spec\.mounts\[0\]\.target\)/ },
   { name: 'readOnly a string', change: (d) => (d.spec.mounts[0].readOnly = 'yes'), path: 'spec.mounts[0].readOnly', message: /^must be true or false$/ },
   { name: 'command not a list', change: (d) => (d.spec.command = '/bin/sh -c'), path: 'spec.command', message: /^must be a list$/ },
   { name: 'args item a number', change: (d) => (d.spec.args = ['a', 2]), path: 'spec.args[1]', message: /^must be a string$/ },
@@ -158,7 +158,8 @@ test('a huge unknown key is reported without blocking: no edit distances are com
   const [issues] = (await once(worker, 'message')) as [SpecIssue[]];
   await worker.terminate();
   assert.deepEqual(issues.map((i) => i.path), ['', 'metadata', 'spec']);
-  for (const issue of issues) assert.match(issue.message, /^unknown field '[kms]+'$/);
+  // Named by its first 100 characters, with no suggestion.
+  for (const issue of issues) assert.match(issue.message, /^unknown field '([kms])\1{99}'…$/);
 });
 
 test('suggestions are for typos only: long words get none, and distances stop at the limit', () => {
