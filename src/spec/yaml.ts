@@ -20,6 +20,7 @@ import {
   TooManyDocumentsError,
   YamlSyntaxError,
 } from './errors.js';
+import { parseEventsAllowingFlowTabs } from './flowtabs.js';
 import { oneLine, quote } from './quote.js';
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
@@ -91,7 +92,7 @@ export function parseDocuments(text: string, options: ParseOptions = {}): Parsed
 function parseYaml(text: string, options: ParseOptions): ParsedDocument[] {
   let events: Event[];
   try {
-    events = parseEvents(text, {});
+    events = parseEventsAllowingFlowTabs(text);
   } catch (err) {
     throw toSyntaxError(err);
   }
