@@ -47,9 +47,13 @@ export class NotRegularFileError extends SpecError {
 
 /** The file's bytes are not UTF-8; `line` is that of the first bad byte. */
 export class InvalidUtf8Error extends SpecError {
+  /** 0-based offset of the byte that starts the first ill-formed sequence. */
+  readonly offset: number;
+
   constructor(byte: number, offset: number, line: number) {
     const hex = byte.toString(16).padStart(2, '0');
     super('InvalidUtf8', `is not valid UTF-8 (byte 0x${hex} at offset ${offset}); save the file as UTF-8`, { line });
+    this.offset = offset;
   }
 }
 
