@@ -1,6 +1,8 @@
 // `converge validate PATH...`: checks spec files (and the spec files of directories, picked
-// as the directory source picks them), prints every problem and a summary. Exit code 0
-// when everything is valid, 1 on any problem, 2 when there is nothing to check.
+// by name as the directory source picks them), prints every problem and a summary. Exit code
+// 0 when everything is valid, 1 on any problem, 2 when there is nothing to check. A path or
+// entry that is not a regular file (a FIFO, a device) is a problem: readSpecFile refuses it
+// on the open handle, so it is reported at once and never waited on.
 
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';

@@ -6,6 +6,8 @@ import { ConvergeError } from '../errors.js';
 export type SpecErrorCode =
   | 'FileTooLarge'
   | 'FileUnreadable'
+  | 'NotRegularFile'
+  | 'InvalidUtf8'
   | 'YamlSyntax'
   | 'JsonSyntax'
   | 'TooManyAliases'
@@ -33,6 +35,25 @@ export class FileTooLargeError extends SpecError {
 export class FileUnreadableError extends SpecError {
   constructor(message: string, cause: unknown) {
     super('FileUnreadable', message, { cause });
+  }
+}
+
+/** A FIFO, device, socket or directory where a spec file was expected: refused, never read. */
+export class NotRegularFileError extends SpecError {
+  constructor(kind: string, cause?: unknown) {
+    super('NotRegularFile', `is ${kind}, not a regular file`, cause === undefined ? undefined : { cause });
+  }
+}
+
+/** The file's bytes are not UTF-8; `line` is that of the first bad byte. */
+export class InvalidUtf8Error extends SpecError {
+  /** 0-based offset of the byte that starts the first ill-formed sequence. */
+  readonly offset: number;
+
+  constructor(byte: number, offset: number, line: number) {
+    const hex = byte.toString(16).padStart(2, '0');
+    super('InvalidUtf8', `is not valid UTF-8 (byte 0x${hex} at offset ${offset}); save the file as UTF-8`, { line });
+    this.offset = offset;
   }
 }
 

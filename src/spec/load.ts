@@ -2,13 +2,16 @@
 // document, validate, key and hash. A bad document contributes only problems; a file that
 // cannot be parsed at all contributes one problem and no specs. Never throws for bad input.
 
-import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { FileTooLargeError, FileUnreadableError, SpecError } from './errors.js';
+import { SpecError } from './errors.js';
+import { oneLine } from './quote.js';
 import { toDesired } from './resolve.js';
 import { validateDocument } from './schema.js';
 import { DEFAULTS, keyOf, type ContainerSpec, type DesiredContainer, type Key, type Problem } from './types.js';
 import { DEFAULT_MAX_BYTES, isJsonPath, lineOf, parseDocuments } from './yaml.js';
+
+// Reading from disk has its own module; the sources and the CLI import it from here.
+export { readSpecFile } from './read.js';
 
 export interface LoadOptions {
   maxBytes?: number;
@@ -64,48 +67,6 @@ export function loadFile(path: string, text: string, options: LoadOptions = {}):
   return { specs, problems };
 }
 
-/** Reads a spec file asynchronously, refusing it when it is over the size limit. Throws a SpecError. */
-export async function readSpecFile(path: string, maxBytes = DEFAULT_MAX_BYTES): Promise<string> {
-  let handle;
-  try {
-    handle = await open(path, 'r');
-  } catch (err) {
-    throw unreadable(err);
-  }
-  try {
-    const { size } = await handle.stat();
-    if (size > maxBytes) throw new FileTooLargeError(size, maxBytes);
-    // The file may change between the stat and the read: read until EOF, but never more
-    // than one byte past the limit.
-    let buf: Buffer = Buffer.alloc(Math.min(size, maxBytes) + 1);
-    let n = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
-      n += bytesRead;
-      if (bytesRead === 0 || n > maxBytes) break;
-      if (n === buf.length) buf = grown(buf, maxBytes);
-    }
-    if (n > maxBytes) throw new FileTooLargeError(n, maxBytes);
-    return buf.subarray(0, n).toString('utf8');
-  } catch (err) {
-    throw err instanceof SpecError ? err : unreadable(err);
-  } finally {
-    await handle.close();
-  }
-}
-
-function grown(buf: Buffer, maxBytes: number): Buffer {
-  const next = Buffer.alloc(Math.min(buf.length * 2, maxBytes + 1));
-  buf.copy(next);
-  return next;
-}
-
-function unreadable(err: unknown): FileUnreadableError {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const what = code === 'ENOENT' ? 'file does not exist' : code === 'EISDIR' ? 'is a directory' : `cannot read file (${code ?? String(err)})`;
-  return new FileUnreadableError(what, err);
-}
-
 /** A problem for a whole file that could not be read or parsed. */
 export function fileProblem(file: string, err: unknown): Problem {
   if (err instanceof SpecError) {
@@ -114,11 +75,17 @@ export function fileProblem(file: string, err: unknown): Problem {
   return { file, path: '', message: err instanceof Error ? err.message : String(err) };
 }
 
-/** `specs/web.yaml: document 1 (line 12): spec.restartPolicy: must be one of Always, OnFailure, Never` */
+/**
+ * `specs/web.yaml: document 1 (line 12): spec.restartPolicy: must be one of Always, OnFailure, Never`
+ *
+ * Always one line: input in messages and paths is quoted where it enters them; oneLine()
+ * is the last guard for text that reached a problem some other way (a file name with a
+ * newline in it, an error of the OS). The file name is never cut: it says where to look.
+ */
 export function formatProblem(p: Problem): string {
-  let where = p.file;
+  let where = oneLine(p.file, Infinity);
   if (p.document !== undefined) where += `: document ${p.document}`;
   if (p.line !== undefined) where += p.document !== undefined ? ` (line ${p.line})` : `: line ${p.line}`;
-  const field = p.path === '' ? '' : `${p.path}: `;
-  return `${where}: ${field}${p.message}`;
+  const field = p.path === '' ? '' : `${oneLine(p.path)}: `;
+  return `${where}: ${field}${oneLine(p.message)}`;
 }

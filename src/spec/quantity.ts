@@ -5,6 +5,9 @@
 // Arithmetic is exact (BigInt over the decimal digits): "1.1M" must be 1100000 bytes, not
 // the 1100000.0000000002 a float multiply gives, since bytes are rounded up.
 
+import { ConvergeError } from '../errors.js';
+import { quote } from './quote.js';
+
 /** The number part of a quantity: "1", "1.5", "1.", ".5". No sign: limits are never negative. */
 const NUMBER = '(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)';
 
@@ -19,11 +22,11 @@ export const CPU_PATTERN = `^${NUMBER}m?$`;
 
 export type QuantityErrorCode = 'InvalidQuantity';
 
-export class QuantityError extends Error {
-  readonly code: QuantityErrorCode = 'InvalidQuantity';
+/** Under the one error root, so a caller (the OCI builder, the schema checks) branches on the code. */
+export class QuantityError extends ConvergeError {
+  declare readonly code: QuantityErrorCode;
   constructor(message: string) {
-    super(message);
-    this.name = 'QuantityError';
+    super('InvalidQuantity', message);
   }
 }
 
@@ -63,9 +66,14 @@ function ceilOf(value: Ratio): bigint {
   return (value.num + value.den - 1n) / value.den;
 }
 
+/** The input as a message repeats it: a string quoted and escaped (it may come from a spec), a number as it is. */
+function shown(q: string | number): string {
+  return typeof q === 'string' ? quote(q, { mark: '"' }) : String(q);
+}
+
 function toSafeNumber(value: bigint, what: string, input: string | number): number {
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new QuantityError(`${what} ${JSON.stringify(input)} is too large (at most ${Number.MAX_SAFE_INTEGER})`);
+    throw new QuantityError(`${what} ${shown(input)} is too large (at most ${Number.MAX_SAFE_INTEGER})`);
   }
   return Number(value);
 }
@@ -91,7 +99,7 @@ export function parseBytes(q: string | number): number {
   const match = typeof q === 'string' ? MEMORY_RE.exec(q) : null;
   if (!match) {
     throw new QuantityError(
-      `${what} ${JSON.stringify(q)} must be a number of bytes with an optional suffix ` +
+      `${what} ${shown(q)} must be a number of bytes with an optional suffix ` +
         `(Ki, Mi, Gi, Ti, Pi, Ei, k, M, G, T, P, E, m) or exponent, e.g. "64Mi", "1G", "1048576"`,
     );
   }
@@ -102,7 +110,7 @@ export function parseBytes(q: string | number): number {
   } else {
     const exponent = suffix in DECIMAL_EXPONENT ? DECIMAL_EXPONENT[suffix] : suffix === '' ? 0 : Number(suffix.slice(1));
     if (Math.abs(exponent) > MAX_EXPONENT) {
-      throw new QuantityError(`${what} ${JSON.stringify(q)} has an exponent out of range (at most ±${MAX_EXPONENT})`);
+      throw new QuantityError(`${what} ${shown(q)} has an exponent out of range (at most ±${MAX_EXPONENT})`);
     }
     value = scale(decimal(number), exponent);
   }
@@ -122,7 +130,7 @@ export function parseCpu(q: string | number): number {
     const match = typeof q === 'string' ? CPU_RE.exec(q) : null;
     if (!match) {
       throw new QuantityError(
-        `${what} ${JSON.stringify(q)} must be a number of cores or millicores, e.g. "500m", "1.5", 2`,
+        `${what} ${shown(q)} must be a number of cores or millicores, e.g. "500m", "1.5", 2`,
       );
     }
     value = scale(decimal(match[1]), match[2] === 'm' ? -3 : 0);

@@ -4,6 +4,7 @@
 
 import type { PullPolicy } from './types.js';
 import { InvalidReferenceError } from './errors.js';
+import { quote } from './quote.js';
 
 export interface Reference {
   /** Registry as named in the reference, e.g. "docker.io", "registry.local:5000". */
@@ -31,14 +32,14 @@ const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 const HEX_LENGTH: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
 
 function fail(input: string, why: string): never {
-  throw new InvalidReferenceError(`invalid image reference '${input}': ${why}`);
+  throw new InvalidReferenceError(`invalid image reference ${quote(input)}: ${why}`);
 }
 
 export function validateDigest(digest: string, input = digest): void {
-  if (!DIGEST.test(digest)) fail(input, `'${digest}' is not a digest (algorithm:hex)`);
+  if (!DIGEST.test(digest)) fail(input, `${quote(digest)} is not a digest (algorithm:hex)`);
   const [algorithm, hex] = digest.split(':', 2);
   const length = HEX_LENGTH[algorithm];
-  if (length === undefined) fail(input, `unsupported digest algorithm '${algorithm}'`);
+  if (length === undefined) fail(input, `unsupported digest algorithm ${quote(algorithm)}`);
   if (hex.length !== length || !/^[0-9a-f]+$/.test(hex)) fail(input, `a ${algorithm} digest is ${length} lowercase hex characters`);
 }
 
@@ -60,7 +61,7 @@ export function parseReference(input: string): Reference {
   if (colon > rest.lastIndexOf('/')) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) fail(input, `'${tag}' is not a valid tag`);
+    if (!TAG.test(tag)) fail(input, `${quote(tag)} is not a valid tag`);
   }
   let domain = DEFAULT_DOMAIN;
   let path = rest;
@@ -74,11 +75,11 @@ export function parseReference(input: string): Reference {
     }
   }
   if (domain === LEGACY_DOMAIN) domain = DEFAULT_DOMAIN;
-  if (!DOMAIN.test(domain)) fail(input, `'${domain}' is not a valid registry host`);
+  if (!DOMAIN.test(domain)) fail(input, `${quote(domain)} is not a valid registry host`);
   if (path === '') fail(input, 'no repository name');
   if (path.toLowerCase() !== path) fail(input, 'repository name must be lowercase');
   for (const component of path.split('/')) {
-    if (!PATH_COMPONENT.test(component)) fail(input, `'${component}' is not a valid repository path component`);
+    if (!PATH_COMPONENT.test(component)) fail(input, `${quote(component)} is not a valid repository path component`);
   }
   if (domain === DEFAULT_DOMAIN && !path.includes('/')) path = `library/${path}`;
   if (domain.length + 1 + path.length > MAX_NAME_LENGTH) fail(input, `name longer than ${MAX_NAME_LENGTH} characters`);

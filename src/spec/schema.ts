@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { CPU_PATTERN, MEMORY_PATTERN, parseBytes, parseCpu } from './quantity.js';
+import { quote } from './quote.js';
 import { fieldPath } from './yaml.js';
 
 export interface SpecIssue {
@@ -128,8 +129,8 @@ function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
         const field = String(p.additionalProperty);
         const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
         const near = closest(field, known);
-        const hint = near ? ` (did you mean '${near}'?)` : '';
-        out.push({ path: at, message: `unknown field '${field}'${hint}`, linePath: fieldPath(at, field) });
+        const hint = near ? ` (did you mean ${quote(near)}?)` : '';
+        out.push({ path: at, message: `unknown field ${quote(field)}${hint}`, linePath: fieldPath(at, field) });
         break;
       }
       case 'enum':
@@ -168,27 +169,46 @@ function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
   return out;
 }
 
+/**
+ * Longest word a suggestion is looked for: a typo of a field name is about as long as the
+ * name (the longest is 29 characters). Without the bound, one 900 KB key cost seconds of
+ * edit distances per known field while the event loop stood still.
+ */
+const MAX_SUGGEST_LENGTH = 64;
+
 /** The known field nearest to a misspelt one, when it is near enough to be a typo. */
-function closest(word: string, known: string[]): string | undefined {
+export function closest(word: string, known: string[]): string | undefined {
+  if (word.length > MAX_SUGGEST_LENGTH) return undefined;
+  const lower = word.toLowerCase();
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(word.length / 4)) + 1;
   for (const k of known) {
-    const d = editDistance(word.toLowerCase(), k.toLowerCase());
+    const d = boundedDistance(lower, k.toLowerCase(), bestDistance);
     if (d < bestDistance) [best, bestDistance] = [k, d];
   }
   return best;
 }
 
-function editDistance(a: string, b: string): number {
+/**
+ * The edit distance of a and b, or `limit` when it is `limit` or more. Only a distance
+ * under the limit matters, so the work stops once no cell of a row is under it (a row's
+ * minimum never falls in later rows), and strings whose lengths differ by the limit are
+ * not compared at all.
+ */
+export function boundedDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) >= limit) return limit;
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
+    let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
       cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (cur[j] < rowMin) rowMin = cur[j];
     }
+    if (rowMin >= limit) return limit;
     prev = cur;
   }
-  return prev[b.length];
+  return Math.min(prev[b.length], limit);
 }
 
 const obj = (v: unknown): Record<string, unknown> | undefined =>
@@ -226,7 +246,7 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
   if (typeof metadata.name === 'string' && ns.length + 1 + metadata.name.length > MAX_ID_LENGTH) {
     out.push({
       path: 'metadata.name',
-      message: `namespace and name together must be at most ${MAX_ID_LENGTH - 1} characters (the containerd ID "${ns}.${metadata.name}" is ${ns.length + 1 + metadata.name.length}, containerd's limit is ${MAX_ID_LENGTH})`,
+      message: `namespace and name together must be at most ${MAX_ID_LENGTH - 1} characters (the containerd ID ${quote(`${ns}.${metadata.name}`, { mark: '"' })} is ${ns.length + 1 + metadata.name.length}, containerd's limit is ${MAX_ID_LENGTH})`,
     });
   }
 
@@ -248,7 +268,7 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
     if (typeof m.target === 'string') {
       const target = m.target.replace(/\/+$/, '') || '/';
       const first = targets.get(target);
-      if (first) out.push({ path: fieldPath(at, 'target'), message: `mounts ${target} again (also ${first})` });
+      if (first) out.push({ path: fieldPath(at, 'target'), message: `mounts ${quote(target)} again (also ${first})` });
       else targets.set(target, fieldPath(at, 'target'));
     }
   });
@@ -259,7 +279,7 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
     if (typeof name !== 'string') return;
     const at = fieldPath(fieldPath('spec.env', i), 'name');
     const first = envNames.get(name);
-    if (first) out.push({ path: at, message: `duplicate variable '${name}' (also ${first})` });
+    if (first) out.push({ path: at, message: `duplicate variable ${quote(name)} (also ${first})` });
     else envNames.set(name, at);
   });
 
@@ -268,13 +288,13 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
     if (typeof name !== 'string') return;
     const at = fieldPath('spec.dependsOn', i);
     if (name === metadata.name) out.push({ path: at, message: 'must not name the container itself' });
-    else if (deps.has(name)) out.push({ path: at, message: `lists '${name}' twice` });
+    else if (deps.has(name)) out.push({ path: at, message: `lists ${quote(name)} twice` });
     deps.add(name);
   });
 
   const signal = spec.stopSignal;
   if (typeof signal === 'string' && SIGNAL_SHAPE.test(signal) && !validSignal(signal)) {
-    out.push({ path: 'spec.stopSignal', message: `unknown signal '${signal}'` });
+    out.push({ path: 'spec.stopSignal', message: `unknown signal ${quote(signal)}` });
   }
   return out;
 }

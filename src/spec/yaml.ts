@@ -20,6 +20,8 @@ import {
   TooManyDocumentsError,
   YamlSyntaxError,
 } from './errors.js';
+import { parseEventsAllowingFlowTabs } from './flowtabs.js';
+import { oneLine, quote } from './quote.js';
 
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
 /** Nodes per document after aliases are expanded; a real spec has a few hundred. */
@@ -50,11 +52,21 @@ export function isJsonPath(path: string): boolean {
   return path.toLowerCase().endsWith('.json');
 }
 
-/** `spec.mounts[1].target`; keys that are not plain identifiers are quoted: `labels["a.b/c"]`. */
+/**
+ * Longest key a field path shows whole: every valid label key (a 253-character prefix, "/"
+ * and a 63-character name) fits. Longer keys are cut (see quote), so two keys alike in
+ * their first 320 characters share a path, and a problem may name the other one's line.
+ */
+const PATH_KEY_MAX = 320;
+
+/**
+ * `spec.mounts[1].target`; keys that are not plain identifiers are quoted and escaped:
+ * `labels["a.b/c"]`, `spec["a\nb"]`. Paths end up in problems, so a key cannot break a line.
+ */
 export function fieldPath(parent: string, key: string | number): string {
   if (typeof key === 'number') return `${parent}[${key}]`;
-  if (/^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(key)) return parent === '' ? key : `${parent}.${key}`;
-  return `${parent}[${JSON.stringify(key)}]`;
+  if (key.length <= PATH_KEY_MAX && /^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(key)) return parent === '' ? key : `${parent}.${key}`;
+  return `${parent}[${quote(key, { mark: '"', max: PATH_KEY_MAX })}]`;
 }
 
 /** The line of a path, or of its nearest ancestor that has one. */
@@ -80,7 +92,7 @@ export function parseDocuments(text: string, options: ParseOptions = {}): Parsed
 function parseYaml(text: string, options: ParseOptions): ParsedDocument[] {
   let events: Event[];
   try {
-    events = parseEvents(text, {});
+    events = parseEventsAllowingFlowTabs(text);
   } catch (err) {
     throw toSyntaxError(err);
   }
@@ -103,9 +115,7 @@ function parseJson(text: string): ParsedDocument[] {
     value = JSON.parse(text);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    // V8 appends the position or a quote of the text; the line says it better.
-    const reason = message.replace(/\s*\(line \d+ column \d+\)$/, '').replace(/, ".*" is not valid JSON$/s, '');
-    throw new JsonSyntaxError(reason, jsonErrorLine(text, message), err);
+    throw new JsonSyntaxError(jsonReason(message), jsonErrorLine(text, message), err);
   }
   // Positions come from reading the same text as YAML (JSON is YAML 1.2 flow syntax); that
   // also finds duplicate keys, which JSON.parse would silently resolve to the last one.
@@ -120,6 +130,17 @@ function parseJson(text: string): ParsedDocument[] {
     // Otherwise positions are a nicety: the value parsed, so go on without them.
   }
   return [{ index: 0, value, lines }];
+}
+
+/**
+ * V8's message without what it appends: the position (the line says it better) or a quote
+ * of the input around the error, whole or cut short with "..." on either side. That quote
+ * is raw input; the one character it is about is quoted and escaped instead.
+ */
+function jsonReason(message: string): string {
+  const token = /^Unexpected token '([\s\S]*?)', (?:\.\.\.)?"[\s\S]*"(?:\.\.\.)? is not valid JSON$/.exec(message);
+  if (token) return `Unexpected token ${quote(token[1])}`;
+  return oneLine(message.replace(/\s*\(line \d+ column \d+\)$/, ''));
 }
 
 function jsonErrorLine(text: string, message: string): number | undefined {
@@ -190,9 +211,10 @@ function jsonErrorOffset(text: string): number | undefined {
 function toSyntaxError(err: unknown): YamlSyntaxError {
   if (err instanceof YAMLException) {
     const line = err.mark ? err.mark.line + 1 : undefined;
-    return new YamlSyntaxError(err.reason, line, err);
+    // js-yaml's reasons repeat input (an alias name, a tag): escaped like any input.
+    return new YamlSyntaxError(oneLine(err.reason), line, err);
   }
-  return new YamlSyntaxError(err instanceof Error ? err.message : String(err), undefined, err);
+  return new YamlSyntaxError(oneLine(err instanceof Error ? err.message : String(err)), undefined, err);
 }
 
 function newlineOffsets(text: string): number[] {
@@ -270,7 +292,7 @@ function scanEvents(
       parent.keyLine = offset >= 0 ? lineAt(newlines, offset) : 0;
       if (scalarKey !== null && scalarKey !== '<<') {
         if (parent.keys.has(scalarKey)) {
-          throw new YamlSyntaxError(`duplicated mapping key '${scalarKey}'`, parent.keyLine || undefined);
+          throw new YamlSyntaxError(`duplicated mapping key ${quote(scalarKey)}`, parent.keyLine || undefined);
         }
         parent.keys.add(scalarKey);
       }

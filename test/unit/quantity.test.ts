@@ -3,6 +3,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { ConvergeError, codeOf } from '../../src/errors.js';
 import { CPU_PATTERN, MEMORY_PATTERN, QuantityError, parseBytes, parseCpu } from '../../src/spec/quantity.js';
 
 const bytesCases: Array<[string | number, number]> = [
@@ -52,6 +53,14 @@ describe('parseBytes', () => {
   }
   it('says what was expected', () => {
     assert.throws(() => parseBytes('1MB'), /"1MB" must be a number of bytes with an optional suffix/);
+  });
+  it('is a ConvergeError with a stable code, so callers branch on the code as on every other error', () => {
+    assert.throws(() => parseBytes('1MB'), (err: unknown) => {
+      assert.ok(err instanceof ConvergeError);
+      assert.equal(codeOf(err), 'InvalidQuantity');
+      assert.equal((err as Error).name, 'QuantityError');
+      return true;
+    });
   });
 });
 

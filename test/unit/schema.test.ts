@@ -4,8 +4,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import fc from 'fast-check';
 import { load } from 'js-yaml';
-import { loadSchema, validateDocument, type SpecIssue } from '../../src/spec/schema.js';
+import { boundedDistance, closest, loadSchema, validateDocument, type SpecIssue } from '../../src/spec/schema.js';
 import { CPU_PATTERN, MEMORY_PATTERN } from '../../src/spec/quantity.js';
 
 const DESIGN_EXAMPLE = `
@@ -87,7 +90,7 @@ const mistakes: Array<{ name: string; change: (d: Doc) => void; path: string; me
   { name: 'bind mount without source', change: (d) => delete d.spec.mounts[0].source, path: 'spec.mounts[0].source', message: /required for a bind mount/ },
   { name: 'tmpfs mount with source', change: (d) => (d.spec.mounts[1].source = '/x'), path: 'spec.mounts[1].source', message: /only for bind mounts/ },
   { name: 'bind mount with sizeLimit', change: (d) => (d.spec.mounts[0].sizeLimit = '1Mi'), path: 'spec.mounts[0].sizeLimit', message: /only for tmpfs mounts/ },
-  { name: 'two mounts on one target', change: (d) => (d.spec.mounts[1].target = '/data/'), path: 'spec.mounts[1].target', message: /mounts \/data again \(also spec\.mounts\[0\]\.target\)/ },
+  { name: 'two mounts on one target', change: (d) => (d.spec.mounts[1].target = '/data/'), path: 'spec.mounts[1].target', message: /mounts '\/data' again \(also spec\.mounts\[0\]\.target\)/ },
   { name: 'readOnly a string', change: (d) => (d.spec.mounts[0].readOnly = 'yes'), path: 'spec.mounts[0].readOnly', message: /^must be true or false$/ },
   { name: 'command not a list', change: (d) => (d.spec.command = '/bin/sh -c'), path: 'spec.command', message: /^must be a list$/ },
   { name: 'args item a number', change: (d) => (d.spec.args = ['a', 2]), path: 'spec.args[1]', message: /^must be a string$/ },
@@ -135,6 +138,47 @@ test('an unknown field is an error naming the field, with a suggestion for a typ
   const deep = issuesAfter((d) => (d.spec.resources.limits.gpu = 1));
   assert.equal(deep[0].path, 'spec.resources.limits');
   assert.match(deep[0].message, /unknown field 'gpu'/);
+});
+
+test('a huge unknown key is reported without blocking: no edit distances are computed over it', { timeout: 2000 }, async () => {
+  // validateDocument is synchronous: it runs in a worker, so that node:test's timeout can
+  // fire while it works (an edit distance over 900 KB took seconds per known field).
+  const schema = new URL('../../src/spec/schema.js', import.meta.url).href;
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     import(${JSON.stringify(schema)}).then(({ validateDocument }) => {
+       const huge = (c) => c.repeat(900000);
+       const doc = { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', [huge('k')]: 1,
+         metadata: { name: 'web', [huge('m')]: 1 }, spec: { image: 'busybox', [huge('s')]: 1 } };
+       parentPort.postMessage(validateDocument(doc));
+     });`,
+    { eval: true },
+  );
+  worker.unref(); // a slow run must not keep the test process alive past the timeout
+  const [issues] = (await once(worker, 'message')) as [SpecIssue[]];
+  await worker.terminate();
+  assert.deepEqual(issues.map((i) => i.path), ['', 'metadata', 'spec']);
+  // Named by its first 100 characters, with no suggestion.
+  for (const issue of issues) assert.match(issue.message, /^unknown field '([kms])\1{99}'…$/);
+});
+
+test('suggestions are for typos only: long words get none, and distances stop at the limit', () => {
+  const known = ['imagePullPolicy', 'a'.repeat(66)];
+  assert.equal(closest('imagePulPolicy', known), 'imagePullPolicy');
+  assert.equal(closest('a'.repeat(65), known), undefined); // one edit away, but no typo is that long
+  const reference = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    return d[a.length][b.length];
+  };
+  fc.assert(
+    fc.property(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 }), fc.integer({ min: 1, max: 25 }), (a, b, limit) => {
+      assert.equal(boundedDistance(a, b, limit), Math.min(reference(a, b), limit));
+    }),
+    { seed: 8, numRuns: 300 },
+  );
 });
 
 test('names must be DNS-1123 labels of 1-63 characters', () => {
