@@ -16,10 +16,10 @@ import { createDirectorySource } from '../sources/directory.js';
 import { REGISTRY_OPTIONS, registrySettings } from './pull.js';
 import { GIT_FLAGS, gitFromFlags } from '../sources/git/flags.js';
 import { KUBE_FLAGS, kubeFromFlags } from '../sources/kube/flags.js';
-import { sourcesRoute } from '../server/webhook.js';
+import { sourcesRoute } from '../publish/webhook.js';
 import { createController } from '../reconcile/controller.js';
-import { countReconciles, createMetrics } from '../server/metrics.js';
-import { startServer, type StatusServer } from '../server/http.js';
+import { countReconciles, createMetrics } from '../publish/metrics.js';
+import { startServer, type StatusServer } from '../publish/http.js';
 
 export { STATE_FILE } from './common.js';
 import { STATE_FILE } from './common.js';

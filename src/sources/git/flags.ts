@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { parseDuration } from '../../duration.js';
-import type { Route } from '../../server/http.js';
-import { gitSyncRoute } from '../../server/webhook.js';
+import type { Route } from '../../publish/http.js';
+import { gitSyncRoute } from '../../publish/webhook.js';
 import { createGitSource, type GitSource } from '../git.js';
 
 export const GIT_FLAGS = {
