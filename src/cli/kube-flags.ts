@@ -3,10 +3,10 @@
 
 import os from 'node:os';
 import type { Logger } from 'pino';
-import type { Controller } from '../../reconcile/controller.js';
-import type { Runtime } from '../../reconcile/runtime.js';
-import { parseDuration } from '../../duration.js';
-import type { KubeSource } from './source.js';
+import type { Controller } from '../reconcile/controller.js';
+import type { Runtime } from '../reconcile/runtime.js';
+import { parseDuration } from '../duration.js';
+import type { KubeSource } from '../sources/kube/source.js';
 
 export const KUBE_FLAGS = {
   kube: { type: 'boolean', default: false },
@@ -48,9 +48,9 @@ export async function kubeFromFlags(values: KubeFlagValues, deps: { log: Logger 
   if (!DNS_SUBDOMAIN.test(nodeName) || nodeName.length > 253) throw new Error(`--node-name: '${nodeName}' is not a DNS-1123 subdomain`);
   const maxMs = parseDuration(values['kube-backoff-max'] ?? '30s', '--kube-backoff-max');
   const [{ createKubeClient }, { createKubeSource }, { controllerView }] = await Promise.all([
-    import('./client.js'),
-    import('./source.js'),
-    import('./view.js'),
+    import('../sources/kube/client.js'),
+    import('../sources/kube/source.js'),
+    import('../sources/kube/view.js'),
   ]);
   const client = createKubeClient({ kubeconfig: values.kubeconfig, userAgent: `converge/${nodeName}` });
   const source = createKubeSource({
