@@ -1,6 +1,7 @@
 // `converge run`: the controller process. Wires containerd (given, system or embedded),
-// the directory and Git sources, the controller and the --listen server, and shuts them down on
-// SIGTERM/SIGINT leaving every container running.
+// the directory, Git and Kubernetes sources, the controller, and what publishes its status
+// stream (metrics, the --listen server, status and Events on Kubernetes resources), and
+// shuts them down on SIGTERM/SIGINT leaving every container running.
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -102,7 +103,7 @@ async function serve(ctx: {
   const metrics = createMetrics({ processMetrics: true });
   const controller = createController({ runtime, sources, log, workers, resyncMs, backoff });
   countReconciles(metrics, controller);
-  kube?.attach(controller, runtime);
+  const kubePublisher = kube?.publish(controller, runtime);
 
   let server: StatusServer | undefined;
   if (values.listen) {
@@ -122,6 +123,8 @@ async function serve(ctx: {
   await controller.start();
   const signal = await stopping;
   log.info({ signal }, 'stopping; containers keep running');
+  // The publisher first: nothing is written back to Kubernetes for the last reconciles.
+  await kubePublisher?.stop();
   await controller.stop();
   await server?.close();
   runtime.close();
