@@ -18,6 +18,7 @@
 // here, so a schema edit that would break the CRD fails the build's tests, not a cluster.
 
 import { dump } from 'js-yaml';
+import { ConvergeError } from '../../errors.js';
 import { loadSchema } from '../../spec/schema.js';
 
 export const GROUP = 'converge.dev';
@@ -28,11 +29,12 @@ export const CRD_NAME = `${PLURAL}.${GROUP}`;
 
 type JsonSchema = Record<string, unknown>;
 
-export class CrdGenerationError extends Error {
-  readonly code = 'CRD_UNSUPPORTED_SCHEMA';
+/** The JSON Schema holds something a structural CRD schema cannot; `path` is where. */
+export class CrdGenerationError extends ConvergeError {
+  declare readonly code: 'CRD_UNSUPPORTED_SCHEMA';
+
   constructor(readonly path: string, message: string) {
-    super(`${path || '(root)'}: ${message}`);
-    this.name = 'CrdGenerationError';
+    super('CRD_UNSUPPORTED_SCHEMA', `${path || '(root)'}: ${message}`);
   }
 }
 
