@@ -13,7 +13,7 @@
 //   the resource's status.
 // - `apiVersion` and `kind` keep only `type: string` (the API server sets and checks them),
 //   and the root requires only `spec`.
-// - `status` is added: what converge writes through the status subresource (see status.ts).
+// - `status` is added: what converge writes through the status subresource (see publish/kube/status.ts).
 // Anything a structural schema cannot hold ($ref, const, if/then/else, ...) is an error
 // here, so a schema edit that would break the CRD fails the build's tests, not a cluster.
 
@@ -109,7 +109,7 @@ function valueCheckOnly(node: JsonSchema, path: string, parent: JsonSchema): Jso
 
 const ISO_TIME = { type: 'string', format: 'date-time' };
 
-/** What converge writes back (status.ts builds it); metav1.Condition for the conditions. */
+/** What converge writes back (publish/kube/status.ts builds it); metav1.Condition for the conditions. */
 export const STATUS_SCHEMA: JsonSchema = {
   description: 'What converge last saw of the container on its node; written by converge through the status subresource.',
   type: 'object',
