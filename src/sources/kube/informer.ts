@@ -3,8 +3,8 @@
 // resumes from the last resourceVersion seen (an event's or a bookmark's); 410 Gone (or a
 // resourceVersion the server finds too large) relists; any other failure retries with
 // the one exponential back-off (src/backoff.ts, ±20 % jitter) on an injected clock, keeping
-// the cache as it was. The cache only ever holds
-// the objects `keep` accepts (this node's), so a resource moved to another node leaves it.
+// the cache as it was. The cache only ever holds the objects `keep` accepts (this node's),
+// so a resource moved to another node leaves it.
 //
 // Why not client-node's ListWatch: it does not ask for bookmarks, stops for good on any
 // error other than 410 (the caller must restart it and cannot tell "relisted" from
