@@ -1,6 +1,7 @@
 // `converge run`: the controller process. Wires containerd (given, system or embedded),
-// the directory and Git sources, the controller and the --listen server, and shuts them down on
-// SIGTERM/SIGINT leaving every container running.
+// the directory, Git and Kubernetes sources, the controller, and what publishes its status
+// stream (metrics, the --listen server, status and Events on Kubernetes resources), and
+// shuts them down on SIGTERM/SIGINT leaving every container running.
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -14,12 +15,12 @@ import { createContainerdRuntime } from '../containerd/runtime.js';
 import { startEmbeddedContainerd, type EmbeddedContainerd } from '../embedded/containerd.js';
 import { createDirectorySource } from '../sources/directory.js';
 import { REGISTRY_OPTIONS, registrySettings } from './pull.js';
-import { GIT_FLAGS, gitFromFlags } from '../sources/git/flags.js';
-import { KUBE_FLAGS, kubeFromFlags } from '../sources/kube/flags.js';
-import { sourcesRoute } from '../server/webhook.js';
+import { GIT_FLAGS, gitFromFlags } from './git-flags.js';
+import { KUBE_FLAGS, kubeFromFlags } from './kube-flags.js';
+import { sourcesRoute } from '../publish/webhook.js';
 import { createController } from '../reconcile/controller.js';
-import { countReconciles, createMetrics } from '../server/metrics.js';
-import { startServer, type StatusServer } from '../server/http.js';
+import { countReconciles, createMetrics } from '../publish/metrics.js';
+import { startServer, type StatusServer } from '../publish/http.js';
 import { failpointFromEnv } from './failpoint.js';
 
 export { STATE_FILE } from './common.js';
@@ -104,7 +105,7 @@ async function serve(ctx: {
   const metrics = createMetrics({ processMetrics: true });
   const controller = createController({ runtime, sources, log, workers, resyncMs, backoff });
   countReconciles(metrics, controller);
-  kube?.attach(controller, runtime);
+  const kubePublisher = kube?.publish(controller, runtime);
 
   let server: StatusServer | undefined;
   if (values.listen) {
@@ -124,6 +125,8 @@ async function serve(ctx: {
   await controller.start();
   const signal = await stopping;
   log.info({ signal }, 'stopping; containers keep running');
+  // The publisher first: nothing is written back to Kubernetes for the last reconciles.
+  await kubePublisher?.stop();
   await controller.stop();
   await server?.close();
   runtime.close();

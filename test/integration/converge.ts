@@ -10,7 +10,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { STATE_FILE } from '../../src/cli/run.js';
 import type { StatusRow } from '../../src/reconcile/status.js';
 import { register, unregister } from '../harness/exitnet.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../wait.js';
 
 export { STATE_FILE };
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { dump } from 'js-yaml';
-import { signBody } from '../../src/server/webhook.js';
+import { signBody } from '../../src/publish/webhook.js';
 import type { GitSourceStatus } from '../../src/sources/git.js';
 import type { ContainerSpec } from '../../src/spec/types.js';
 import { GitDaemon, GitRepo } from '../harness/git.js';

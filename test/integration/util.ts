@@ -16,10 +16,10 @@ import { startContainerd, uniqueNamespace, type PrivateContainerd } from '../har
 import { ctr } from '../harness/exec.js';
 import { BUSYBOX_IMAGE, importBusybox } from '../harness/image.js';
 import { Converge } from './converge.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../wait.js';
 
 export * from './converge.js';
-export * from './wait.js';
+export * from '../wait.js';
 
 export const IMAGE = BUSYBOX_IMAGE;
 

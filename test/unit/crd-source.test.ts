@@ -1,6 +1,7 @@
-// The Kubernetes source against the test API server, with a fake controller view (no
-// containerd): snapshots of this node's resources only, status written once per change,
-// the finalizer held until the container is gone, and an API server that goes away.
+// The Kubernetes source and its publisher against the test API server, with a fake
+// controller view (no containerd): snapshots of this node's resources only, status written
+// once per change, the finalizer held until the container is gone, and an API server that
+// goes away.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,11 +14,12 @@ import type { StatusRow } from '../../src/reconcile/status.js';
 import { createKubeClient } from '../../src/sources/kube/client.js';
 import { generateCrd } from '../../src/sources/kube/crd.js';
 import { createKubeSource, type KubeSource } from '../../src/sources/kube/source.js';
-import type { ControllerView } from '../../src/sources/kube/view.js';
+import { createKubePublisher, type KubePublisher } from '../../src/publish/kube/publisher.js';
+import type { ControllerView } from '../../src/publish/kube/view.js';
 import type { Snapshot } from '../../src/spec/types.js';
 import { TestApiServer } from '../kube/server.js';
 import type { ResourceType } from '../kube/types.js';
-import { waitFor } from '../integration/wait.js';
+import { waitFor } from '../wait.js';
 
 const ctr = (name: string, nodeName: string, spec: Record<string, unknown> = {}) => ({
   apiVersion: 'converge.dev/v1alpha1',
@@ -29,10 +31,11 @@ const ctr = (name: string, nodeName: string, spec: Record<string, unknown> = {})
 const row = (name: string, over: Partial<StatusRow> = {}): StatusRow =>
   ({ name, namespace: 'default', id: `default.${name}`, phase: 'Running', restarts: 0, exitCode: null, message: '', pid: 7, image: 'busybox', source: `kube:default/${name}`, createdAt: null, startedAt: null, ...over }) as StatusRow;
 
-describe('kubernetes source (test API server, fake controller)', () => {
+describe('kubernetes source and publisher (test API server, fake controller)', () => {
   let api: TestApiServer;
   let type: ResourceType;
   let source: KubeSource;
+  let publisher: KubePublisher;
   let dir: string;
   const snapshots: Snapshot[] = [];
   const rows = new Map<string, StatusRow>();
@@ -58,12 +61,15 @@ describe('kubernetes source (test API server, fake controller)', () => {
     api.store.create(type, 'default', ctr('mine', 'node-1'), { fieldManager: 't' });
     api.store.create(type, 'default', ctr('theirs', 'node-2'), { fieldManager: 't' });
     const client = createKubeClient({ kubeconfig: api.writeKubeconfig(path.join(dir, 'kubeconfig')) });
-    source = createKubeSource({ client, log: pino({ level: 'silent' }), nodeName: 'node-1', backoff: { initialMs: 20, maxMs: 100 }, statusIntervalMs: 60_000 });
-    source.attach(view);
+    const log = pino({ level: 'silent' });
+    const backoff = { initialMs: 20, maxMs: 100 };
+    source = createKubeSource({ client, log, nodeName: 'node-1', backoff });
+    publisher = createKubePublisher({ client, resources: source, view, log, nodeName: 'node-1', backoff, statusIntervalMs: 60_000 });
     await source.start((s) => snapshots.push(s));
   });
 
   after(async () => {
+    await publisher?.stop();
     await source?.stop();
     await api?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -83,10 +89,10 @@ describe('kubernetes source (test API server, fake controller)', () => {
     }, { what: 'status Running' });
     assert.deepEqual(obj.metadata.finalizers, ['converge.dev/cleanup']);
     assert.equal(obj.status.pid, 7);
-    await waitFor(() => source.writer.idle(), { what: 'writer idle' });
+    await waitFor(() => publisher.writer.idle(), { what: 'writer idle' });
     const writes = statusPuts('mine').length;
     for (let i = 0; i < 5; i++) reconciled('default/mine');
-    await waitFor(() => source.writer.idle(), { what: 'writer idle' });
+    await waitFor(() => publisher.writer.idle(), { what: 'writer idle' });
     assert.equal(statusPuts('mine').length, writes);
     assert.equal(api.store.get(type, 'default', 'theirs').status, undefined);
   });
@@ -108,7 +114,7 @@ describe('kubernetes source (test API server, fake controller)', () => {
     const fail = { code: 'ImageNotFound', message: 'docker.io/library/nope:1 not found' };
     for (let i = 0; i < 2; i++) for (const l of listeners) l({ key: 'default/new', error: fail });
     reconciled('default/new', 'restart');
-    await source.events.flush();
+    await publisher.events.flush();
     const events = api.store.list(api.store.type('', 'v1', 'events')!, 'default').items;
     const about = (name: string) => events.filter((e) => e.involvedObject.name === name).map((e) => `${e.type}/${e.reason}`);
     assert.deepEqual(about('mine'), ['Normal/Created']);

@@ -1,10 +1,10 @@
-// The status converge writes on a Container resource (src/sources/kube/status.ts): phases to
+// The status converge writes on a Container resource (src/publish/kube/status.ts): phases to
 // conditions, what is kept from the previous status, and nothing that changes by itself.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StatusRow } from '../../src/reconcile/status.js';
-import { buildContainerStatus, sameStatus, stableMessage, type StatusInput } from '../../src/sources/kube/status.js';
+import { buildContainerStatus, sameStatus, stableMessage, type StatusInput } from '../../src/publish/kube/status.js';
 import { crdSchema } from '../../src/sources/kube/crd.js';
 import { validate } from '../kube/schema.js';
 

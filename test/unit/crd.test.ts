@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadAll } from 'js-yaml';
 import { CrdGenerationError, crdSchema, crdYaml, generateCrd } from '../../src/sources/kube/crd.js';
+import { ConvergeError } from '../../src/errors.js';
 import { loadSchema, validateDocument } from '../../src/spec/schema.js';
 import { checkStructural } from '../kube/structural.js';
 import { prune, validate } from '../kube/schema.js';
@@ -60,7 +61,11 @@ describe('CRD generation', () => {
       ['uniqueItems', { type: 'object', properties: { a: { type: 'array', items: { type: 'string' }, uniqueItems: true } } }],
       ['type in anyOf', { type: 'object', properties: { a: { type: 'string', anyOf: [{ type: 'string', pattern: 'x' }] } } }],
     ] as const) {
-      assert.throws(() => crdSchema(withSpec(spec)), (err: unknown) => err instanceof CrdGenerationError && err.code === 'CRD_UNSUPPORTED_SCHEMA', what);
+      assert.throws(
+        () => crdSchema(withSpec(spec)),
+        (err: unknown) => err instanceof CrdGenerationError && err instanceof ConvergeError && err.code === 'CRD_UNSUPPORTED_SCHEMA' && err.name === 'CrdGenerationError',
+        what,
+      );
     }
   });
 

@@ -4,9 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { createMetrics } from '../../src/server/metrics.js';
-import { startServer, type StatusServer } from '../../src/server/http.js';
-import { gitSyncRoute, pushedRefOf, signBody, sourcesRoute, verifySignature } from '../../src/server/webhook.js';
+import { createMetrics } from '../../src/publish/metrics.js';
+import { startServer, type StatusServer } from '../../src/publish/http.js';
+import { gitSyncRoute, pushedRefOf, signBody, sourcesRoute, verifySignature } from '../../src/publish/webhook.js';
 import type { GitSource, SyncOutcome } from '../../src/sources/git.js';
 import type { Source } from '../../src/desired.js';
 

@@ -6,6 +6,7 @@
 // failure becomes a KubeApiError with a stable `code`; nothing above sees a status number.
 
 import { HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { ConvergeError } from '../../errors.js';
 
 export type KubeErrorCode =
   | 'NotFound' // 404
@@ -17,16 +18,18 @@ export type KubeErrorCode =
   | 'Unavailable' // connection refused or reset, 5xx, timeouts
   | 'BadRequest'; // other 4xx
 
-export class KubeApiError extends Error {
+/** A failed request or watch; `status` and `reason` are the HTTP status and metav1.Status reason, when there was an answer. */
+export class KubeApiError extends ConvergeError {
+  declare readonly code: KubeErrorCode;
+
   constructor(
-    readonly code: KubeErrorCode,
+    code: KubeErrorCode,
     message: string,
     readonly status = 0,
     readonly reason = '',
     options?: { cause?: unknown },
   ) {
-    super(message, options);
-    this.name = 'KubeApiError';
+    super(code, message, options);
   }
 }
 

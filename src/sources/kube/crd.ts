@@ -13,11 +13,12 @@
 //   the resource's status.
 // - `apiVersion` and `kind` keep only `type: string` (the API server sets and checks them),
 //   and the root requires only `spec`.
-// - `status` is added: what converge writes through the status subresource (see status.ts).
+// - `status` is added: what converge writes through the status subresource (see publish/kube/status.ts).
 // Anything a structural schema cannot hold ($ref, const, if/then/else, ...) is an error
 // here, so a schema edit that would break the CRD fails the build's tests, not a cluster.
 
 import { dump } from 'js-yaml';
+import { ConvergeError } from '../../errors.js';
 import { loadSchema } from '../../spec/schema.js';
 
 export const GROUP = 'converge.dev';
@@ -28,11 +29,12 @@ export const CRD_NAME = `${PLURAL}.${GROUP}`;
 
 type JsonSchema = Record<string, unknown>;
 
-export class CrdGenerationError extends Error {
-  readonly code = 'CRD_UNSUPPORTED_SCHEMA';
+/** The JSON Schema holds something a structural CRD schema cannot; `path` is where. */
+export class CrdGenerationError extends ConvergeError {
+  declare readonly code: 'CRD_UNSUPPORTED_SCHEMA';
+
   constructor(readonly path: string, message: string) {
-    super(`${path || '(root)'}: ${message}`);
-    this.name = 'CrdGenerationError';
+    super('CRD_UNSUPPORTED_SCHEMA', `${path || '(root)'}: ${message}`);
   }
 }
 
@@ -107,7 +109,7 @@ function valueCheckOnly(node: JsonSchema, path: string, parent: JsonSchema): Jso
 
 const ISO_TIME = { type: 'string', format: 'date-time' };
 
-/** What converge writes back (status.ts builds it); metav1.Condition for the conditions. */
+/** What converge writes back (publish/kube/status.ts builds it); metav1.Condition for the conditions. */
 export const STATUS_SCHEMA: JsonSchema = {
   description: 'What converge last saw of the container on its node; written by converge through the status subresource.',
   type: 'object',

@@ -2,8 +2,9 @@
 // then watch from the list's resourceVersion with bookmarks; a clean end of the watch
 // resumes from the last resourceVersion seen (an event's or a bookmark's); 410 Gone (or a
 // resourceVersion the server finds too large) relists; any other failure retries with
-// exponential back-off and jitter, keeping the cache as it was. The cache only ever holds
-// the objects `keep` accepts (this node's), so a resource moved to another node leaves it.
+// the one exponential back-off (src/backoff.ts, ±20 % jitter) on an injected clock, keeping
+// the cache as it was. The cache only ever holds the objects `keep` accepts (this node's),
+// so a resource moved to another node leaves it.
 //
 // Why not client-node's ListWatch: it does not ask for bookmarks, stops for good on any
 // error other than 410 (the caller must restart it and cannot tell "relisted" from
@@ -11,6 +12,8 @@
 // what the source's `complete` flag and problems are made of.
 
 import type { Logger } from 'pino';
+import { Backoff, sleepOn } from '../../backoff.js';
+import { systemClock, type Clock } from '../../clock.js';
 import { KubeApiError, fromStatus, type KubeClient, type Status } from './client.js';
 import type { KubeObject } from './convert.js';
 
@@ -22,9 +25,12 @@ export interface InformerOptions {
   keep: (obj: KubeObject) => boolean;
   /** After every change of the cache or of `synced`. */
   onChange: () => void;
+  /** Retry delays: doubling from initialMs to maxMs, ±20 % jitter. Default 200 ms to 30 s. */
   backoff?: { initialMs: number; maxMs: number };
   /** Asked of the server per watch; spread over [n, 2n) so many nodes do not reconnect at once. Default 300. */
   watchTimeoutSeconds?: number;
+  /** What the retries wait on. Default: the system clock. */
+  clock?: Clock;
 }
 
 export interface InformerStats {
@@ -48,8 +54,15 @@ export class Informer {
   private loop: Promise<void> | undefined;
   private lastListAt = 0;
   private firstAttempt: (() => void) | undefined;
+  private readonly clock: Clock;
+  private readonly backoff: Backoff;
 
-  constructor(private readonly opts: InformerOptions) {}
+  constructor(private readonly opts: InformerOptions) {
+    this.clock = opts.clock ?? systemClock;
+    const { initialMs, maxMs } = opts.backoff ?? { initialMs: 200, maxMs: 30_000 };
+    // Only progress resets the delay (see run()), never the mere passing of time.
+    this.backoff = new Backoff({ initialMs, maxMs, resetAfterMs: Infinity, jitter: 0.2 }, this.clock);
+  }
 
   /** Starts the loop; resolves once the first list has succeeded or failed. */
   start(): Promise<void> {
@@ -69,50 +82,49 @@ export class Informer {
   }
 
   private async run(): Promise<void> {
-    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 200, maxMs: 30_000 };
-    let delay = initialMs;
     while (!this.stopped) {
       try {
         if (!this.resourceVersion) await this.relist();
-        const began = Date.now();
+        const began = this.clock.now();
         const events = await this.watchOnce();
         // A watch that the server ended cleanly and at once, with nothing in it, is no
         // progress: do not reconnect in a hot loop.
-        if (events > 0 || Date.now() - began > 1000) delay = initialMs;
-        else await this.sleep(delay), (delay = Math.min(delay * 2, maxMs));
+        if (events > 0 || this.clock.now() - began > 1000) this.backoff.reset();
+        else await this.backoff.sleep(this.abort.signal);
       } catch (err) {
         if (this.stopped) break;
-        const e = err instanceof KubeApiError ? err : new KubeApiError('Unavailable', String(err), 0, '', { cause: err });
-        if (e.code === 'Gone' || e.code === 'TooLargeResourceVersion') {
-          this.stats.relistsAfterGone++;
-          this.opts.log.info({ resourceVersion: this.resourceVersion, reason: e.message }, 'resourceVersion no longer served; relisting');
-          this.resourceVersion = '';
-          // A server that answers 410 to the list's own resourceVersion must not make us list in a hot loop.
-          if (Date.now() - this.lastListAt < 1000) {
-            await this.sleep(delay);
-            delay = Math.min(delay * 2, maxMs);
-          }
-          continue;
-        }
-        this.lastError = e;
-        const wait = Math.round(delay * (0.8 + Math.random() * 0.4));
-        this.opts.log.warn({ code: e.code, err: e.message, retryInMs: wait, resourceVersion: this.resourceVersion }, 'kubernetes list/watch failed; keeping the last known resources');
-        if (this.synced) {
-          this.synced = false;
-          this.opts.onChange();
-        }
-        this.firstAttempt?.();
-        this.firstAttempt = undefined;
-        await this.sleep(wait);
-        delay = Math.min(delay * 2, maxMs);
+        await this.failed(err);
       }
     }
+  }
+
+  /** After a failed list or watch: relist at once on 410, else keep the cache and back off. */
+  private async failed(err: unknown): Promise<void> {
+    const e = err instanceof KubeApiError ? err : new KubeApiError('Unavailable', String(err), 0, '', { cause: err });
+    if (e.code === 'Gone' || e.code === 'TooLargeResourceVersion') {
+      this.stats.relistsAfterGone++;
+      this.opts.log.info({ resourceVersion: this.resourceVersion, reason: e.message }, 'resourceVersion no longer served; relisting');
+      this.resourceVersion = '';
+      // A server that answers 410 to the list's own resourceVersion must not make us list in a hot loop.
+      if (this.clock.now() - this.lastListAt < 1000) await this.backoff.sleep(this.abort.signal);
+      return;
+    }
+    this.lastError = e;
+    const wait = this.backoff.next();
+    this.opts.log.warn({ code: e.code, err: e.message, retryInMs: wait, resourceVersion: this.resourceVersion }, 'kubernetes list/watch failed; keeping the last known resources');
+    if (this.synced) {
+      this.synced = false;
+      this.opts.onChange();
+    }
+    this.firstAttempt?.();
+    this.firstAttempt = undefined;
+    await sleepOn(this.clock, wait, this.abort.signal);
   }
 
   private async relist(): Promise<void> {
     const list = await this.opts.client.request<{ metadata?: { resourceVersion?: string }; items?: KubeObject[]; kind?: string; apiVersion?: string }>('GET', this.opts.path);
     this.stats.lists++;
-    this.lastListAt = Date.now();
+    this.lastListAt = this.clock.now();
     this.objects.clear();
     const itemKind = list.kind?.replace(/List$/, '');
     for (const item of list.items ?? []) {
@@ -167,16 +179,5 @@ export class Informer {
       this.resourceVersion = obj.metadata?.resourceVersion ?? this.resourceVersion;
     }
     return n;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.abort.signal.addEventListener('abort', done, { once: true });
-    });
   }
 }

@@ -1,26 +1,26 @@
 // The Kubernetes source: Container custom resources whose spec.nodeName is this node, as
-// full snapshots (level-based, like the directory source), plus the way back: status,
-// finalizers and Events (writer.ts, events.ts), driven by the controller's reconciles.
+// full snapshots (level-based, like the directory source). It only reads. What converge
+// writes back (status, finalizers, Events) is publish/kube/, which follows what this
+// source has read through the KubeResources below and what the controller did through its
+// reconcile stream.
 //
-// - A resource that fails converge's checks is reported on its status; the container of its
-//   last good version keeps running (bad input never destroys good state).
+// - A resource that fails converge's checks is a problem of the snapshot (and of the
+//   resource's status, which publish/kube/ writes); the container of its last good version
+//   keeps running (bad input never destroys good state).
 // - A resource being deleted (deletionTimestamp) leaves the desired set, so the controller
-//   removes its container; the writer then removes the finalizer and the resource goes.
+//   removes its container; publish/kube/ then removes the finalizer and the resource goes.
 // - The API server going away is "unknown, never empty": the last known resources stay
 //   desired and the snapshot says complete: false until the informer lists or watches again.
 
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../clock.js';
 import type { DesiredContainer, Key, Problem, Snapshot } from '../../spec/types.js';
 import { formatProblem } from '../../spec/load.js';
 import type { Source } from '../../desired.js';
 import type { KubeClient } from './client.js';
 import { convert, keyOfObject, type KubeObject } from './convert.js';
 import { GROUP, PLURAL, VERSION } from './crd.js';
-import { createEventRecorder, type EventRecorder } from './events.js';
 import { Informer } from './informer.js';
-import type { ControllerView } from './view.js';
-import { StatusWriter } from './writer.js';
-import type { ReconcileEvent } from '../../reconcile/controller.js';
 
 export interface KubeSourceOptions {
   client: KubeClient;
@@ -31,26 +31,29 @@ export interface KubeSourceOptions {
   namespace?: string;
   /** Back-off of list/watch retries. */
   backoff?: { initialMs: number; maxMs: number };
-  /** Safety net: look at every resource's status this often even without a reconcile. Default 10 s. */
-  statusIntervalMs?: number;
   watchTimeoutSeconds?: number;
+  /** Default: the system clock. */
+  clock?: Clock;
 }
 
-export interface KubeSource extends Source {
-  /** Connects the way back (status, events, finalizers) to the controller. */
-  attach(view: ControllerView): void;
+/** What the source has read of this node's resources, for the side that writes back. */
+export interface KubeResources {
+  /** The cached resource of a key ("namespace/name"). */
+  objectOf(key: Key): KubeObject | undefined;
+  /** The keys of every cached resource, those being deleted included. */
+  keys(): Key[];
+  /** The spec problems of a key's resource as of the last snapshot, formatted. */
+  problemsOf(key: Key): string[];
+  /**
+   * Called after every snapshot with the keys of every cached resource. Returns a function
+   * that removes the listener.
+   */
+  onRead(listener: (keys: Key[]) => void): () => void;
+}
+
+export interface KubeSource extends Source, KubeResources {
   readonly informer: Informer;
-  readonly writer: StatusWriter;
-  readonly events: EventRecorder;
 }
-
-const EVENT_OF: Record<string, { reason: string; text: (e: ReconcileEvent, id: string) => string }> = {
-  create: { reason: 'Created', text: (e, id) => `created container ${id} and started it (pid ${e.pid ?? '?'})` },
-  recreate: { reason: 'Created', text: (e, id) => `recreated container ${id} (${e.reason}); started it (pid ${e.pid ?? '?'})` },
-  start: { reason: 'Started', text: (e, id) => `started container ${id} (pid ${e.pid ?? '?'})` },
-  restart: { reason: 'Restarted', text: (e, id) => `restarted container ${id}: ${e.reason} (pid ${e.pid ?? '?'})` },
-  remove: { reason: 'Removed', text: (_e, id) => `removed container ${id} from containerd` },
-};
 
 export function createKubeSource(opts: KubeSourceOptions): KubeSource {
   const name = 'kube';
@@ -59,10 +62,8 @@ export function createKubeSource(opts: KubeSourceOptions): KubeSource {
   const path = opts.namespace ? `${base}/namespaces/${opts.namespace}/${PLURAL}` : `${base}/${PLURAL}`;
   const lastGood = new Map<Key, DesiredContainer>();
   const problemsByKey = new Map<Key, string[]>();
+  const readers = new Set<(keys: Key[]) => void>();
   let onSnapshot: ((s: Snapshot) => void) | undefined;
-  let view: ControllerView | undefined;
-  let unsubscribe: (() => void) | undefined;
-  let ticker: NodeJS.Timeout | undefined;
   let stopped = false;
 
   const informer = new Informer({
@@ -73,17 +74,8 @@ export function createKubeSource(opts: KubeSourceOptions): KubeSource {
     onChange: () => emit(),
     backoff: opts.backoff,
     watchTimeoutSeconds: opts.watchTimeoutSeconds,
+    clock: opts.clock ?? systemClock,
   });
-  const objectOf = (key: Key) => informer.objects.get(key);
-  const writer = new StatusWriter({
-    client: opts.client,
-    log,
-    objectOf,
-    problemsOf: (key) => problemsByKey.get(key) ?? [],
-    pathOf: (obj) => `${base}/namespaces/${obj.metadata.namespace ?? 'default'}/${PLURAL}/${obj.metadata.name}`,
-    backoff: opts.backoff,
-  });
-  const events = createEventRecorder({ client: opts.client, log, nodeName: opts.nodeName });
 
   function emit(): void {
     if (stopped || !onSnapshot) return;
@@ -113,47 +105,29 @@ export function createKubeSource(opts: KubeSourceOptions): KubeSource {
       problems.unshift({ file: `kube:${opts.client.server}`, path: '', message: `cannot read Container resources (${why}); the last known ones are kept` });
     }
     onSnapshot({ source: name, specs, problems, complete: informer.synced });
-    for (const key of present) writer.poke(key);
-  }
-
-  function reconciled(e: ReconcileEvent): void {
-    const obj = objectOf(e.key);
-    if (!obj || !view) return;
-    writer.poke(e.key);
-    const ours = view.holder(e.key) === `kube:${e.key}` || obj.metadata.deletionTimestamp !== undefined;
-    if (!ours) return;
-    const id = e.key.replace('/', '.');
-    if (e.error) events.record(obj, 'Warning', 'Failed', `${e.error.code}: ${e.error.message}`);
-    const ev = e.action ? EVENT_OF[e.action] : undefined;
-    if (ev) events.record(obj, 'Normal', ev.reason, ev.text(e, id));
+    const keys = [...present];
+    for (const reader of [...readers]) reader(keys);
   }
 
   return {
     name,
     informer,
-    writer,
-    events,
-    attach(v) {
-      view = v;
-      writer.attach(v);
-      unsubscribe = v.onReconcile(reconciled);
+    objectOf: (key) => informer.objects.get(key),
+    keys: () => [...informer.objects.keys()],
+    problemsOf: (key) => problemsByKey.get(key) ?? [],
+    onRead(listener) {
+      readers.add(listener);
+      return () => readers.delete(listener);
     },
     async start(cb) {
       onSnapshot = cb;
       log.info({ server: opts.client.server, path, nodeName: opts.nodeName }, 'watching Container resources');
       await informer.start();
       emit(); // the first full read, complete or not
-      ticker = setInterval(() => {
-        for (const key of informer.objects.keys()) writer.poke(key);
-      }, opts.statusIntervalMs ?? 10_000).unref();
     },
     async stop() {
       stopped = true;
-      if (ticker) clearInterval(ticker);
-      unsubscribe?.();
       await informer.stop();
-      await writer.stop();
-      await events.flush();
     },
   };
 }

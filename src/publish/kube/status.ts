@@ -1,5 +1,5 @@
 // The status converge writes on a Container resource, built from the controller's status
-// row for its key (pure; the writer decides when to send it). Conditions follow the
+// row for its key (pure; writer.ts decides when to send it). Conditions follow the
 // Kubernetes conventions: Ready, Progressing and Degraded, each with status True/False/
 // Unknown, a CamelCase reason, a message, observedGeneration, and a lastTransitionTime
 // that moves only when the condition's status does. Nothing in it changes with the clock

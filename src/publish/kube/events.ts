@@ -6,8 +6,9 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { KubeClient } from './client.js';
-import type { KubeObject } from './convert.js';
+import { systemClock, type Clock } from '../../clock.js';
+import type { KubeClient } from '../../sources/kube/client.js';
+import type { KubeObject } from '../../sources/kube/convert.js';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -17,8 +18,9 @@ export interface EventRecorder {
   flush(): Promise<void>;
 }
 
-export function createEventRecorder(opts: { client: KubeClient; log: Logger; nodeName: string; repeatMs?: number }): EventRecorder {
+export function createEventRecorder(opts: { client: KubeClient; log: Logger; nodeName: string; repeatMs?: number; clock?: Clock }): EventRecorder {
   const repeatMs = opts.repeatMs ?? 5 * 60_000;
+  const clock = opts.clock ?? systemClock;
   const lastWarning = new Map<string, { message: string; at: number }>();
   const pending = new Set<Promise<void>>();
 
@@ -27,15 +29,15 @@ export function createEventRecorder(opts: { client: KubeClient; log: Logger; nod
       const uid = obj.metadata.uid ?? obj.metadata.name;
       if (type === 'Warning') {
         const last = lastWarning.get(uid);
-        if (last && last.message === message && Date.now() - last.at < repeatMs) return;
-        lastWarning.set(uid, { message, at: Date.now() });
+        if (last && last.message === message && clock.now() - last.at < repeatMs) return;
+        lastWarning.set(uid, { message, at: clock.now() });
       }
       const namespace = obj.metadata.namespace ?? 'default';
-      const now = new Date().toISOString();
+      const now = new Date(clock.now()).toISOString();
       const event = {
         apiVersion: 'v1',
         kind: 'Event',
-        metadata: { name: `${obj.metadata.name}.${Date.now().toString(16)}${randomBytes(2).toString('hex')}`, namespace },
+        metadata: { name: `${obj.metadata.name}.${clock.now().toString(16)}${randomBytes(2).toString('hex')}`, namespace },
         involvedObject: {
           apiVersion: obj.apiVersion,
           kind: obj.kind,

@@ -1,13 +1,14 @@
 // The `converge run` flags of the Git source and what they build: the source itself and the
-// routes it adds to the --listen server. Kept here so run.ts only spreads and calls.
+// routes it adds to the --listen server. Flags -> options is wiring, so it lives in cli/:
+// the source stays free of the publishing side it is wired to. run.ts only spreads and calls.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { parseDuration } from '../../duration.js';
-import type { Route } from '../../server/http.js';
-import { gitSyncRoute } from '../../server/webhook.js';
-import { createGitSource, type GitSource } from '../git.js';
+import { parseDuration } from '../duration.js';
+import type { Route } from '../publish/http.js';
+import { gitSyncRoute } from '../publish/webhook.js';
+import { createGitSource, type GitSource } from '../sources/git.js';
 
 export const GIT_FLAGS = {
   git: { type: 'string' },

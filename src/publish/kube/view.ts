@@ -1,8 +1,7 @@
-// What the Kubernetes source needs to know of the controller and of containerd to write
-// status, events and finalizers back: a narrow view, so the source does not depend on the
+// What publish/kube/ needs to know of the controller and of the runtime to write status,
+// Events and finalizers back: a narrow view, so the publisher does not depend on the
 // controller's internals (and tests can hand it a fake).
 
-import { idOf } from '../../containerd/labels.js';
 import type { Key } from '../../spec/types.js';
 import type { Runtime } from '../../reconcile/runtime.js';
 import type { Controller, ReconcileEvent } from '../../reconcile/controller.js';
@@ -14,7 +13,7 @@ export interface ControllerView {
   ready(): boolean;
   /** The origin of the spec that holds a key now ("kube:ns/name", "dir:/x.yaml"), if any. */
   holder(key: Key): string | undefined;
-  /** Nothing of the key's container is left in containerd. */
+  /** Nothing of the key's container is left in the runtime. */
   gone(key: Key): Promise<boolean>;
   onReconcile(listener: (e: ReconcileEvent) => void): () => void;
 }
@@ -24,7 +23,7 @@ export function controllerView(controller: Controller, runtime: Pick<Runtime, 'g
     status: () => controller.status(),
     ready: () => controller.ready(),
     holder: (key) => controller.store.desired().get(key)?.origin,
-    gone: async (key) => (await runtime.get(idOf(key))) === undefined,
+    gone: async (key) => (await runtime.get(key)) === undefined,
     onReconcile: (listener) => controller.onReconcile(listener),
   };
 }

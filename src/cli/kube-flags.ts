@@ -1,12 +1,15 @@
-// The `converge run` flags of the Kubernetes source and what they build, so run.ts only
-// spreads the flags, pushes the source and attaches it to the controller.
+// The `converge run` flags of the Kubernetes source and what they build: the source (it
+// reads) and its publisher (it writes status, finalizers and Events back), sharing one API
+// client. run.ts only spreads the flags, pushes the source and publishes once the
+// controller exists.
 
 import os from 'node:os';
 import type { Logger } from 'pino';
-import type { Controller } from '../../reconcile/controller.js';
-import type { Runtime } from '../../reconcile/runtime.js';
-import { parseDuration } from '../../duration.js';
-import type { KubeSource } from './source.js';
+import type { Controller } from '../reconcile/controller.js';
+import type { Runtime } from '../reconcile/runtime.js';
+import { parseDuration } from '../duration.js';
+import type { KubeSource } from '../sources/kube/source.js';
+import type { KubePublisher } from '../publish/kube/publisher.js';
 
 export const KUBE_FLAGS = {
   kube: { type: 'boolean', default: false },
@@ -26,8 +29,8 @@ export interface KubeFlagValues {
 
 export interface KubeSetup {
   source: KubeSource;
-  /** Connects status, events and finalizers to the controller (call once it exists). */
-  attach(controller: Controller, runtime: Pick<Runtime, 'get'>): void;
+  /** Starts writing status, Events and finalizers back for the controller's reconciles (call once it exists). */
+  publish(controller: Controller, runtime: Pick<Runtime, 'get'>): KubePublisher;
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -47,21 +50,18 @@ export async function kubeFromFlags(values: KubeFlagValues, deps: { log: Logger 
   const nodeName = values['node-name'] ?? os.hostname().toLowerCase();
   if (!DNS_SUBDOMAIN.test(nodeName) || nodeName.length > 253) throw new Error(`--node-name: '${nodeName}' is not a DNS-1123 subdomain`);
   const maxMs = parseDuration(values['kube-backoff-max'] ?? '30s', '--kube-backoff-max');
-  const [{ createKubeClient }, { createKubeSource }, { controllerView }] = await Promise.all([
-    import('./client.js'),
-    import('./source.js'),
-    import('./view.js'),
+  const [{ createKubeClient }, { createKubeSource }, { createKubePublisher }, { controllerView }] = await Promise.all([
+    import('../sources/kube/client.js'),
+    import('../sources/kube/source.js'),
+    import('../publish/kube/publisher.js'),
+    import('../publish/kube/view.js'),
   ]);
   const client = createKubeClient({ kubeconfig: values.kubeconfig, userAgent: `converge/${nodeName}` });
-  const source = createKubeSource({
-    client,
-    log: deps.log,
-    nodeName,
-    namespace: values['watch-namespace'],
-    backoff: { initialMs: Math.min(200, maxMs), maxMs },
-  });
+  const backoff = { initialMs: Math.min(200, maxMs), maxMs };
+  const source = createKubeSource({ client, log: deps.log, nodeName, namespace: values['watch-namespace'], backoff });
   return {
     source,
-    attach: (controller, runtime) => source.attach(controllerView(controller, runtime)),
+    publish: (controller, runtime) =>
+      createKubePublisher({ client, resources: source, view: controllerView(controller, runtime), log: deps.log, nodeName, backoff }),
   };
 }

@@ -1,5 +1,6 @@
 // Waiting in tests: poll for a condition with a deadline (never sleep-then-assert), and
-// check that a condition keeps holding over a window (for "nothing happens" claims).
+// check that a condition keeps holding over a window (for "nothing happens" claims). Shared
+// by the unit tests (against the test API server of test/kube) and the integration tests.
 
 import { setTimeout as delay } from 'node:timers/promises';
 

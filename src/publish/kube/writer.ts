@@ -8,12 +8,15 @@
 //   the object. Writes carry the object's resourceVersion; a 409 means someone wrote in
 //   between: read the latest version and try again (a few times, then back off).
 // A write's answer stands in for the cached object until the watch brings that version.
+// Failed writes of a key are retried with the one back-off (src/backoff.ts) on the clock.
 
 import type { Logger } from 'pino';
+import { backoffDelay } from '../../backoff.js';
+import { systemClock, type Clock } from '../../clock.js';
 import type { Key } from '../../spec/types.js';
 import type { StatusRow } from '../../reconcile/status.js';
-import { KubeApiError, type KubeClient } from './client.js';
-import { originOf, type KubeObject } from './convert.js';
+import { KubeApiError, type KubeClient } from '../../sources/kube/client.js';
+import { originOf, type KubeObject } from '../../sources/kube/convert.js';
 import { buildContainerStatus, sameStatus, type ContainerStatus } from './status.js';
 import type { ControllerView } from './view.js';
 
@@ -23,31 +26,33 @@ const CONFLICT_RETRIES = 3;
 export interface WriterOptions {
   client: KubeClient;
   log: Logger;
+  /** The controller's rows and the holder of each key. */
+  view: ControllerView;
   /** The cached object of a key (this node's resources only). */
   objectOf: (key: Key) => KubeObject | undefined;
   /** Formatted spec problems of a key's resource. */
   problemsOf: (key: Key) => string[];
   pathOf: (obj: KubeObject) => string;
   backoff?: { initialMs: number; maxMs: number };
+  /** Default: the system clock. */
+  clock?: Clock;
 }
 
 export class StatusWriter {
-  private view: ControllerView | undefined;
   private readonly dirty = new Set<Key>();
   /** Consecutive failures per key, and the timer of its next try. */
   private readonly failures = new Map<Key, number>();
-  private readonly timers = new Map<Key, NodeJS.Timeout>();
+  private readonly timers = new Map<Key, unknown>();
   /** key -> the answer of our last write and the resourceVersion it was based on. */
   private readonly written = new Map<Key, { basedOn: string; result: KubeObject }>();
   private running: Promise<void> | undefined;
   private rows: Map<Key, StatusRow> | undefined;
   private stopped = false;
+  private readonly clock: Clock;
   conflicts = 0;
 
-  constructor(private readonly opts: WriterOptions) {}
-
-  attach(view: ControllerView): void {
-    this.view = view;
+  constructor(private readonly opts: WriterOptions) {
+    this.clock = opts.clock ?? systemClock;
   }
 
   poke(key: Key): void {
@@ -63,7 +68,7 @@ export class StatusWriter {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) this.clock.clearTimeout(t);
     this.timers.clear();
     await this.running;
   }
@@ -94,11 +99,11 @@ export class StatusWriter {
     const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 500, maxMs: 30_000 };
     const n = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, n);
-    const delay = Math.min(initialMs * 2 ** (n - 1), maxMs);
+    const delay = backoffDelay(n - 1, { initialMs, maxMs, resetAfterMs: Infinity });
     const code = err instanceof KubeApiError ? err.code : undefined;
     this.opts.log.warn({ key, code, err: String((err as Error)?.message ?? err), retryInMs: delay }, 'writing to the kubernetes resource failed');
-    clearTimeout(this.timers.get(key));
-    this.timers.set(key, setTimeout(() => {
+    if (this.timers.has(key)) this.clock.clearTimeout(this.timers.get(key));
+    this.timers.set(key, this.clock.setTimeout(() => {
       this.timers.delete(key);
       this.poke(key);
     }, delay));
@@ -135,13 +140,12 @@ export class StatusWriter {
   }
 
   private rowOf(key: Key): StatusRow | undefined {
-    if (!this.rows) this.rows = new Map((this.view?.status() ?? []).map((r) => [`${r.namespace}/${r.name}`, r]));
+    if (!this.rows) this.rows = new Map(this.opts.view.status().map((r) => [`${r.namespace}/${r.name}`, r]));
     return this.rows.get(key);
   }
 
   private async syncObject(key: Key, obj: KubeObject): Promise<void> {
-    const view = this.view;
-    if (!view) return;
+    const view = this.opts.view;
     const origin = originOf(obj.metadata.namespace ?? 'default', obj.metadata.name);
     const finalizers: string[] = obj.metadata.finalizers ?? [];
     if (obj.metadata.deletionTimestamp) {
@@ -158,7 +162,7 @@ export class StatusWriter {
   }
 
   private statusOf(key: Key, obj: KubeObject, origin: string): ContainerStatus {
-    const holder = this.view?.holder(key);
+    const holder = this.opts.view.holder(key);
     return buildContainerStatus({
       generation: obj.metadata.generation ?? 0,
       row: holder === origin ? this.rowOf(key) : undefined,
@@ -166,7 +170,7 @@ export class StatusWriter {
       heldBy: holder !== undefined && holder !== origin ? holder : undefined,
       deleting: obj.metadata.deletionTimestamp !== undefined,
       previous: obj.status,
-      now: new Date(),
+      now: new Date(this.clock.now()),
     });
   }
 

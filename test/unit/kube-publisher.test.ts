@@ -1,0 +1,121 @@
+// The Kubernetes publisher on a stepped clock, with a fake API client, fake resources (what
+// the source read) and a fake controller view: a reconcile writes status and an Event, a
+// failed write is retried after the back-off and not before, and the status ticker is the
+// safety net for a change no reconcile reported.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { FakeClock } from '../../src/clock.js';
+import type { ReconcileEvent } from '../../src/reconcile/controller.js';
+import type { StatusRow } from '../../src/reconcile/status.js';
+import { KubeApiError, type KubeClient } from '../../src/sources/kube/client.js';
+import type { KubeObject } from '../../src/sources/kube/convert.js';
+import type { KubeResources } from '../../src/sources/kube/source.js';
+import { createKubePublisher, resourcePath } from '../../src/publish/kube/publisher.js';
+import type { ControllerView } from '../../src/publish/kube/view.js';
+
+const KEY = 'default/web';
+const PATH = '/apis/converge.dev/v1alpha1/namespaces/default/containers/web';
+
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function fixture() {
+  const obj: KubeObject = {
+    apiVersion: 'converge.dev/v1alpha1',
+    kind: 'Container',
+    metadata: { name: 'web', namespace: 'default', uid: 'u1', resourceVersion: '1', generation: 1, finalizers: ['converge.dev/cleanup'] },
+    spec: { image: 'busybox', nodeName: 'node-1' },
+  };
+  const requests: { method: string; path: string; body?: any }[] = [];
+  let failPuts = 0;
+  const client: KubeClient = {
+    server: 'https://kube.invalid',
+    async request<T>(method: string, path: string, options: { body?: unknown } = {}): Promise<T> {
+      requests.push({ method, path, body: options.body });
+      if (method === 'PUT' && failPuts > 0) {
+        failPuts--;
+        throw new KubeApiError('Unavailable', 'connection reset');
+      }
+      if (method === 'PUT') return { ...(options.body as object), metadata: { ...obj.metadata, resourceVersion: String(requests.length + 1) } } as T;
+      return {} as T;
+    },
+    watch: () => Promise.reject(new Error('no watch here')),
+  };
+  const readers = new Set<(keys: string[]) => void>();
+  const resources: KubeResources = {
+    objectOf: (key) => (key === KEY ? obj : undefined),
+    keys: () => [KEY],
+    problemsOf: () => [],
+    onRead: (l) => (readers.add(l), () => readers.delete(l)),
+  };
+  const rows: StatusRow[] = [
+    { name: 'web', namespace: 'default', id: 'default.web', phase: 'Running', restarts: 0, exitCode: null, message: '', pid: 7, image: 'busybox', source: 'kube:default/web', createdAt: null, startedAt: null } as StatusRow,
+  ];
+  const listeners = new Set<(e: ReconcileEvent) => void>();
+  const view: ControllerView = {
+    status: () => rows,
+    ready: () => true,
+    holder: (key) => (key === KEY ? 'kube:default/web' : undefined),
+    gone: async () => false,
+    onReconcile: (l) => (listeners.add(l), () => listeners.delete(l)),
+  };
+  const reconciled = (e: ReconcileEvent) => {
+    for (const l of listeners) l(e);
+  };
+  return { obj, client, requests, resources, rows, view, reconciled, readers, failNextPuts: (n: number) => (failPuts = n) };
+}
+
+test('a failed status write is retried after the back-off on the clock, and only then', async () => {
+  const clock = new FakeClock();
+  const f = fixture();
+  const publisher = createKubePublisher({ client: f.client, resources: f.resources, view: f.view, log: pino({ level: 'silent' }), nodeName: 'node-1', backoff: { initialMs: 100, maxMs: 1000 }, statusIntervalMs: 60_000, clock });
+  const puts = () => f.requests.filter((r) => r.method === 'PUT');
+  f.failNextPuts(2);
+  f.reconciled({ key: KEY, action: 'create', pid: 7 });
+  await settle();
+  assert.equal(puts().length, 1);
+  assert.equal(puts()[0].path, `${PATH}/status`);
+  await publisher.events.flush();
+  const posted = f.requests.filter((r) => r.method === 'POST');
+  assert.deepEqual(posted.map((r) => [r.path, r.body.type, r.body.reason]), [['/api/v1/namespaces/default/events', 'Normal', 'Created']]);
+
+  clock.advance(99);
+  await settle();
+  assert.equal(puts().length, 1, 'no retry before 100 ms');
+  clock.advance(1);
+  await settle();
+  assert.equal(puts().length, 2, 'the first retry after 100 ms');
+  clock.advance(199);
+  await settle();
+  assert.equal(puts().length, 2, 'the second failure waits 200 ms');
+  clock.advance(1);
+  await settle();
+  assert.equal(puts().length, 3);
+  assert.equal(puts()[2].body.status.phase, 'Running');
+  assert.equal(puts()[2].body.status.pid, 7);
+  assert.ok(publisher.writer.idle());
+  await publisher.stop();
+});
+
+test('the status ticker writes a change no reconcile reported; stop() ends it', async () => {
+  const clock = new FakeClock();
+  const f = fixture();
+  const publisher = createKubePublisher({ client: f.client, resources: f.resources, view: f.view, log: pino({ level: 'silent' }), nodeName: 'node-1', statusIntervalMs: 10_000, clock });
+  const puts = () => f.requests.filter((r) => r.method === 'PUT');
+  for (const read of f.readers) read([KEY]); // the source read the resource
+  await settle();
+  assert.equal(puts().length, 1);
+  clock.advance(10_000);
+  await settle();
+  assert.equal(puts().length, 1, 'an unchanged status is not written again');
+  f.rows[0] = { ...f.rows[0], pid: 8 };
+  clock.advance(10_000);
+  await settle();
+  assert.equal(puts().length, 2);
+  assert.equal(puts()[1].body.status.pid, 8);
+  await publisher.stop();
+  assert.equal(clock.pending(), 0, 'no ticker after stop');
+  assert.equal(f.readers.size, 0, 'no longer follows the source');
+  assert.equal(resourcePath(f.obj), PATH);
+});
