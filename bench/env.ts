@@ -17,6 +17,7 @@ import type { ContainerSpec, ContainerSpecBody } from '../src/spec/types.js';
 import { startContainerd, uniqueNamespace, type PrivateContainerd } from '../test/harness/containerd.js';
 import { ctr } from '../test/harness/exec.js';
 import { importBusybox } from '../test/harness/image.js';
+import { waitFor } from '../test/harness/wait.js';
 import { container, Converge, removeSpec, writeSpec } from '../test/integration/util.js';
 import { BenchError } from './errors.js';
 
@@ -32,22 +33,14 @@ export const POLL_MS = 10;
  * from containerd) stays a small share of what is measured on a 2-core machine.
  */
 export async function until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs: number, detail: () => string): Promise<T> {
-  const start = performance.now();
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      lastError = err; // converge or containerd briefly away: not yet
-    }
-    const waited = performance.now() - start;
-    if (waited > timeoutMs) {
-      const why = lastError ? ` (last error: ${String(lastError)})` : '';
-      throw new BenchError('BENCH_TIMEOUT', `timed out after ${timeoutMs} ms waiting for ${what}${why}\n${detail()}`);
-    }
-    await delay(Math.min(250, Math.max(POLL_MS, waited * 0.02)));
-  }
+  // A check that throws (converge or containerd briefly away) counts as not yet.
+  return (await waitFor(check, {
+    what,
+    timeoutMs,
+    detail,
+    intervalMs: (waited) => Math.min(250, Math.max(POLL_MS, waited * 0.02)),
+    timeoutError: (message, cause) => new BenchError('BENCH_TIMEOUT', message, { cause }),
+  })) as T;
 }
 
 const quietLog = pino({ level: 'silent' });
