@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { createController } from '../../src/reconcile/controller.js';
 import type { Source } from '../../src/desired.js';
-import { desired as desiredOf } from './fixtures.js';
+import { desired as desiredOf } from '../harness/specs.js';
+import { waitFor } from '../harness/wait.js';
 import type { ActualContainer, Runtime, RuntimeEvent } from '../../src/reconcile/runtime.js';
 import type { DesiredContainer, Snapshot } from '../../src/spec/types.js';
 
@@ -80,27 +81,19 @@ function staticSource(specs: DesiredContainer[]): Source & { emit(s: DesiredCont
   };
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
-
 test('creates what is missing, then a resync of the converged state makes no calls but the list', async () => {
   const runtime = new MemoryRuntime();
   const source = staticSource([desired('a'), desired('b')]);
   const controller = createController({ runtime, sources: [source], log, workers: 2 });
   await controller.start();
-  await until(() => controller.ready() && controller.idle(), 'first reconcile');
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
   assert.deepEqual(
     runtime.calls.filter((c) => /^(create|start)/.test(c)).sort(),
     ['create default/a', 'create default/b', 'start default/a', 'start default/b'],
   );
   runtime.calls = [];
   await controller.resync();
-  await until(() => controller.idle(), 'resync');
+  await waitFor(() => controller.idle(), { what: 'resync' });
   assert.deepEqual(runtime.calls, ['list'], 'a converged key is not read again, let alone changed');
   await controller.stop();
 });
@@ -110,11 +103,11 @@ test('a reconcile of a converged key reads and changes nothing else', async () =
   const source = staticSource([desired('a')]);
   const controller = createController({ runtime, sources: [source], log });
   await controller.start();
-  await until(() => controller.ready() && controller.idle(), 'first reconcile');
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
   runtime.calls = [];
   source.emit([desired('a', 'h1')]); // the same spec again: no key changed
   source.emit([desired('a', 'h2')]); // a change: recreate
-  await until(() => controller.idle() && runtime.calls.includes('start default/a'), 'recreate');
+  await waitFor(() => controller.idle() && runtime.calls.includes('start default/a'), { what: 'recreate' });
   assert.deepEqual(runtime.calls, ['get default/a', 'remove default/a', 'create default/a', 'start default/a', 'get default/a']);
   await controller.stop();
 });
@@ -137,11 +130,11 @@ test('nothing is removed before every source has been read; then orphans go', as
   };
   const controller = createController({ runtime, sources: [staticSource([desired('a')]), slow], log });
   const started = controller.start();
-  await until(() => runtime.calls.includes('start default/a'), 'the ready source to converge');
+  await waitFor(() => runtime.calls.includes('start default/a'), { what: 'the ready source to converge' });
   assert.ok(runtime.containers.has('default/old'), 'kept while a source is unread');
   assert.equal(controller.ready(), false);
   release();
   await started;
-  await until(() => !runtime.containers.has('default/old') && controller.ready(), 'orphan removal');
+  await waitFor(() => !runtime.containers.has('default/old') && controller.ready(), { what: 'orphan removal' });
   await controller.stop();
 });

@@ -10,6 +10,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerSpecBody, ImageConfig } from '../../src/spec/types.js';
+import { containerDoc } from '../harness/specs.js';
 import {
   DEFAULT_CAPABILITIES, DEFAULT_PATH, MASKED_PATHS, OciSpecError, READONLY_PATHS, buildSpec, detectCgroupVersion,
   parseProcLimits, parseUser, readHostRlimits, signalNumber, type OciInput, type OciMount,
@@ -19,7 +20,7 @@ function input(body: Partial<ContainerSpecBody> = {}, image: ImageConfig = { Cmd
   return {
     id: 'default.web',
     containerdNamespace: 'converge',
-    spec: { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'web' }, spec: { image: 'img', ...body } },
+    spec: containerDoc('web', { image: 'img', ...body }),
     image,
     user: { uid: 0, gid: 0 },
     ...extra,
