@@ -239,6 +239,7 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
       });
       watcher = w;
       w.on('all', (event, path) => {
+        log.trace({ event, path }, 'watch event');
         if (path === dir) {
           // The directory (re)appeared: read it all once its files have had time to settle.
           if (event === 'addDir') readAll = true;
