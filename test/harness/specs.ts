@@ -1,9 +1,11 @@
 // The one place tests and the bench build Container specs: as a document, as the
 // DesiredContainer a source would emit (through toDesired, so keys and origins are made the
-// way the sources make them), and as the YAML text of a spec file.
+// way the sources make them), as the YAML text of a spec file, and as the input of the OCI
+// spec builder.
 
+import type { OciInput } from '../../src/containerd/oci.js';
 import { toDesired } from '../../src/spec/resolve.js';
-import type { ContainerSpec, ContainerSpecBody, DesiredContainer } from '../../src/spec/types.js';
+import type { ContainerSpec, ContainerSpecBody, DesiredContainer, ImageConfig } from '../../src/spec/types.js';
 
 type Metadata = ContainerSpec['metadata'];
 
@@ -45,4 +47,9 @@ export interface SpecYamlOptions {
  */
 export function specYaml(name: string, opts: SpecYamlOptions = {}): string {
   return `apiVersion: converge.dev/v1alpha1\nkind: Container\nmetadata:\n  name: ${name}\n${opts.metadata ?? ''}spec:\n  image: ${opts.image ?? 'busybox'}\n${opts.spec ?? ''}`;
+}
+
+/** What buildSpec takes for container default/web (image "img", root), with `body` and `extra` on top. */
+export function ociInput(body: Partial<ContainerSpecBody> = {}, image: ImageConfig = { Cmd: ['/bin/sh'] }, extra: Partial<OciInput> = {}): OciInput {
+  return { id: 'default.web', containerdNamespace: 'converge', spec: containerDoc('web', { image: 'img', ...body }), image, user: { uid: 0, gid: 0 }, ...extra };
 }
