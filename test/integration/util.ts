@@ -71,24 +71,29 @@ export interface CtrTask {
   status: string;
 }
 
-/** One containerd per test file: start it in `before`, clean up in `after`. */
+/** One containerd per test file (or bench run): start it in `before`, clean up in `after`. */
 export class Env {
   private constructor(readonly cd: PrivateContainerd, readonly root: string) {}
 
-  static async start(): Promise<Env> {
+  static async start(tmpPrefix = 'converge-it-'): Promise<Env> {
     const cd = await startContainerd();
-    return new Env(cd, mkdtempSync(path.join(os.tmpdir(), 'converge-it-')));
+    return new Env(cd, mkdtempSync(path.join(os.tmpdir(), tmpPrefix)));
   }
 
   get address(): string {
     return this.cd.address;
   }
 
-  /** A fresh namespace with the image, spec dir and state dir, torn down after the test. */
-  async scenario(t: TestContext, prefix = 'it'): Promise<Scenario> {
+  /** A fresh containerd namespace holding the test image, and a dir of its own. */
+  async fresh(prefix: string): Promise<{ namespace: string; dir: string }> {
     const namespace = uniqueNamespace(prefix);
     await importBusybox(this.cd.address, namespace);
-    const dir = mkdtempSync(path.join(this.root, `${prefix}-`));
+    return { namespace, dir: mkdtempSync(path.join(this.root, `${prefix}-`)) };
+  }
+
+  /** A fresh namespace with the image, spec dir and state dir, torn down after the test. */
+  async scenario(t: TestContext, prefix = 'it'): Promise<Scenario> {
+    const { namespace, dir } = await this.fresh(prefix);
     const s = new Scenario(this, namespace, dir);
     t.after(() => s.cleanup());
     return s;
