@@ -3,8 +3,7 @@
 // dirs, converge as a child process exactly as a user runs it, and a probe that reads what
 // containerd itself holds (containers, tasks, active snapshots).
 
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { ContainerdClient } from '../src/containerd/client.js';
@@ -14,10 +13,9 @@ import { SnapshotsService } from '../src/containerd/snapshots.js';
 import { TasksService } from '../src/containerd/tasks.js';
 import type { StatusRow } from '../src/reconcile/status.js';
 import type { ContainerSpec, ContainerSpecBody } from '../src/spec/types.js';
-import { startContainerd, uniqueNamespace, type PrivateContainerd } from '../test/harness/containerd.js';
 import { ctr } from '../test/harness/exec.js';
-import { importBusybox } from '../test/harness/image.js';
-import { container, Converge, removeSpec, writeSpec } from '../test/integration/util.js';
+import { waitFor } from '../test/harness/wait.js';
+import { container, Converge, Env, removeSpec, writeSpec } from '../test/integration/util.js';
 import { BenchError } from './errors.js';
 
 export { Converge };
@@ -32,22 +30,14 @@ export const POLL_MS = 10;
  * from containerd) stays a small share of what is measured on a 2-core machine.
  */
 export async function until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs: number, detail: () => string): Promise<T> {
-  const start = performance.now();
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      lastError = err; // converge or containerd briefly away: not yet
-    }
-    const waited = performance.now() - start;
-    if (waited > timeoutMs) {
-      const why = lastError ? ` (last error: ${String(lastError)})` : '';
-      throw new BenchError('BENCH_TIMEOUT', `timed out after ${timeoutMs} ms waiting for ${what}${why}\n${detail()}`);
-    }
-    await delay(Math.min(250, Math.max(POLL_MS, waited * 0.02)));
-  }
+  // A check that throws (converge or containerd briefly away) counts as not yet.
+  return (await waitFor(check, {
+    what,
+    timeoutMs,
+    detail,
+    intervalMs: (waited) => Math.min(250, Math.max(POLL_MS, waited * 0.02)),
+    timeoutError: (message, cause) => new BenchError('BENCH_TIMEOUT', message, { cause }),
+  })) as T;
 }
 
 const quietLog = pino({ level: 'silent' });
@@ -69,33 +59,26 @@ export interface Contents {
   snapshots: number;
 }
 
-/** One private containerd for the whole run. */
+/** One private containerd for the whole run: the integration tests' Env, cut into phases. */
 export class Bench {
-  private constructor(readonly cd: PrivateContainerd, readonly root: string) {}
+  private constructor(private readonly env: Env) {}
 
   static async start(): Promise<Bench> {
-    const cd = await startContainerd();
-    return new Bench(cd, mkdtempSync(path.join(os.tmpdir(), 'converge-bench-')));
+    return new Bench(await Env.start('converge-bench-'));
   }
 
   get address(): string {
-    return this.cd.address;
+    return this.env.address;
   }
 
   /** A fresh namespace (with the image), spec dir and state dir. */
   async phase(prefix: string): Promise<Phase> {
-    const namespace = uniqueNamespace(`bench-${prefix}`);
-    await importBusybox(this.cd.address, namespace);
-    const dir = mkdtempSync(path.join(this.root, `${prefix}-`));
+    const { namespace, dir } = await this.env.fresh(`bench-${prefix}`);
     return new Phase(this, namespace, dir);
   }
 
-  async close(): Promise<void> {
-    try {
-      await this.cd.cleanup();
-    } finally {
-      rmSync(this.root, { recursive: true, force: true });
-    }
+  close(): Promise<void> {
+    return this.env.cleanup();
   }
 }
 

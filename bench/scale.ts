@@ -16,7 +16,7 @@ import type { Source } from '../src/desired.js';
 import { idOf } from '../src/containerd/labels.js';
 import type { DesiredContainer, Key } from '../src/spec/types.js';
 import type { ActualContainer } from '../src/reconcile/runtime.js';
-import { waitFor } from '../test/integration/util.js';
+import { waitFor } from '../test/harness/wait.js';
 import { benchSpec, delay, pool, waitReadyz, type Bench, type Converge, type Phase } from './env.js';
 import { peakRssMiB } from './proc.js';
 import type { Figure } from './report.js';

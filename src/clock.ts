@@ -7,6 +7,25 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
+/**
+ * Calls `fn` every `ms` on the clock until the returned function is called: a timer that
+ * sets itself again, since a Clock has only one-shot timers (so FakeClock steps it too).
+ */
+export function every(clock: Clock, ms: number, fn: () => void): () => void {
+  let handle: unknown;
+  let stopped = false;
+  const tick = (): void => {
+    if (stopped) return;
+    handle = clock.setTimeout(tick, ms);
+    fn();
+  };
+  handle = clock.setTimeout(tick, ms);
+  return () => {
+    stopped = true;
+    clock.clearTimeout(handle);
+  };
+}
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout: (fn, ms) => {
@@ -59,5 +78,12 @@ export class FakeClock implements Clock {
 
   pending(): number {
     return this.timers.size;
+  }
+
+  /** When the earliest timer is due; undefined when none is set. */
+  nextAt(): number | undefined {
+    let at: number | undefined;
+    for (const timer of this.timers.values()) if (at === undefined || timer.at < at) at = timer.at;
+    return at;
   }
 }

@@ -9,6 +9,7 @@
 
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { posix } from 'node:path';
+import { ConvergeError } from '../errors.js';
 import type { ContainerSpec, ImageConfig, Mount } from '../spec/types.js';
 import { parseBytes, parseCpu } from '../spec/quantity.js';
 
@@ -30,12 +31,10 @@ export interface OciInput {
 
 export type OciErrorCode = 'NoCommand' | 'InvalidUser' | 'InvalidSignal' | 'InvalidMount';
 
-export class OciSpecError extends Error {
-  readonly code: OciErrorCode;
+export class OciSpecError extends ConvergeError {
+  declare readonly code: OciErrorCode;
   constructor(code: OciErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'OciSpecError';
-    this.code = code;
+    super(code, message, options);
   }
 }
 

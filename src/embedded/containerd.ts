@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { ConvergeError } from '../errors.js';
 import { containerdConfig } from './config.js';
 import { socketAnswers } from './address.js';
 
@@ -17,8 +18,14 @@ export interface EmbeddedContainerd {
   stop(): Promise<void>;
 }
 
-export class EmbeddedError extends Error {
-  readonly code = 'EmbeddedContainerdFailed';
+export type EmbeddedErrorCode = 'EmbeddedContainerdFailed';
+
+/** The embedded containerd did not come up; its log tail is in the message. */
+export class EmbeddedError extends ConvergeError {
+  declare readonly code: EmbeddedErrorCode;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('EmbeddedContainerdFailed', message, options);
+  }
 }
 
 export async function startEmbeddedContainerd(opts: { dir: string; log: Logger; readyTimeoutMs?: number }): Promise<EmbeddedContainerd> {

@@ -15,12 +15,15 @@
 //   until its size has settled, so a half-written file is not applied; the atomic window
 //   turns an editor's unlink + create into one change, so a save never drops a container.
 //   A periodic re-listing is the safety net for lost watch events.
+// - Every timer and time read goes through the injected clock, so tests step the debounce,
+//   the retries and the re-listing instead of waiting them out.
 
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { readdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
+import { every, systemClock, type Clock } from '../clock.js';
 import type { DesiredContainer, Problem, Snapshot } from '../spec/types.js';
 import { fileProblem, formatProblem, loadFile, readSpecFile } from '../spec/load.js';
 import type { Source } from '../desired.js';
@@ -38,6 +41,8 @@ export interface DirectorySourceOptions {
   resyncMs?: number;
   /** Size limit per file. Default 1 MiB. */
   maxBytes?: number;
+  /** Wall-clock time (it is compared with file mtimes) and timers. Default systemClock. */
+  clock?: Clock;
 }
 
 /** Whether a directory entry is a spec file: *.yaml, *.yml, *.json and not hidden. */
@@ -65,6 +70,7 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
   const stabilityMs = opts.stabilityMs ?? 100;
   const retryMs = opts.retryMs ?? 1000;
   const resyncMs = opts.resyncMs ?? 30_000;
+  const clock = opts.clock ?? systemClock;
 
   const files = new Map<string, FileState>();
   /** Names the watcher reported since the last read. */
@@ -74,10 +80,10 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
   let dirProblem: Problem | undefined;
   let onSnapshot: ((s: Snapshot) => void) | undefined;
   let watcher: FSWatcher | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
   let burstStart = 0;
-  let retryTimer: NodeJS.Timeout | undefined;
-  let resyncTimer: NodeJS.Timeout | undefined;
+  let stopRetry: (() => void) | undefined;
+  let stopResync: (() => void) | undefined;
   let running: Promise<void> | undefined;
   let again = false;
   let live = false;
@@ -92,11 +98,11 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
 
   function schedule(delay = debounceMs): void {
     if (!live || stopped) return; // the first read, still to come, reads everything
-    const now = Date.now();
+    const now = clock.now();
     if (timer === undefined) burstStart = now;
     else if (now - burstStart >= 5 * debounceMs) return; // a long burst: let the timer fire
-    else clearTimeout(timer);
-    timer = setTimeout(fire, delay);
+    else clock.clearTimeout(timer);
+    timer = clock.setTimeout(fire, delay);
   }
 
   function fire(): void {
@@ -131,14 +137,14 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
       dirProblem = { file: dir, path: '', message: `${message}; its last good specs are kept` };
       readAll = true; // when it is back, read everything again
       dirty.clear();
-      retryTimer ??= setInterval(() => schedule(0), retryMs).unref();
+      stopRetry ??= every(clock, retryMs, () => schedule(0));
       emit(false);
       return;
     }
     if (dirProblem) log.info({ dir }, 'spec directory readable again');
     dirProblem = undefined;
-    if (retryTimer) clearInterval(retryTimer);
-    retryTimer = undefined;
+    stopRetry?.();
+    stopRetry = undefined;
 
     if (readAll) {
       readAll = relist = false;
@@ -164,7 +170,7 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
       try {
         const st = await stat(join(dir, file));
         // A file written just now is left to the watcher, which waits for the write to end.
-        if (files.get(file)?.sig !== signature(st) && Date.now() - st.mtimeMs > 2 * stabilityMs) dirty.add(file);
+        if (files.get(file)?.sig !== signature(st) && clock.now() - st.mtimeMs > 2 * stabilityMs) dirty.add(file);
       } catch {
         dirty.add(file);
       }
@@ -233,6 +239,7 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
       });
       watcher = w;
       w.on('all', (event, path) => {
+        log.trace({ event, path }, 'watch event');
         if (path === dir) {
           // The directory (re)appeared: read it all once its files have had time to settle.
           if (event === 'addDir') readAll = true;
@@ -252,17 +259,17 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
       fire(); // the first full read
       await running;
       if (resyncMs > 0) {
-        resyncTimer = setInterval(() => {
+        stopResync = every(clock, resyncMs, () => {
           relist = true;
           schedule(0);
-        }, resyncMs).unref();
+        });
       }
     },
     async stop() {
       stopped = true;
-      if (timer) clearTimeout(timer);
-      if (retryTimer) clearInterval(retryTimer);
-      if (resyncTimer) clearInterval(resyncTimer);
+      if (timer !== undefined) clock.clearTimeout(timer);
+      stopRetry?.();
+      stopResync?.();
       await watcher?.close();
       await running;
     },

@@ -9,15 +9,19 @@
 //   nothing is removed; it carries the last good revision of an earlier run (kept in the
 //   clone) if there is one, so those containers stay desired.
 // - Unreachable repository: the last good revision stays in force (it was read whole), the
-//   error is in the snapshot's problems and status(), and fetches retry with a back-off that
-//   doubles from retryInitialMs up to the interval.
+//   error is in the snapshot's problems and status(), and fetches retry with the one
+//   back-off (backoff.ts), doubling from retryInitialMs up to the interval.
 // - Origins are "git:<redacted url>:<file>" without the commit, so a spec that is the same in
 //   two revisions is the same claim in the desired store (no restart, no churn, and its place
 //   as first claimant is kept); the commit goes in DesiredContainer.revision.
+// - Every timer and time read (interval, retries, the start wait, git's deadlines) goes
+//   through the injected clock, so tests step time instead of waiting it out.
 
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { backoffDelay, sleepOn, type BackoffOptions } from '../backoff.js';
+import { systemClock } from '../clock.js';
 import type { Problem, Snapshot } from '../spec/types.js';
 import { formatProblem } from '../spec/load.js';
 import type { GitError } from './git/exec.js';
@@ -50,11 +54,14 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
   const log = opts.log.child({ source: name, ref });
   const intervalMs = opts.intervalMs ?? 30_000;
   const retryInitialMs = opts.retryInitialMs ?? 1_000;
+  // No resetAfterMs: a successful fetch is what ends a run of failures (failures = 0).
+  const retry: BackoffOptions = { initialMs: retryInitialMs, maxMs: Math.max(intervalMs, retryInitialMs), resetAfterMs: Infinity };
+  const clock = opts.clock ?? systemClock;
   const maxBytes = opts.maxBytes ?? 1 << 20;
   const dir = join(opts.stateDir, 'git', createHash('sha256').update(credentiallessUrl(opts.url)).digest('hex').slice(0, 16));
   const goodFile = join(dir, 'converge-good.json');
   const abort = new AbortController();
-  const clone = new LocalClone({ dir, url: opts.url, redact, fetchTimeoutMs: opts.fetchTimeoutMs ?? 120_000, signal: abort.signal });
+  const clone = new LocalClone({ dir, url: opts.url, redact, fetchTimeoutMs: opts.fetchTimeoutMs ?? 120_000, signal: abort.signal, clock });
 
   let onSnapshot: ((s: Snapshot) => void) | undefined;
   let good: Revision | undefined;
@@ -74,7 +81,7 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
   let running: Promise<void> | undefined;
   /** Cleared synchronously when the loop ends, so a sync() asked for just then starts a new one. */
   let looping = false;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: unknown;
   let stopped = false;
 
   const outcome = (result: SyncResult, err?: string): SyncOutcome => ({
@@ -103,14 +110,14 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
     failures += 1;
     const message = redact(err instanceof Error ? err.message : String(err));
     const level = error?.message === message ? 'debug' : 'warn';
-    error = { code, message, at: Date.now() };
+    error = { code, message, at: clock.now() };
     log[level]({ code, gitCode: (err as GitError).code, err: message, failures, keeping: good?.commit ?? null }, 'git sync failed; keeping the last good revision');
     emit();
     return outcome('failed', message);
   }
 
   async function syncOnce(): Promise<SyncOutcome> {
-    lastAttemptAt = Date.now();
+    lastAttemptAt = clock.now();
     let head: string;
     try {
       await clone.ensure();
@@ -123,7 +130,7 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
     error = undefined;
     failures = 0;
     fetched = head;
-    lastSyncAt = Date.now();
+    lastSyncAt = clock.now();
     if (head === good?.commit) {
       if (!accepted || rejection) log.info({ revision: head }, 'git revision confirmed');
       accepted = true;
@@ -141,7 +148,7 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
       return fail('GIT_READ_FAILED', new Error(`cannot read revision ${head}: ${err instanceof Error ? err.message : String(err)}`));
     }
     if (rev.problems.length > 0) {
-      rejection = { commit: head, problems: rev.problems, at: Date.now() };
+      rejection = { commit: head, problems: rev.problems, at: clock.now() };
       log.warn({ revision: head, problems: rev.problems.map(formatProblem), keeping: good?.commit ?? null }, 'git revision rejected; keeping the last good revision');
       emit();
       return outcome('rejected', `revision ${head} rejected: ${rev.problems.map(formatProblem).join('; ')}`);
@@ -150,7 +157,7 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
     good = rev;
     accepted = true;
     rejection = undefined;
-    appliedAt = Date.now();
+    appliedAt = clock.now();
     try {
       // Kept for the next start: the clone then knows what was applied even if the remote is down.
       await clone.setRef(GOOD_REF, head);
@@ -192,10 +199,11 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
 
   function schedule(): void {
     if (stopped) return;
-    const delay = failures > 0 ? Math.min(retryInitialMs * 2 ** (failures - 1), Math.max(intervalMs, retryInitialMs)) : intervalMs;
-    nextSyncAt = Date.now() + delay;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(() => void sync(), delay).unref();
+    // The n-th failure in a row waits attempt n-1 of the back-off: retryInitialMs first.
+    const delay = failures > 0 ? backoffDelay(failures - 1, retry) : intervalMs;
+    nextSyncAt = clock.now() + delay;
+    if (timer !== undefined) clock.clearTimeout(timer);
+    timer = clock.setTimeout(() => void sync(), delay);
   }
 
   async function loop(): Promise<void> {
@@ -223,7 +231,7 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
     const promise = pending.promise;
     if (!looping) {
       looping = true;
-      if (timer) clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       timer = undefined;
       nextSyncAt = undefined;
       running = loop();
@@ -245,7 +253,7 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       if (opts.verifyKeyring) {
         gnupgHome = join(dir, 'gnupg');
-        const keys = await loadKeyring(gnupgHome, opts.verifyKeyring, abort.signal);
+        const keys = await loadKeyring(gnupgHome, opts.verifyKeyring, { signal: abort.signal, clock });
         if (keys === 0) throw new GitSourceError('GIT_KEYRING_EMPTY', `--git-verify-commits: no public key could be imported from ${opts.verifyKeyring}`);
         log.info({ keyring: opts.verifyKeyring, keys }, 'verifying commit signatures');
       }
@@ -254,16 +262,15 @@ export function createGitSource(opts: GitSourceOptions): GitSource {
       await loadPrevious();
       // A remote that hangs must not hold up the other sources: after startWaitMs, report
       // what is known (not ready) and let the first fetch finish in the background.
-      let waited: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => (waited = setTimeout(resolve, opts.startWaitMs ?? 15_000)));
-      await Promise.race([sync(), timeout]);
-      clearTimeout(waited);
+      const waited = new AbortController();
+      await Promise.race([sync(), sleepOn(clock, opts.startWaitMs ?? 15_000, waited.signal)]);
+      waited.abort();
       emit();
     },
     async stop() {
       stopped = true;
       abort.abort();
-      if (timer) clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       pending?.resolve(outcome('stopped'));
       pending = undefined;
       await running;

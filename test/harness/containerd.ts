@@ -10,6 +10,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { containerdConfig, REQUIRED_PLUGINS } from '../../src/embedded/config.js';
 import { ctr, HarnessError } from './exec.js';
 import { register, unregister } from './exitnet.js';
+import { waitFor } from './wait.js';
 import { forceCleanupSync } from './teardown.js';
 import { runcRoot } from '../../src/containerd/runc.js';
 
@@ -117,31 +118,26 @@ class Instance implements PrivateContainerd {
   }
 
   private async waitReady(child: ChildProcess): Promise<void> {
-    const deadline = Date.now() + this.readyTimeoutMs;
-    let lastError: unknown;
-    while (Date.now() < deadline) {
-      if (this.child !== child) {
-        throw new HarnessError('HARNESS_CONTAINERD_EXITED', `containerd exited during startup; log tail:\n${await this.logTail()}`);
-      }
-      // No socket yet means no listener yet; skip spawning ctr for nothing.
-      if (existsSync(this.address)) {
-        try {
-          await ctr(this.address, ['version'], { timeoutMs: 5_000 });
-        } catch (err) {
-          lastError = err;
-          await delay(20);
-          continue;
-        }
-        await this.checkPlugins();
-        return;
-      }
-      await delay(20);
-    }
-    throw new HarnessError(
-      'HARNESS_CONTAINERD_NOT_READY',
-      `containerd did not answer Version within ${this.readyTimeoutMs} ms; log tail:\n${await this.logTail()}`,
-      { cause: lastError },
+    await waitFor(
+      async () => {
+        // No socket yet means no listener yet; skip spawning ctr for nothing.
+        if (!existsSync(this.address)) return false;
+        await ctr(this.address, ['version'], { timeoutMs: 5_000 });
+        return true;
+      },
+      {
+        what: 'containerd to answer Version',
+        timeoutMs: this.readyTimeoutMs,
+        intervalMs: 20,
+        abandon: async () =>
+          this.child === child
+            ? undefined
+            : new HarnessError('HARNESS_CONTAINERD_EXITED', `containerd exited during startup; log tail:\n${await this.logTail()}`),
+        detail: async () => `log tail:\n${await this.logTail()}`,
+        timeoutError: (message, cause) => new HarnessError('HARNESS_CONTAINERD_NOT_READY', message, { cause }),
+      },
     );
+    await this.checkPlugins();
   }
 
   /** A plugin that failed to load only shows when it is first used; fail at startup instead. */

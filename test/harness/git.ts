@@ -5,11 +5,12 @@
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, unlinkSync, existsSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { register, unregister } from './exitnet.js';
+import { connects, freePort } from './net.js';
+import { waitFor } from './wait.js';
 
 const IDENTITY = ['-c', 'user.name=converge test', '-c', 'user.email=test@converge.invalid', '-c', 'commit.gpgsign=false', '-c', 'init.defaultBranch=main'];
 
@@ -112,23 +113,6 @@ export class GitRepo {
   }
 }
 
-/** A port nobody listens on right now (the daemon binds it with SO_REUSEADDR). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
-  });
-}
-
 /** `git daemon` serving one base path (read-only, every repository exported) on 127.0.0.1. */
 export class GitDaemon {
   private child: ChildProcess | undefined;
@@ -175,12 +159,11 @@ export class GitDaemon {
         resolve();
       });
     });
-    const deadline = Date.now() + 10_000;
-    while (!(await connects(this.port))) {
-      if (this.child !== child) throw new Error(`git daemon exited at start (port ${this.port} taken?)`);
-      if (Date.now() > deadline) throw new Error(`git daemon did not listen on 127.0.0.1:${this.port} within 10 s`);
-      await delay(20);
-    }
+    await waitFor(() => connects(this.port), {
+      what: `git daemon to listen on 127.0.0.1:${this.port}`,
+      timeoutMs: 10_000,
+      abandon: () => (this.child === child ? undefined : new Error(`git daemon exited at start (port ${this.port} taken?)`)),
+    });
   }
 
   /** Stops it; the port refuses connections afterwards. */

@@ -10,9 +10,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { setTimeout as delay } from 'node:timers/promises';
 import { HarnessError, run } from './exec.js';
 import { register, unregister } from './exitnet.js';
+import { freePort, listenLocal } from './net.js';
+import { waitFor } from './wait.js';
 import { buildBusyboxArchive } from './image.js';
 import { tar } from './tar.js';
 import type { TokenServer } from './token.js';
@@ -49,17 +50,6 @@ export interface Registry {
   /** The file a blob's bytes are kept in (to corrupt it). */
   blobPath(digest: string): string;
   cleanup(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function configYaml(storage: string, port: number, auth: string): string {
@@ -105,25 +95,24 @@ class Instance implements Registry {
         resolve();
       });
     });
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      if (this.child !== child) throw new HarnessError('HARNESS_COMMAND_FAILED', `docker-registry exited at start: ${stderr}`);
-      try {
+    await waitFor(
+      async () => {
         const res = await fetch(`http://127.0.0.1:${this.upstream}/v2/`, { signal: AbortSignal.timeout(1000) });
         await res.body?.cancel();
-        if (res.status === 200 || res.status === 401) return;
-      } catch {
-        // not listening yet
-      }
-      await delay(30);
-    }
-    throw new HarnessError('HARNESS_COMMAND_TIMEOUT', `docker-registry did not answer within 15 s: ${stderr}`);
+        return res.status === 200 || res.status === 401;
+      },
+      {
+        what: 'docker-registry to answer /v2/',
+        timeoutMs: 15_000,
+        abandon: () => (this.child === child ? undefined : new HarnessError('HARNESS_COMMAND_FAILED', `docker-registry exited at start: ${stderr}`)),
+        timeoutError: (message, cause) => new HarnessError('HARNESS_COMMAND_TIMEOUT', `${message}: ${stderr}`, { cause }),
+      },
+    );
   }
 
   async listen(): Promise<void> {
     this.proxy = net.createServer((client) => this.carry(client));
-    await new Promise<void>((resolve) => this.proxy!.listen(0, '127.0.0.1', resolve));
-    this.host = `127.0.0.1:${(this.proxy.address() as net.AddressInfo).port}`;
+    this.host = `127.0.0.1:${await listenLocal(this.proxy)}`;
   }
 
   /** Pipes one client connection to the registry, recording requests, pacing responses. */

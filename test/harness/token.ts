@@ -6,9 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { listenLocal } from './net.js';
 
 export interface TokenServer {
   realm: string;
@@ -58,8 +58,7 @@ export async function startTokenServer(users: Record<string, string>): Promise<T
     requests.push({ user, granted: true, scope });
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: 300, issued_at: new Date().toISOString() }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenLocal(server);
   return {
     realm: `http://127.0.0.1:${port}/token`,
     service,

@@ -10,7 +10,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { STATE_FILE } from '../../src/cli/run.js';
 import type { StatusRow } from '../../src/reconcile/status.js';
 import { register, unregister } from '../harness/exitnet.js';
-import { waitFor } from '../wait.js';
+import { waitFor } from '../harness/wait.js';
 
 export { STATE_FILE };
 
@@ -84,12 +84,17 @@ export class Converge {
     const stateFile = path.join(opts.stateDir, STATE_FILE);
     const state = await waitFor(
       () => {
-        if (!c.running) throw new Error(`converge exited (${c.exitCode ?? c.exitSignal})`);
         if (!existsSync(stateFile)) return undefined;
         const s = JSON.parse(readFileSync(stateFile, 'utf8')) as { pid: number; listen: string | null };
         return s.pid === child.pid ? s : undefined; // a state file left by a killed run is not ours
       },
-      { what: 'converge to write its state file', timeoutMs: 15_000, detail: () => c.tail() },
+      {
+        what: 'converge to write its state file',
+        timeoutMs: 15_000,
+        detail: () => c.tail(),
+        // An exit during start-up fails at once, not at the deadline.
+        abandon: () => (c.running ? undefined : new Error(`converge exited (${c.exitCode ?? c.exitSignal}) before it was up\n${c.tail()}`)),
+      },
     );
     c.listen = state.listen ?? '';
     return c;

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { ContainerdClient } from '../../src/containerd/client.js';
@@ -21,36 +20,19 @@ import { SnapshotsService } from '../../src/containerd/snapshots.js';
 import { TasksService } from '../../src/containerd/tasks.js';
 import { type ContainerdRuntime, createContainerdRuntime } from '../../src/containerd/runtime.js';
 import { mountArgs, needsUserFiles, resolveUser } from '../../src/containerd/user.js';
-import type { ContainerSpec, ContainerSpecBody } from '../../src/spec/types.js';
-import { toDesired } from '../../src/spec/resolve.js';
-import type { DesiredContainer } from '../../src/spec/types.js';
+import type { ContainerSpecBody } from '../../src/spec/types.js';
 import type { RuntimeEvent } from '../../src/reconcile/runtime.js';
 import { LABEL_MANAGED, LABEL_RESTARTS, idOf } from '../../src/containerd/labels.js';
 import { type PrivateContainerd, startContainerd, uniqueNamespace } from '../harness/containerd.js';
 import { importBusybox } from '../harness/image.js';
+import { desired as desiredOf, sh } from '../harness/specs.js';
+import { waitFor } from '../harness/wait.js';
 
 const WAIT_MS = 20_000;
 
-function desired(name: string, body: Partial<ContainerSpecBody>, hash = `hash-${name}`): DesiredContainer {
-  const spec: ContainerSpec = {
-    apiVersion: 'converge.dev/v1alpha1',
-    kind: 'Container',
-    metadata: { name, namespace: 'default', labels: { tier: 'test' } },
-    spec: { image: image, ...body },
-  };
-  return { ...toDesired(spec, 'dir:/test/specs.yaml'), hash };
-}
-
-const sh = (script: string): Partial<ContainerSpecBody> => ({ command: ['/bin/sh', '-c'], args: [script] });
-
-/** Resolves when `cond` holds; fails the test after `timeoutMs`. */
-async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await delay(20);
-  }
-}
+/** A desired container of the imported test image; each name its own hash. */
+const desired = (name: string, body: Partial<ContainerSpecBody>, hash = `hash-${name}`) =>
+  desiredOf(name, { image, ...body }, hash, 'dir:/test/specs.yaml', { namespace: 'default', labels: { tier: 'test' } });
 
 /** Collects a runtime's events from the moment it is made. */
 class EventLog {
@@ -66,12 +48,7 @@ class EventLog {
 
   /** The first event at index >= `since` that matches. */
   async waitFor(pred: (e: RuntimeEvent) => boolean, since = 0): Promise<RuntimeEvent> {
-    let found: RuntimeEvent | undefined;
-    await waitUntil('an event', () => {
-      found = this.events.slice(since).find(pred);
-      return found !== undefined;
-    });
-    return found as RuntimeEvent;
+    return waitFor(() => this.events.slice(since).find(pred), { what: 'an event', timeoutMs: WAIT_MS });
   }
 
   count(type: RuntimeEvent['type']): number {
@@ -181,12 +158,12 @@ describe('containerd runtime', () => {
     // The shim copies the task's output into the file on its own; the exit event can come
     // before the last write lands, so wait for the content rather than read it once.
     const both = /out-line\n[^]*err-line\n|err-line\n[^]*out-line\n/;
-    await waitUntil('both lines in the log', () => both.test(readFileSync(runtime.logPath(id), 'utf8')));
+    await waitFor(() => both.test(readFileSync(runtime.logPath(id), 'utf8')), { what: 'both lines in the log', timeoutMs: WAIT_MS });
     // start() deletes the stopped task first and makes a new one.
     const again = events.events.length;
     await runtime.start(key);
     await events.waitFor((e) => e.type === 'exit' && e.key === key, again);
-    await waitUntil('the second start appended', () => readFileSync(runtime.logPath(id), 'utf8').match(/out-line/g)?.length === 2);
+    await waitFor(() => readFileSync(runtime.logPath(id), 'utf8').match(/out-line/g)?.length === 2, { what: 'the second start appended', timeoutMs: WAIT_MS });
     assert.match(readFileSync(runtime.logPath(id), 'utf8'), /^(out|err)-line\n(out|err)-line\n[^]*out-line\n/, 'appended after the first run, not over it');
     assert.deepEqual(await runtime.deleteTask(key), { exitStatus: 0 });
     assert.equal(await runtime.deleteTask(key), undefined, 'a task already gone is fine');
@@ -220,7 +197,7 @@ describe('containerd runtime', () => {
     await runtime.create(d, { restarts: 0 });
     const since = events.events.length;
     await runtime.start(key);
-    await waitUntil('the trap to be set', () => readFileSync(runtime.logPath(id), 'utf8').includes('ready'));
+    await waitFor(() => readFileSync(runtime.logPath(id), 'utf8').includes('ready'), { what: 'the trap to be set', timeoutMs: WAIT_MS });
     return { id, key, since };
   }
 

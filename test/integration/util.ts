@@ -1,7 +1,8 @@
 // Shared helpers of the end-to-end tests: one private containerd (with the busybox image)
 // per test file, a fresh containerd namespace + spec dir + state dir per test, spec files,
 // and what containerd itself says (through converge's own Runtime, and through ctr). The
-// converge process is in converge.ts, waiting in wait.ts; tests import all of it from here.
+// converge process is in converge.ts, waiting in ../harness/wait.ts; tests import all of it
+// from here.
 
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -11,21 +12,22 @@ import { dump } from 'js-yaml';
 import { pino } from 'pino';
 import { createContainerdRuntime, type ContainerdRuntime } from '../../src/containerd/runtime.js';
 import type { ContainerSpec, ContainerSpecBody } from '../../src/spec/types.js';
+import { containerDoc, sh } from '../harness/specs.js';
 import type { ActualContainer } from '../../src/reconcile/runtime.js';
 import { startContainerd, uniqueNamespace, type PrivateContainerd } from '../harness/containerd.js';
 import { ctr } from '../harness/exec.js';
 import { BUSYBOX_IMAGE, importBusybox } from '../harness/image.js';
 import { Converge } from './converge.js';
-import { waitFor } from '../wait.js';
+import { waitFor } from '../harness/wait.js';
 
 export * from './converge.js';
-export * from '../wait.js';
+export * from '../harness/wait.js';
 
 export const IMAGE = BUSYBOX_IMAGE;
 
 // ---------------------------------------------------------------------------- specs
 
-export const sh = (script: string): Partial<ContainerSpecBody> => ({ command: ['/bin/sh', '-c'], args: [script] });
+export { sh };
 
 /**
  * A long-running script that prints `marker` and exits at once on SIGTERM (a plain
@@ -36,13 +38,8 @@ export const sleeper = (marker = ''): Partial<ContainerSpecBody> =>
 
 /** A Container document with the test image. */
 export function container(name: string, body: Partial<ContainerSpecBody> = {}, meta: Partial<ContainerSpec['metadata']> = {}): ContainerSpec {
-  return {
-    apiVersion: 'converge.dev/v1alpha1',
-    kind: 'Container',
-    metadata: { name, ...meta },
-    // The test image is imported, with no registry behind it: ":latest" would default to Always.
-    spec: { image: IMAGE, imagePullPolicy: 'IfNotPresent', ...body },
-  };
+  // The test image is imported, with no registry behind it: ":latest" would default to Always.
+  return containerDoc(name, { image: IMAGE, imagePullPolicy: 'IfNotPresent', ...body }, meta);
 }
 
 /**
@@ -74,24 +71,29 @@ export interface CtrTask {
   status: string;
 }
 
-/** One containerd per test file: start it in `before`, clean up in `after`. */
+/** One containerd per test file (or bench run): start it in `before`, clean up in `after`. */
 export class Env {
   private constructor(readonly cd: PrivateContainerd, readonly root: string) {}
 
-  static async start(): Promise<Env> {
+  static async start(tmpPrefix = 'converge-it-'): Promise<Env> {
     const cd = await startContainerd();
-    return new Env(cd, mkdtempSync(path.join(os.tmpdir(), 'converge-it-')));
+    return new Env(cd, mkdtempSync(path.join(os.tmpdir(), tmpPrefix)));
   }
 
   get address(): string {
     return this.cd.address;
   }
 
-  /** A fresh namespace with the image, spec dir and state dir, torn down after the test. */
-  async scenario(t: TestContext, prefix = 'it'): Promise<Scenario> {
+  /** A fresh containerd namespace holding the test image, and a dir of its own. */
+  async fresh(prefix: string): Promise<{ namespace: string; dir: string }> {
     const namespace = uniqueNamespace(prefix);
     await importBusybox(this.cd.address, namespace);
-    const dir = mkdtempSync(path.join(this.root, `${prefix}-`));
+    return { namespace, dir: mkdtempSync(path.join(this.root, `${prefix}-`)) };
+  }
+
+  /** A fresh namespace with the image, spec dir and state dir, torn down after the test. */
+  async scenario(t: TestContext, prefix = 'it'): Promise<Scenario> {
+    const { namespace, dir } = await this.fresh(prefix);
     const s = new Scenario(this, namespace, dir);
     t.after(() => s.cleanup());
     return s;

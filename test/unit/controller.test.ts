@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { createController } from '../../src/reconcile/controller.js';
 import type { Source } from '../../src/desired.js';
-import { desired as desiredOf } from './fixtures.js';
+import { desired as desiredOf } from '../harness/specs.js';
+import { waitFor } from '../harness/wait.js';
 import type { ActualContainer, Runtime, RuntimeEvent } from '../../src/reconcile/runtime.js';
 import type { DesiredContainer, Snapshot } from '../../src/spec/types.js';
 
@@ -97,27 +98,19 @@ function staticSource(specs: DesiredContainer[]): Source & { emit(s: DesiredCont
   };
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
-
 test('creates what is missing, then a resync of the converged state makes no calls but the list', async () => {
   const runtime = new MemoryRuntime();
   const source = staticSource([desired('a'), desired('b')]);
   const controller = createController({ runtime, sources: [source], log, workers: 2 });
   await controller.start();
-  await until(() => controller.ready() && controller.idle(), 'first reconcile');
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
   assert.deepEqual(
     runtime.calls.filter((c) => /^(create|start)/.test(c)).sort(),
     ['create default/a', 'create default/b', 'start default/a', 'start default/b'],
   );
   runtime.calls = [];
   await controller.resync();
-  await until(() => controller.idle(), 'resync');
+  await waitFor(() => controller.idle(), { what: 'resync' });
   assert.deepEqual(runtime.calls, ['list'], 'a converged key is not read again, let alone changed');
   await controller.stop();
 });
@@ -127,11 +120,11 @@ test('a reconcile of a converged key reads and changes nothing else', async () =
   const source = staticSource([desired('a')]);
   const controller = createController({ runtime, sources: [source], log });
   await controller.start();
-  await until(() => controller.ready() && controller.idle(), 'first reconcile');
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
   runtime.calls = [];
   source.emit([desired('a', 'h1')]); // the same spec again: no key changed
   source.emit([desired('a', 'h2')]); // a change: recreate
-  await until(() => controller.idle() && runtime.calls.includes('start default/a'), 'recreate');
+  await waitFor(() => controller.idle() && runtime.calls.includes('start default/a'), { what: 'recreate' });
   assert.deepEqual(runtime.calls, ['get default/a', 'remove default/a', 'create default/a', 'start default/a', 'get default/a']);
   await controller.stop();
 });
@@ -154,12 +147,12 @@ test('nothing is removed before every source has been read; then orphans go', as
   };
   const controller = createController({ runtime, sources: [staticSource([desired('a')]), slow], log });
   const started = controller.start();
-  await until(() => runtime.calls.includes('start default/a'), 'the ready source to converge');
+  await waitFor(() => runtime.calls.includes('start default/a'), { what: 'the ready source to converge' });
   assert.ok(runtime.containers.has('default/old'), 'kept while a source is unread');
   assert.equal(controller.ready(), false);
   release();
   await started;
-  await until(() => !runtime.containers.has('default/old') && controller.ready(), 'orphan removal');
+  await waitFor(() => !runtime.containers.has('default/old') && controller.ready(), { what: 'orphan removal' });
   await controller.stop();
 });
 
@@ -171,17 +164,17 @@ for (const [policy, restarted] of [['Never', false], ['Always', true]] as const)
     const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: policy })]);
     const controller = createController({ runtime, sources: [source], log, backoff: { initialMs: 1, maxMs: 1, resetAfterMs: 10_000 } });
     await controller.start();
-    await until(() => controller.ready() && controller.idle(), 'first reconcile');
+    await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
     const { pid } = runtime.containers.get('default/job')!.task!;
     runtime.calls = [];
     delete runtime.containers.get('default/job')!.task;
     runtime.push({ type: 'exit', key: 'default/job', pid, exitStatus: 137, exitedAt: new Date() });
     if (restarted) {
-      await until(() => runtime.calls.includes('start default/job') && controller.idle(), 'the restart');
+      await waitFor(() => runtime.calls.includes('start default/job') && controller.idle(), { what: 'the restart' });
       assert.ok(runtime.calls.includes('setRestarts default/job'), 'counted as a restart');
       assert.equal(runtime.containers.get('default/job')!.restarts, 1);
     } else {
-      await until(() => controller.idle() && controller.status()[0]?.phase === 'Exited', 'the exit to show');
+      await waitFor(() => controller.idle() && controller.status()[0]?.phase === 'Exited', { what: 'the exit to show' });
       assert.ok(!runtime.calls.some((c) => c.startsWith('start')), `not started again: ${runtime.calls.join(', ')}`);
       assert.equal(controller.status()[0].exitCode, 137);
     }

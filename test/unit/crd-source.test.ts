@@ -19,7 +19,7 @@ import type { ControllerView } from '../../src/publish/kube/view.js';
 import type { Snapshot } from '../../src/spec/types.js';
 import { TestApiServer } from '../kube/server.js';
 import type { ResourceType } from '../kube/types.js';
-import { waitFor } from '../wait.js';
+import { waitFor } from '../harness/wait.js';
 
 const ctr = (name: string, nodeName: string, spec: Record<string, unknown> = {}) => ({
   apiVersion: 'converge.dev/v1alpha1',

@@ -4,11 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDesiredStore } from '../../src/desired.js';
-import { desired } from './fixtures.js';
+import { desired } from '../harness/specs.js';
 import type { DesiredContainer, Key, Snapshot } from '../../src/spec/types.js';
 
 function c(name: string, origin: string, hash = 'h1', namespace = 'default'): DesiredContainer {
-  return desired(name, {}, hash, origin, namespace);
+  return desired(name, {}, hash, origin, { namespace });
 }
 
 function snap(source: string, specs: DesiredContainer[], complete = true): Snapshot {

@@ -1,39 +1,36 @@
 // The Git source against real git (a bare repository over file:// and over `git daemon`),
 // without containerd: what each revision's snapshot holds, whole-or-nothing rejection,
 // rewinds, an unreachable remote before and after the first read, the revision kept from an
-// earlier run, redaction of credentials, and signed-commit verification.
+// earlier run, redaction of credentials, and signed-commit verification. git runs in real
+// time; the source's interval, back-off, start wait and git deadlines run on a FakeClock
+// that the tests step, so no test waits one out.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { FakeClock } from '../../src/clock.js';
 import { createGitSource, type GitSource, type GitSourceOptions } from '../../src/sources/git.js';
 import { loadFile } from '../../src/spec/load.js';
 import type { Snapshot } from '../../src/spec/types.js';
 import { createSigner, GitDaemon, GitRepo } from '../harness/git.js';
+import { listenLocal } from '../harness/net.js';
+import { containerDoc, specYaml } from '../harness/specs.js';
+import { waitFor } from '../harness/wait.js';
 
 const silent = pino({ level: 'silent' });
-
-async function waitUntil(pred: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((ok) => setTimeout(ok, 20));
-  }
-}
-
-const spec = (name: string, image = 'busybox', extra = '') =>
-  `apiVersion: converge.dev/v1alpha1\nkind: Container\nmetadata:\n  name: ${name}\nspec:\n  image: ${image}\n${extra}`;
 const keys = (s: Snapshot) => s.specs.map((d) => d.key).sort();
 const byName = (s: Snapshot, name: string) => s.specs.find((d) => d.name === name);
 
 interface Rig {
   repo: GitRepo;
   stateDir: string;
+  /** Every source the rig starts runs on it. */
+  clock: FakeClock;
   snapshots: Snapshot[];
   last(): Snapshot;
   source: GitSource;
@@ -47,11 +44,12 @@ async function rig(t: { after(fn: () => unknown): void }, defaults: Partial<GitS
   const r: Rig = {
     repo,
     stateDir,
+    clock: new FakeClock(),
     snapshots: [],
     last: () => r.snapshots[r.snapshots.length - 1],
     source: undefined as unknown as GitSource,
     async start(extra = {}) {
-      const source = createGitSource({ url: repo.fileUrl, path: 'specs', stateDir, log: silent, intervalMs: 60_000, retryInitialMs: 50, ...defaults, ...extra });
+      const source = createGitSource({ url: repo.fileUrl, path: 'specs', stateDir, log: silent, intervalMs: 60_000, retryInitialMs: 50, clock: r.clock, ...defaults, ...extra });
       started.push(source);
       r.source = source;
       await source.start((s) => r.snapshots.push(s));
@@ -69,12 +67,12 @@ async function rig(t: { after(fn: () => unknown): void }, defaults: Partial<GitS
 test('applies revisions whole: add, change, remove; unchanged specs keep hash and origin', async (t) => {
   const r = await rig(t);
   const c1 = await r.repo.commit({
-    'specs/a.yaml': spec('a'),
-    'specs/b.yaml': spec('b'),
-    'specs/team/c.yml': spec('c'),
-    'specs/.hidden/x.yaml': spec('x'),
+    'specs/a.yaml': specYaml('a'),
+    'specs/b.yaml': specYaml('b'),
+    'specs/team/c.yml': specYaml('c'),
+    'specs/.hidden/x.yaml': specYaml('x'),
     'specs/README.md': '# not a spec',
-    'other/d.yaml': spec('d'),
+    'other/d.yaml': specYaml('d'),
   });
   await r.repo.push();
   await r.start();
@@ -84,11 +82,11 @@ test('applies revisions whole: add, change, remove; unchanged specs keep hash an
   assert.deepEqual(keys(first), ['default/a', 'default/b', 'default/c'], 'recursive under the path, hidden and non-spec files skipped');
   assert.equal(byName(first, 'a')!.origin, `git:${r.repo.fileUrl}:specs/a.yaml`);
   assert.equal(byName(first, 'c')!.revision, c1);
-  assert.equal(byName(first, 'a')!.hash, loadFile('a.yaml', spec('a')).specs[0].hash, 'the hash is the spec hash, as for a file');
+  assert.equal(byName(first, 'a')!.hash, loadFile('a.yaml', specYaml('a')).specs[0].hash, 'the hash is the spec hash, as for a file');
   assert.equal(r.source.status().revision, c1);
   assert.equal(r.source.status().ready, true);
 
-  const c2 = await r.repo.commit({ 'specs/b.yaml': spec('b', 'busybox:2'), 'specs/team/c.yml': null, 'specs/e.json': JSON.stringify(JSON.parse(JSON.stringify({ apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'e' }, spec: { image: 'busybox' } }))) });
+  const c2 = await r.repo.commit({ 'specs/b.yaml': specYaml('b', { image: 'busybox:2' }), 'specs/team/c.yml': null, 'specs/e.json': JSON.stringify(containerDoc('e')) });
   await r.repo.push();
   assert.equal((await r.source.sync()).result, 'applied');
   const second = r.last();
@@ -105,12 +103,12 @@ test('applies revisions whole: add, change, remove; unchanged specs keep hash an
 
 test('rejects a revision with one bad spec whole, naming commit, file and field; a fix applies', async (t) => {
   const r = await rig(t);
-  const good = await r.repo.commit({ 'specs/a.yaml': spec('a'), 'specs/b.yaml': spec('b') });
+  const good = await r.repo.commit({ 'specs/a.yaml': specYaml('a'), 'specs/b.yaml': specYaml('b') });
   await r.repo.push();
   await r.start();
   const before = r.last();
 
-  const bad = await r.repo.commit({ 'specs/a.yaml': spec('a', 'busybox:2'), 'specs/new.yaml': spec('new'), 'specs/bad.yaml': spec('bad', 'busybox', '  restartPolicy: Sometimes\n') });
+  const bad = await r.repo.commit({ 'specs/a.yaml': specYaml('a', { image: 'busybox:2' }), 'specs/new.yaml': specYaml('new'), 'specs/bad.yaml': specYaml('bad', { spec: '  restartPolicy: Sometimes\n' }) });
   await r.repo.push();
   const outcome = await r.source.sync();
   assert.equal(outcome.result, 'rejected');
@@ -130,7 +128,7 @@ test('rejects a revision with one bad spec whole, naming commit, file and field;
   assert.match(status.rejected!.problems[0], /specs\/bad\.yaml: document 0 \(line 7\): spec\.restartPolicy: must be one of/);
   assert.equal((await r.source.sync()).result, 'rejected', 'the same head stays rejected');
 
-  const dup = await r.repo.commit({ 'specs/bad.yaml': spec('b') });
+  const dup = await r.repo.commit({ 'specs/bad.yaml': specYaml('b') });
   await r.repo.push();
   assert.equal((await r.source.sync()).result, 'rejected', 'a name declared in two files rejects the revision');
   assert.ok(r.last().problems.some((p) => p.path === 'metadata.name' && p.message.includes(`is also declared in ${r.repo.fileUrl}:specs/b.yaml (commit ${dup.slice(0, 12)})`)), JSON.stringify(r.last().problems));
@@ -146,10 +144,10 @@ test('rejects a revision with one bad spec whole, naming commit, file and field;
 
 test('follows the branch head through a force-push rewind, and back to a good revision', async (t) => {
   const r = await rig(t);
-  const c1 = await r.repo.commit({ 'specs/a.yaml': spec('a') });
+  const c1 = await r.repo.commit({ 'specs/a.yaml': specYaml('a') });
   await r.repo.push();
   await r.start();
-  await r.repo.commit({ 'specs/b.yaml': spec('b') });
+  await r.repo.commit({ 'specs/b.yaml': specYaml('b') });
   await r.repo.push();
   await r.source.sync();
   assert.deepEqual(keys(r.last()), ['default/a', 'default/b']);
@@ -172,7 +170,7 @@ test('follows the branch head through a force-push rewind, and back to a good re
 
 test('a missing path is a rejection; before any good revision the source is not complete', async (t) => {
   const r = await rig(t);
-  await r.repo.commit({ 'elsewhere/a.yaml': spec('a') });
+  await r.repo.commit({ 'elsewhere/a.yaml': specYaml('a') });
   await r.repo.push();
   await r.start();
   const s = r.last();
@@ -180,29 +178,55 @@ test('a missing path is a rejection; before any good revision the source is not 
   assert.deepEqual(s.specs, []);
   assert.match(s.problems[0].message, /the spec path does not exist in this commit/);
   assert.equal(r.source.status().ready, false);
-  await r.repo.commit({ 'specs/a.yaml': spec('a') });
+  await r.repo.commit({ 'specs/a.yaml': specYaml('a') });
   await r.repo.push();
   await r.source.sync();
   assert.equal(r.last().complete, true);
 });
 
-test('an unreachable remote: not complete before the first read, retried with back-off, then read', async (t) => {
+test('an unreachable remote: not complete before the first read, retried on the back-off, then read and fetched every interval', async (t) => {
   const r = await rig(t);
   const missing = join(r.repo.root, 'later.git');
   const source = await r.start({ url: `file://${missing}`, retryInitialMs: 40, intervalMs: 400 });
   assert.equal(r.last().complete, false);
   assert.equal(source.status().error?.code, 'GIT_FETCH_FAILED');
   assert.match(source.status().error!.message, /cannot fetch main: git fetch: fatal: .*later\.git/);
-  // Back-off: the failures pile up (40, 80, 160 ms...) without a sync being asked for.
-  await waitUntil(() => source.status().consecutiveFailures >= 3, 'three failed fetches');
+  /** Waits for the fetch after `failures` failures in a row to be scheduled; returns its delay. */
+  const scheduled = async (failures: number): Promise<number> => {
+    const status = await waitFor(() => {
+      const s = source.status();
+      return s.consecutiveFailures === failures && s.nextSyncAt !== null ? s : undefined;
+    }, { what: `the fetch after ${failures} failure(s) to be scheduled`, timeoutMs: 10_000, intervalMs: 5 });
+    return Date.parse(status.nextSyncAt!) - r.clock.now();
+  };
+  // The back-off doubles from retryInitialMs up to the interval, without a sync asked for.
+  const delays: number[] = [];
+  for (let failures = 1; failures <= 5; failures++) {
+    delays.push(await scheduled(failures));
+    if (failures < 5) r.clock.advance(delays[delays.length - 1]);
+  }
+  assert.deepEqual(delays, [40, 80, 160, 320, 400]);
+
   // The repository appears: the next retry reads it.
-  await r.repo.commit({ 'specs/a.yaml': spec('a') });
+  await r.repo.commit({ 'specs/a.yaml': specYaml('a') });
   await r.repo.push();
   await r.repo.git(['clone', '--quiet', '--bare', r.repo.bare, missing]);
-  await waitUntil(() => r.last().complete, 'a complete snapshot');
+  r.clock.advance(400);
+  await waitFor(() => r.last().complete, { what: 'a complete snapshot', timeoutMs: 10_000 });
   assert.deepEqual(keys(r.last()), ['default/a']);
   assert.equal(source.status().error, null);
-  assert.equal(source.status().consecutiveFailures, 0);
+  assert.equal(await scheduled(0), 400, 'back to the interval');
+
+  // A push is fetched when the interval has passed, without a sync asked for.
+  await r.repo.commit({ 'specs/b.yaml': specYaml('b') });
+  await r.repo.git(['push', '--quiet', missing, 'main:main']);
+  // A fetch that starts clears nextSyncAt at once, so these say exactly when it started.
+  r.clock.advance(399);
+  assert.notEqual(source.status().nextSyncAt, null, 'fetched before the interval had passed');
+  r.clock.advance(1);
+  assert.equal(source.status().nextSyncAt, null, 'not fetched when the interval had passed');
+  await waitFor(() => keys(r.last()).includes('default/b'), { what: 'the pushed revision', timeoutMs: 10_000 });
+  assert.deepEqual(keys(r.last()), ['default/a', 'default/b']);
 });
 
 test('a remote that never answers: start() does not wait for it, the fetch times out, git is killed', async (t) => {
@@ -213,22 +237,31 @@ test('a remote that never answers: start() does not wait for it, the fetch times
     sockets.push(socket); // accepts, reads, never answers
     socket.on('close', () => closed.add(socket)).resume();
   });
-  await new Promise<void>((ok) => silentServer.listen(0, '127.0.0.1', () => ok()));
+  const port = await listenLocal(silentServer);
   t.after(() => {
     for (const s of sockets) s.destroy();
     return new Promise<void>((ok) => silentServer.close(() => ok()));
   });
-  const port = (silentServer.address() as AddressInfo).port;
-  const began = Date.now();
-  const source = await r.start({ url: `git://127.0.0.1:${port}/repo.git`, startWaitMs: 200, fetchTimeoutMs: 1_500 });
-  assert.ok(Date.now() - began < 1_400, `start() returned after ${Date.now() - began} ms`);
+  let returned = false;
+  const starting = r.start({ url: `git://127.0.0.1:${port}/repo.git`, startWaitMs: 200, fetchTimeoutMs: 1_500 }).finally(() => (returned = true));
+  await waitFor(() => sockets.length === 1, { what: 'git to connect', timeoutMs: 10_000 });
+  r.clock.advance(199);
+  await new Promise((ok) => setImmediate(ok));
+  assert.equal(returned, false, 'start() returned before startWaitMs');
+  r.clock.advance(1);
+  const source = await starting;
   assert.equal(r.last().complete, false);
-  const outcome = await source.sync();
-  assert.equal(outcome.result, 'failed');
-  assert.match(outcome.error!, /no answer within 1500 ms/);
+
+  // A sync asked for now waits for the hung fetch, then makes its own: both hit the deadline.
+  const outcome = source.sync();
+  r.clock.advance(1_300); // the first fetch began with start(), 1500 ms ago now
+  await waitFor(() => sockets.length === 2, { what: 'the second fetch to connect', timeoutMs: 10_000 });
+  r.clock.advance(1_500);
+  const result = await outcome;
+  assert.equal(result.result, 'failed');
+  assert.match(result.error!, /no answer within 1500 ms/);
   assert.equal(source.status().error?.code, 'GIT_FETCH_FAILED');
-  assert.ok(sockets.length >= 1);
-  await waitUntil(() => sockets.every((s) => closed.has(s)), 'the killed git to have closed its connections');
+  await waitFor(() => sockets.every((s) => closed.has(s)), { what: 'the killed git to have closed its connections', timeoutMs: 10_000 });
 });
 
 test('over git daemon: stopped keeps the last good revision; a restart of converge keeps it too', async (t) => {
@@ -236,14 +269,14 @@ test('over git daemon: stopped keeps the last good revision; a restart of conver
   const daemon = await GitDaemon.start(r.repo.served.base);
   t.after(() => daemon.cleanup());
   const url = daemon.url(r.repo.served.name);
-  const c1 = await r.repo.commit({ 'specs/a.yaml': spec('a'), 'specs/b.yaml': spec('b') });
+  const c1 = await r.repo.commit({ 'specs/a.yaml': specYaml('a'), 'specs/b.yaml': specYaml('b') });
   await r.repo.push();
   const first = await r.start({ url });
   assert.equal(r.last().complete, true);
   assert.equal(byName(r.last(), 'a')!.origin, `git:${url}:specs/a.yaml`);
 
   await daemon.stop();
-  await r.repo.commit({ 'specs/c.yaml': spec('c') });
+  await r.repo.commit({ 'specs/c.yaml': specYaml('c') });
   await r.repo.push();
   const failed = await first.sync();
   assert.equal(failed.result, 'failed');
@@ -288,23 +321,23 @@ test('--git-verify-commits: applies only head commits signed by a key in the key
   const trusted = await createSigner(r.repo.root, 'Trusted');
   const other = await createSigner(r.repo.root, 'Other');
   t.after(() => Promise.all([trusted.cleanup(), other.cleanup()]));
-  const signed = await r.repo.commit({ 'specs/a.yaml': spec('a') }, { signer: trusted });
+  const signed = await r.repo.commit({ 'specs/a.yaml': specYaml('a') }, { signer: trusted });
   await r.repo.push();
   const source = await r.start({ verifyKeyring: trusted.keyring });
   assert.equal(source.status().revision, signed);
 
-  await r.repo.commit({ 'specs/b.yaml': spec('b') });
+  await r.repo.commit({ 'specs/b.yaml': specYaml('b') });
   await r.repo.push();
   assert.equal((await source.sync()).result, 'rejected');
   assert.match(r.last().problems[0].message, /is not accepted by --git-verify-commits: the commit is not signed/);
 
-  await r.repo.commit({ 'specs/c.yaml': spec('c') }, { signer: other });
+  await r.repo.commit({ 'specs/c.yaml': specYaml('c') }, { signer: other });
   await r.repo.push();
   assert.equal((await source.sync()).result, 'rejected');
   assert.match(r.last().problems[0].message, /signed by a key that is not in the keyring/);
   assert.deepEqual(keys(r.last()), ['default/a']);
 
-  const ok = await r.repo.commit({ 'specs/d.yaml': spec('d') }, { signer: trusted });
+  const ok = await r.repo.commit({ 'specs/d.yaml': specYaml('d') }, { signer: trusted });
   await r.repo.push();
   assert.equal((await source.sync()).result, 'applied');
   assert.equal(source.status().revision, ok);
@@ -313,7 +346,7 @@ test('--git-verify-commits: applies only head commits signed by a key in the key
 
 test('follows() matches the followed ref as webhooks name it; concurrent syncs coalesce', async (t) => {
   const r = await rig(t);
-  await r.repo.commit({ 'specs/a.yaml': spec('a') });
+  await r.repo.commit({ 'specs/a.yaml': specYaml('a') });
   await r.repo.push();
   const source = await r.start();
   assert.equal(source.follows('refs/heads/main'), true);

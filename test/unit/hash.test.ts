@@ -5,14 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canonicalJson, specHash } from '../../src/spec/hash.js';
 import type { ContainerSpec } from '../../src/spec/types.js';
+import { containerDoc } from '../harness/specs.js';
 
 function spec(over: Partial<ContainerSpec['spec']> = {}, metadata: Partial<ContainerSpec['metadata']> = {}): ContainerSpec {
-  return {
-    apiVersion: 'converge.dev/v1alpha1',
-    kind: 'Container',
-    metadata: { name: 'web', labels: { tier: 'front', app: 'shop' }, ...metadata },
-    spec: { image: 'busybox', args: ['a', 'b'], resources: { limits: { memory: '64Mi', cpu: '500m' } }, ...over },
-  };
+  return containerDoc('web', { args: ['a', 'b'], resources: { limits: { memory: '64Mi', cpu: '500m' } }, ...over }, { labels: { tier: 'front', app: 'shop' }, ...metadata });
 }
 
 test('the hash is sha256 hex', () => {

@@ -11,12 +11,11 @@ import { fileProblem, formatProblem, loadFile, readSpecFile } from '../../src/sp
 import { specHash } from '../../src/spec/hash.js';
 import { FileTooLargeError } from '../../src/spec/errors.js';
 import { validateCommand } from '../../src/cli/validate.js';
+import { specYaml } from '../harness/specs.js';
 
-const doc = (name: string, extra = '') =>
-  `apiVersion: converge.dev/v1alpha1\nkind: Container\nmetadata:\n  name: ${name}\n${extra}spec:\n  image: busybox\n`;
 
 test('a valid document becomes a keyed, hashed container with its origin', () => {
-  const { specs, problems } = loadFile('specs/web.yaml', doc('web'));
+  const { specs, problems } = loadFile('specs/web.yaml', specYaml('web'));
   assert.deepEqual(problems, []);
   assert.equal(specs.length, 1);
   const [web] = specs;
@@ -31,21 +30,21 @@ test('a valid document becomes a keyed, hashed container with its origin', () =>
 });
 
 test('the namespace makes part of the key; the origin can be given', () => {
-  const { specs } = loadFile('x.yaml', doc('web', '  namespace: shop\n'), { origin: 'git:repo@abc:x.yaml' });
+  const { specs } = loadFile('x.yaml', specYaml('web', { metadata: '  namespace: shop\n' }), { origin: 'git:repo@abc:x.yaml' });
   assert.equal(specs[0].key, 'shop/web');
   assert.equal(specs[0].namespace, 'shop');
   assert.equal(specs[0].origin, 'git:repo@abc:x.yaml');
 });
 
 test('multi-document files: empty documents are skipped, a bad one gives only problems', () => {
-  const text = [doc('a'), '# nothing\n', doc('b').replace('busybox', '""'), doc('c')].join('---\n');
+  const text = [specYaml('a'), '# nothing\n', specYaml('b').replace('busybox', '""'), specYaml('c')].join('---\n');
   const { specs, problems } = loadFile('multi.yaml', text);
   assert.deepEqual(specs.map((s) => s.key), ['default/a', 'default/c']);
   assert.deepEqual(problems, [{ file: 'multi.yaml', document: 2, line: 15, path: 'spec.image', message: 'must not be empty' }]);
 });
 
 test('problems name file, document, line and field, sorted by line', () => {
-  const text = `${doc('ok')}---
+  const text = `${specYaml('ok')}---
 apiVersion: converge.dev/v1alpha1
 kind: Container
 metadata:
@@ -70,7 +69,7 @@ spec:
 });
 
 test('a key declared twice in one file: the first document keeps it', () => {
-  const text = [doc('web'), doc('other'), doc('web', '  namespace: default\n')].join('---\n');
+  const text = [specYaml('web'), specYaml('other'), specYaml('web', { metadata: '  namespace: default\n' })].join('---\n');
   const { specs, problems } = loadFile('dup.yaml', text);
   assert.deepEqual(specs.map((s) => s.key), ['default/web', 'default/other']);
   assert.equal(problems.length, 1);
@@ -82,7 +81,7 @@ test('a key declared twice in one file: the first document keeps it', () => {
 });
 
 test('a file that does not parse contributes one problem with its line and no specs', () => {
-  const { specs, problems } = loadFile('bad.yaml', `${doc('a')}---\nmetadata: [\n`);
+  const { specs, problems } = loadFile('bad.yaml', `${specYaml('a')}---\nmetadata: [\n`);
   assert.deepEqual(specs, []);
   assert.equal(problems.length, 1);
   assert.equal(problems[0].file, 'bad.yaml');
@@ -112,9 +111,9 @@ test('reading from disk: missing and oversized files are problems, not exception
     writeFileSync(big, `a: "${'x'.repeat(2000)}"\n`);
     await assert.rejects(readSpecFile(big, 1000), (err: Error) => err instanceof FileTooLargeError && /more than the limit of 1000 bytes/.test(fileProblem(big, err).message));
     const good = join(dir, 'good.yaml');
-    writeFileSync(good, doc('disk'));
+    writeFileSync(good, specYaml('disk'));
     assert.deepEqual(loadFile(good, await readSpecFile(good)).specs.map((s) => s.origin), [`dir:${good}`]);
-    assert.equal(await readSpecFile(good), doc('disk'));
+    assert.equal(await readSpecFile(good), specYaml('disk'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -140,15 +139,15 @@ test('validateCommand: files and directories, every problem printed, exit code 1
     return { code, lines: text.trimEnd().split('\n') };
   };
   try {
-    writeFileSync(join(dir, 'a.yaml'), doc('web'));
-    writeFileSync(join(dir, 'b.yml'), doc('db'));
+    writeFileSync(join(dir, 'a.yaml'), specYaml('web'));
+    writeFileSync(join(dir, 'b.yml'), specYaml('db'));
     writeFileSync(join(dir, 'a.yaml~'), 'not: [valid'); // a backup: not picked from a directory
     const clean = await run([dir]);
     assert.equal(clean.code, 0);
     assert.deepEqual(clean.lines, ['2 files checked, 2 containers, 0 problems']);
 
     writeFileSync(join(dir, 'c.json'), JSON.stringify({ apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'web' }, spec: { image: 'x' } }));
-    writeFileSync(join(dir, 'd.yaml'), doc('bad').replace('busybox', '""'));
+    writeFileSync(join(dir, 'd.yaml'), specYaml('bad').replace('busybox', '""'));
     const dirty = await run([dir, join(dir, 'a.yaml~'), join(dir, 'none.yaml')]);
     assert.equal(dirty.code, 1);
     assert.deepEqual(dirty.lines, [

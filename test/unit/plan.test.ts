@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { plan, planKey, type PlanContext } from '../../src/reconcile/plan.js';
 import type { ActualContainer, ActualTask } from '../../src/reconcile/runtime.js';
 import type { DesiredContainer } from '../../src/spec/types.js';
-import { desired } from './fixtures.js';
+import { desired } from '../harness/specs.js';
 
 const NOW = 1_000_000;
 const backoff = { initialMs: 100, maxMs: 5000, resetAfterMs: 10_000 };

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { load } from 'js-yaml';
 import { boundedDistance, closest, loadSchema, validateDocument, type SpecIssue } from '../../src/spec/schema.js';
 import { CPU_PATTERN, MEMORY_PATTERN } from '../../src/spec/quantity.js';
+import { containerDoc } from '../harness/specs.js';
 
 const DESIGN_EXAMPLE = `
 apiVersion: converge.dev/v1alpha1
@@ -47,7 +48,7 @@ function example(): Doc {
 }
 
 function minimal(): Doc {
-  return { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'web' }, spec: { image: 'busybox' } };
+  return containerDoc('web') as Doc;
 }
 
 function issuesAfter(change: (d: Doc) => void, base: () => Doc = example): SpecIssue[] {
@@ -263,14 +264,9 @@ test('the schema file keeps to the rules of a Kubernetes structural schema', () 
 
 test('namespace and name together fit containerd\'s 76-character ID limit', () => {
   const name = 'n'.repeat(63);
-  const issues = validateDocument({
-    apiVersion: 'converge.dev/v1alpha1',
-    kind: 'Container',
-    metadata: { name, namespace: 'team-a-long-namespace' },
-    spec: { image: 'busybox' },
-  });
+  const issues = validateDocument(containerDoc(name, {}, { namespace: 'team-a-long-namespace' }));
   assert.equal(issues.length, 1);
   assert.equal(issues[0].path, 'metadata.name');
   assert.match(issues[0].message, /at most 75 characters/);
-  assert.deepEqual(validateDocument({ apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name }, spec: { image: 'busybox' } }), []);
+  assert.deepEqual(validateDocument(containerDoc(name)), []);
 });

@@ -4,18 +4,19 @@
 // scrubbed of credentials before it leaves this module.
 
 import { spawn } from 'node:child_process';
+import { systemClock, type Clock } from '../../clock.js';
+import { ConvergeError } from '../../errors.js';
 
 export type GitErrorCode = 'GIT_FAILED' | 'GIT_TIMEOUT' | 'GIT_ABORTED' | 'GIT_NOT_INSTALLED' | 'GIT_OUTPUT_TOO_LARGE';
 
-export class GitError extends Error {
-  readonly code: GitErrorCode;
+export class GitError extends ConvergeError {
+  // `declare`: narrows ConvergeError's code without a class field that would reset it.
+  declare readonly code: GitErrorCode;
   /** git's stderr, redacted. */
   readonly stderr: string;
   readonly exitCode: number | null;
   constructor(code: GitErrorCode, message: string, details: { stderr?: string; exitCode?: number | null; cause?: unknown } = {}) {
-    super(message, { cause: details.cause });
-    this.name = 'GitError';
-    this.code = code;
+    super(code, message, { cause: details.cause });
     this.stderr = details.stderr ?? '';
     this.exitCode = details.exitCode ?? null;
   }
@@ -33,6 +34,8 @@ export interface GitRunOptions {
   redact: (text: string) => string;
   /** Default 64 MiB. */
   maxOutputBytes?: number;
+  /** Runs the deadline. Default systemClock. */
+  clock?: Clock;
 }
 
 export interface GitResult {
@@ -61,6 +64,7 @@ export function runGit(args: readonly string[], opts: GitRunOptions): Promise<Gi
 /** Runs another tool the same way (gpg, to load the keyring for --git-verify-commits). */
 export function runProgram(file: string, argv: readonly string[], opts: GitRunOptions, what = `${file} ${argv[0] ?? ''}`): Promise<GitResult> {
   const maxOutput = opts.maxOutputBytes ?? 64 << 20;
+  const clock = opts.clock ?? systemClock;
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) {
       reject(new GitError('GIT_ABORTED', `${what}: stopped`));
@@ -86,7 +90,7 @@ export function runProgram(file: string, argv: readonly string[], opts: GitRunOp
       failure ??= e;
       killGroup();
     };
-    const timer = setTimeout(() => fail(new GitError('GIT_TIMEOUT', `${what}: no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const timer = clock.setTimeout(() => fail(new GitError('GIT_TIMEOUT', `${what}: no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
     const onAbort = () => fail(new GitError('GIT_ABORTED', `${what}: stopped`));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -102,13 +106,13 @@ export function runProgram(file: string, argv: readonly string[], opts: GitRunOp
     if (opts.input !== undefined) child.stdin!.end(opts.input);
 
     child.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       const code: GitErrorCode = e.code === 'ENOENT' ? 'GIT_NOT_INSTALLED' : 'GIT_FAILED';
       reject(new GitError(code, code === 'GIT_NOT_INSTALLED' ? `${file} is not installed (not in PATH)` : `${what}: ${opts.redact(e.message)}`, { cause: e }));
     });
     child.once('close', (exitCode) => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       const stderr = opts.redact(Buffer.concat(err).toString('utf8').trim());
       if (failure) {

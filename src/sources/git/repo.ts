@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Clock } from '../../clock.js';
 import { GitError, runGit, runProgram } from './exec.js';
 
 export const FETCHED_REF = 'refs/converge/fetched';
@@ -30,6 +31,8 @@ export interface CloneOptions {
   /** Deadline of local commands (ls-tree, cat-file, verify-commit). */
   localTimeoutMs?: number;
   signal?: AbortSignal;
+  /** Runs the deadlines. Default systemClock. */
+  clock?: Clock;
 }
 
 export type Verification = { ok: true; signer: string } | { ok: false; reason: string };
@@ -52,6 +55,7 @@ export class LocalClone {
       timeoutMs: extra.timeoutMs ?? this.opts.localTimeoutMs ?? 30_000,
       signal: this.opts.signal,
       redact: this.opts.redact,
+      clock: this.opts.clock,
     });
   }
 
@@ -59,7 +63,7 @@ export class LocalClone {
   async ensure(): Promise<void> {
     if (existsSync(join(this.opts.dir, 'HEAD'))) return;
     await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
-    await runGit(['init', '--quiet', '--bare', this.opts.dir], { timeoutMs: 30_000, redact: this.opts.redact, signal: this.opts.signal });
+    await runGit(['init', '--quiet', '--bare', this.opts.dir], { timeoutMs: 30_000, redact: this.opts.redact, signal: this.opts.signal, clock: this.opts.clock });
   }
 
   /** Fetches `ref` from the remote and returns the commit it points to now. */
@@ -172,7 +176,7 @@ function signatureProblem(status: string): string {
  * binary or armored), made anew on every start so the file is the only truth. It never starts
  * a gpg-agent (no-autostart): verifying needs none. Returns how many keys it holds.
  */
-export async function loadKeyring(home: string, keyring: string, signal?: AbortSignal): Promise<number> {
+export async function loadKeyring(home: string, keyring: string, run: { signal?: AbortSignal; clock?: Clock } = {}): Promise<number> {
   await rm(home, { recursive: true, force: true });
   await mkdir(home, { recursive: true, mode: 0o700 });
   await writeFile(join(home, 'gpg.conf'), 'no-autostart\n', { mode: 0o600 });
@@ -180,7 +184,7 @@ export async function loadKeyring(home: string, keyring: string, signal?: AbortS
   const { stdout } = await runProgram('gpg', ['--batch', '--no-tty', '--homedir', home, '--status-fd', '1', '--import', keyring], {
     timeoutMs: 30_000,
     redact: (t) => t,
-    signal,
+    ...run,
   });
   return stdout.toString('utf8').split('\n').filter((l) => l.startsWith('[GNUPG:] IMPORT_OK')).length;
 }

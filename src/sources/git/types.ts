@@ -2,7 +2,9 @@
 // (GET /v1/sources), and the Source it is, plus sync-on-demand for webhooks.
 
 import type { Logger } from 'pino';
+import type { Clock } from '../../clock.js';
 import type { Source } from '../../desired.js';
+import { ConvergeError } from '../../errors.js';
 
 export interface GitSourceOptions {
   url: string;
@@ -25,6 +27,8 @@ export interface GitSourceOptions {
   verifyKeyring?: string;
   /** Size limit per spec file. Default 1 MiB. */
   maxBytes?: number;
+  /** Time for the interval, the retries, the start wait and git's deadlines. Default systemClock. */
+  clock?: Clock;
 }
 
 export type SyncResult = 'applied' | 'unchanged' | 'rejected' | 'failed' | 'stopped';
@@ -78,11 +82,13 @@ export function isGitSource(s: Source): s is GitSource {
   return (s as Partial<GitSource>).kind === 'git';
 }
 
-export class GitSourceError extends Error {
-  readonly code: 'GIT_KEYRING_EMPTY';
-  constructor(code: 'GIT_KEYRING_EMPTY', message: string) {
-    super(message);
-    this.name = 'GitSourceError';
-    this.code = code;
+export type GitSourceErrorCode = 'GIT_KEYRING_EMPTY';
+
+/** A Git source that cannot start as configured (an error of the setup, not of one fetch). */
+export class GitSourceError extends ConvergeError {
+  // `declare`: narrows ConvergeError's code without a class field that would reset it.
+  declare readonly code: GitSourceErrorCode;
+  constructor(code: GitSourceErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
   }
 }
