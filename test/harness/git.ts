@@ -78,7 +78,7 @@ export class GitRepo {
   }
 
   /** Writes (string) or deletes (null) files in the working tree and commits them; returns the commit. */
-  async commit(files: Record<string, string | null>, opts: CommitOptions = {}): Promise<string> {
+  async commit(files: Record<string, string | Buffer | null>, opts: CommitOptions = {}): Promise<string> {
     for (const [rel, content] of Object.entries(files)) {
       const file = path.join(this.work, rel);
       if (content === null) {

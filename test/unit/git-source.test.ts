@@ -142,6 +142,24 @@ test('rejects a revision with one bad spec whole, naming commit, file and field;
   assert.equal(r.source.status().revision, fixed);
 });
 
+test('a revision with a spec file that is not UTF-8 is rejected, naming the file and line', async (t) => {
+  const r = await rig(t);
+  const good = await r.repo.commit({ 'specs/a.yaml': specYaml('a') });
+  await r.repo.push();
+  await r.start();
+  // Latin-1 'é' (0xe9) where UTF-8 is expected: decoded leniently it would become U+FFFD.
+  const latin1 = Buffer.concat([Buffer.from(specYaml('b')), Buffer.from('  # caf'), Buffer.from([0xe9]), Buffer.from('\n')]);
+  await r.repo.commit({ 'specs/b.yaml': latin1 });
+  await r.repo.push();
+  const outcome = await r.source.sync();
+  assert.equal(outcome.result, 'rejected');
+  assert.equal(outcome.revision, good);
+  const problem = r.last().problems.find((p) => p.file === `${r.repo.fileUrl}:specs/b.yaml`);
+  assert.ok(problem, JSON.stringify(r.last().problems));
+  assert.match(problem.message, /not valid UTF-8/);
+  assert.equal(typeof problem.line, 'number');
+});
+
 test('follows the branch head through a force-push rewind, and back to a good revision', async (t) => {
   const r = await rig(t);
   const c1 = await r.repo.commit({ 'specs/a.yaml': specYaml('a') });

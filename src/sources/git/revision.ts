@@ -6,7 +6,8 @@
 
 import { basename } from 'node:path';
 import type { DesiredContainer, Key, Problem } from '../../spec/types.js';
-import { loadFile } from '../../spec/load.js';
+import { fileProblem, loadFile } from '../../spec/load.js';
+import { decodeSpecText } from '../../spec/read.js';
 import { isSpecFile } from '../directory.js';
 import type { LocalClone, TreeEntry } from './repo.js';
 
@@ -68,7 +69,15 @@ export async function readRevision(clone: LocalClone, commit: string, opts: Read
   const firstFileOf = new Map<Key, string>();
   for (const f of wanted) {
     const file = fileName(f.path);
-    const result = loadFile(file, blobs.get(f.oid)!.toString('utf8'), { origin: `git:${file}`, maxBytes: opts.maxBytes });
+    let text: string;
+    try {
+      // Strictly, as for files on disk: bytes that are not UTF-8 must not become U+FFFD args.
+      text = decodeSpecText(blobs.get(f.oid)!);
+    } catch (err) {
+      problems.push(at(fileProblem(file, err)));
+      continue;
+    }
+    const result = loadFile(file, text, { origin: `git:${file}`, maxBytes: opts.maxBytes });
     problems.push(...result.problems.map(at));
     for (const spec of result.specs) {
       const first = firstFileOf.get(spec.key);
