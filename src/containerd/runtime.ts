@@ -52,7 +52,7 @@ export interface ContainerdRuntimeOptions {
 }
 
 /** The steps a failpoint can stop converge at, in the order a create and a removal reach them. */
-export const FAILPOINT_STEPS = ['snapshot-prepared', 'container-created', 'task-created', 'task-deleted', 'container-deleted'] as const;
+export const FAILPOINT_STEPS = ['snapshot-prepared', 'container-created', 'task-created', 'task-deleted', 'snapshot-removed'] as const;
 export type FailpointStep = (typeof FAILPOINT_STEPS)[number];
 
 export interface RegistrySettings {
@@ -218,7 +218,15 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       if (existing?.status === 'created') return tasks.start(id);
       if (existing) await deleteTaskQuiet(id);
       const c = await containers.get(id);
-      const rootfs = await snapshots.mounts(c.snapshotter || snapshotter, c.snapshotKey || id);
+      const [snapshotterOf, snapshotKey] = [c.snapshotter || snapshotter, c.snapshotKey || id];
+      let rootfs = await unlessNotFound(snapshots.mounts(snapshotterOf, snapshotKey));
+      if (!rootfs) {
+        // A removal cut between the snapshot and the container record: make the root file
+        // system anew from the container's image rather than fail every start from now on.
+        log.warn({ id, snapshotKey }, 'container has no snapshot; preparing it again from its image');
+        const { chainId } = await resolver.resolve(c.image);
+        rootfs = await withLease((lease) => snapshots.prepare(snapshotterOf, snapshotKey, chainId, {}, { lease }));
+      }
       await mkdir(logDir, { recursive: true, mode: 0o750 });
       const uri = `file://${logPath(id)}`;
       const task = { containerId: id, rootfs, stdout: uri, stderr: uri, options: taskOptions };
@@ -253,10 +261,12 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       const id = idOf(key);
       await stop(id, signal, graceMs);
       reached('task-deleted');
+      // The snapshot goes before the container record: a converge killed in between leaves a
+      // container that the next removal finds and finishes, never a snapshot nothing names.
       const c = await unlessNotFound(containers.get(id));
-      if (c) await unlessNotFound(containers.delete(id));
-      reached('container-deleted');
       await unlessNotFound(snapshots.remove(c?.snapshotter || snapshotter, c?.snapshotKey || id));
+      reached('snapshot-removed');
+      if (c) await unlessNotFound(containers.delete(id));
       // The task's log goes with it (as docker's does), or removed names would fill the disk;
       // a recreate keeps it, so the log reads on across versions of the spec.
       if (!options?.keepLog) await rm(logPath(id), { force: true });

@@ -90,6 +90,7 @@ export function createController(opts: ControllerOptions): Controller {
         queue.addAfter(key, result.ms);
         return { key };
       case 'error': {
+        memory.reconciled.delete(key);
         const retryInMs = queue.addRateLimited(key);
         const error = { code: codeOf(result.error) ?? 'Error', message: messageOf(result.error) };
         if (memory.states.has(key) || store.desired().has(key)) memory.state(key).error = error;
@@ -125,16 +126,27 @@ export function createController(opts: ControllerOptions): Controller {
     log.info({ containers: memory.actual.size, desired: store.desired().size }, 'first full reconcile done');
   }
 
-  /** One listing; every key desired or found is queued, and reconciles from the listing. */
+  /**
+   * One listing; a key is queued unless its last reconcile saw exactly what the listing
+   * shows now (inputsOf), and the reconcile uses the listing instead of a read of its own.
+   * Deciding what to do with it stays with the reconcile.
+   */
   async function resync(): Promise<void> {
     const began = memory.beginListing();
     const seen = memory.recordListing(began, await runtime.list());
-    const keys = new Set<Key>([...store.desired().keys(), ...seen]);
-    if (!isReady && store.ready() && !initialPending) {
-      initialPending = new Set(keys);
-      if (keys.size === 0) markReady();
+    const desired = store.desired();
+    const removalAllowed = store.ready();
+    const due: Key[] = [];
+    for (const key of new Set<Key>([...desired.keys(), ...seen])) {
+      const last = memory.reconciled.get(key);
+      if (last === undefined || last !== memory.inputsOf(key, desired.get(key), removalAllowed)) due.push(key);
     }
-    for (const key of keys) queue.add(key);
+    memory.keepListedOnly(due);
+    if (!isReady && store.ready() && !initialPending) {
+      initialPending = new Set(due);
+      if (due.length === 0) markReady();
+    }
+    for (const key of due) queue.add(key);
   }
 
   /** Resyncs until the runtime answers (it may be starting, or restarting). */

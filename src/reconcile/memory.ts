@@ -32,6 +32,8 @@ export class Memory {
   readonly exits = new Map<Key, ObservedExit>();
   /** Keys whose current container has had a task that converge saw or started. */
   readonly hadTask = new Set<Key>();
+  /** What each key's last finished reconcile saw (see inputsOf); absent: read it again. */
+  readonly reconciled = new Map<Key, string>();
   /** Keys whose `actual` entry came from the latest listing and has not been used yet. */
   private readonly listed = new Set<Key>();
   /** Sequence number of the last thing that happened to a key (action or event). */
@@ -77,6 +79,12 @@ export class Memory {
     return seen;
   }
 
+  /** Only these keys' reconciles (queued now) may use the latest listing; others read anew. */
+  keepListedOnly(keys: Iterable<Key>): void {
+    const keep = new Set(keys);
+    for (const key of [...this.listed]) if (!keep.has(key)) this.listed.delete(key);
+  }
+
   /** The listing's view of the key if it is still current (once), else undefined: read it. */
   takeListed(key: Key): { actual: ActualContainer | undefined } | undefined {
     if (!this.listed.delete(key)) return undefined;
@@ -104,5 +112,20 @@ export class Memory {
     this.hadTask.delete(key);
     this.listed.delete(key);
     this.touched.delete(key);
+    this.reconciled.delete(key);
+  }
+
+  /**
+   * Everything a reconcile of `key` decides on, in one string: the desired hash, whether
+   * removals are allowed, the container's hash and task, and whether each dependency runs.
+   * A resync queues a key only when this differs from what its last reconcile saw; what
+   * changes by time alone (a back-off) has a timer of its own.
+   */
+  inputsOf(key: Key, desired: { hash: string; resolved: { dependsOn: Key[] } } | undefined, removalAllowed: boolean): string {
+    const a = this.actual.get(key);
+    const t = a?.task;
+    const deps = (desired?.resolved.dependsOn ?? []).map((k) => (this.actual.get(k)?.task?.status === 'running' ? '1' : '0')).join('');
+    const actual = a ? `${a.specHash}:${t ? `${t.status}:${t.pid}:${t.exitStatus ?? ''}` : this.exits.has(key) ? 'exited' : '-'}` : 'none';
+    return `${desired?.hash ?? 'none'}|${removalAllowed ? 1 : 0}|${actual}|${deps}`;
   }
 }

@@ -64,19 +64,20 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
         memory.forget(key);
         return { type: 'done' };
       }
-      action = planKey(desired, current, planContext());
+      const ctx = planContext();
+      action = planKey(desired, current, ctx);
       const state = memory.state(key);
       state.waiting = undefined;
-      if (!action) {
-        state.error = undefined;
-        return { type: 'done' };
-      }
-      if (action.type === 'wait') {
+      if (!action || action.type === 'wait') {
         // No action was tried, so an error from an earlier one no longer describes the key.
         state.error = undefined;
+        memory.reconciled.set(key, memory.inputsOf(key, desired, ctx.removalAllowed));
+        if (!action) return { type: 'done' };
         state.waiting = { reason: action.reason, at: action.at };
         return action.at === undefined ? { type: 'done' } : { type: 'requeueAfter', ms: action.at - clock.now() };
       }
+      // Acted: the next resync looks at the key again whatever it finds.
+      memory.reconciled.delete(key);
       const child = log.child({ key, action: action.type });
       child.info({ reason: action.reason }, 'applying action');
       const began = clock.now();

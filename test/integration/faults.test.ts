@@ -82,7 +82,7 @@ async function assertNoLeaks(s: Scenario, c: Converge, names: string[]): Promise
 describe('faults: converge killed at a failpoint', () => {
   const names = ['a', 'b', 'c'];
   for (const step of FAILPOINT_STEPS) {
-    const removal = step === 'task-deleted' || step === 'container-deleted';
+    const removal = step === 'task-deleted' || step === 'snapshot-removed';
     it(`${removal ? 'a removal' : 'a create'} cut at ${step} is finished by the next converge, leaving nothing behind`, async (t) => {
       const s = await env.scenario(t, `fp-${step.slice(0, 8)}`);
       for (const n of [...names, ...(removal ? ['gone'] : [])]) s.write(`${n}.yaml`, container(n, sleeper(n)));
@@ -159,4 +159,25 @@ describe('faults: a task shim killed from outside', () => {
       }
     });
   }
+});
+
+describe('faults: a container left without its snapshot', () => {
+  it('gets its root file system anew from its image at the next start', async (t) => {
+    const s = await env.scenario(t, 'nosnap');
+    s.write('web.yaml', container('web', sleeper('web')));
+    const first = await s.run();
+    await s.waitRunning('default.web', { converge: first });
+    await first.stop();
+    // What a removal cut between the snapshot and the container record leaves behind.
+    await s.ctr(['tasks', 'kill', '--signal', 'SIGKILL', 'default.web']);
+    await waitFor(async () => (await s.task('default.web'))?.status === 'stopped', { what: 'the task stopped' });
+    await s.ctr(['tasks', 'delete', 'default.web']);
+    await s.ctr(['snapshots', 'rm', 'default.web']);
+    assert.deepEqual(await s.snapshotKeys(), []);
+
+    const c = await s.run();
+    await s.waitRunning('default.web', { converge: c });
+    await c.waitLog((l) => l.msg === 'container has no snapshot; preparing it again from its image', 'the snapshot made anew');
+    await assertNoLeaks(s, c, ['web']);
+  });
 });

@@ -54,3 +54,25 @@ test('a vanished task: the reported exit, else 255 once a task was seen, else no
   m.forget('default/a');
   assert.equal(m.vanished('default/a', 5), undefined);
 });
+
+test('inputsOf changes with the desired hash, readiness, the task and a dependency', () => {
+  const m = new Memory();
+  const d = { hash: 'h1', resolved: { dependsOn: ['default/db'] } };
+  m.setActual('default/a', c('a'));
+  const base = m.inputsOf('default/a', d, true);
+  assert.equal(m.inputsOf('default/a', d, true), base, 'the same inputs, the same string');
+  assert.notEqual(m.inputsOf('default/a', { ...d, hash: 'h2' }, true), base);
+  assert.notEqual(m.inputsOf('default/a', d, false), base);
+  m.setActual('default/db', c('db'));
+  assert.notEqual(m.inputsOf('default/a', d, true), base, 'the dependency runs now');
+  m.setActual('default/a', { ...c('a'), task: { pid: 8, status: 'stopped', exitStatus: 1 } });
+  assert.notEqual(m.inputsOf('default/a', d, true), base);
+});
+
+test('keepListedOnly withdraws the listing from keys the resync did not queue', () => {
+  const m = new Memory();
+  m.recordListing(m.beginListing(), [c('a'), c('b')]);
+  m.keepListedOnly(['default/a']);
+  assert.ok(m.takeListed('default/a'));
+  assert.equal(m.takeListed('default/b'), undefined);
+});
