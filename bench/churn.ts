@@ -128,7 +128,8 @@ function figures(cfg: ChurnConfig, readings: Reading[], times: number[]): Figure
   for (const [i, r] of [[0, first], [2, last]] as const) {
     one(`churn.young.${at[i]}`, `V8 young generation of converge, ${at[i]}`, 'MiB', r.young,
       'converge_nodejs_heap_space_size_total_bytes{space="new"} from its /metrics at the start and at the end: V8 doubles its new space ' +
-        '(up to 2 × 64 MiB in Node 24 without pointer compression) each time the bytes that survived scavenges since the last doubling exceed it.');
+        'each time the bytes that survived scavenges since the last doubling exceed it, up to a cap Node sizes from the memory the ' +
+        'process may use (2 × 64 MiB on a 24 GiB host without a limit, 2 × 1 MiB under a 256 MiB one).');
   }
   one('churn.cpu', 'CPU of converge per cycle', 'ms', (last.cpuMs - first.cpuMs) / n,
     'utime+stime of converge from /proc/PID/stat over the measured cycles, divided by their number.');
