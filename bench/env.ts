@@ -27,15 +27,23 @@ export const POLL_MS = 10;
  * Waits until `check` returns something truthy, looking after 10 ms and then at gaps of 2%
  * of the time waited so far (at most 250 ms): a 200 ms latency is resolved to ~10 ms and a
  * 10 s cold start to ~2%, while the looking (an HTTP request to converge, or a listing
- * from containerd) stays a small share of what is measured on a 2-core machine.
+ * from containerd) stays a small share of what is measured on a 2-core machine. Figures
+ * that measure no latency pass a larger `minGapMs`, so converge's answers are not a
+ * large part of what it allocates.
  */
-export async function until<T>(check: () => Promise<T | undefined | false>, what: string, timeoutMs: number, detail: () => string): Promise<T> {
+export async function until<T>(
+  check: () => Promise<T | undefined | false>,
+  what: string,
+  timeoutMs: number,
+  detail: () => string,
+  minGapMs = POLL_MS,
+): Promise<T> {
   // A check that throws (converge or containerd briefly away) counts as not yet.
   return (await waitFor(check, {
     what,
     timeoutMs,
     detail,
-    intervalMs: (waited) => Math.min(250, Math.max(POLL_MS, waited * 0.02)),
+    intervalMs: (waited) => Math.min(Math.max(250, minGapMs), Math.max(minGapMs, waited * 0.02)),
     timeoutError: (message, cause) => new BenchError('BENCH_TIMEOUT', message, { cause }),
   })) as T;
 }
@@ -165,7 +173,7 @@ export async function pool<T>(items: readonly T[], width: number, fn: (item: T) 
 }
 
 /** Polls converge's /v1/status until `pred` holds; returns the rows. */
-export function waitRows(c: Converge, pred: (rows: StatusRow[]) => boolean, what: string, timeoutMs = 300_000): Promise<StatusRow[]> {
+export function waitRows(c: Converge, pred: (rows: StatusRow[]) => boolean, what: string, timeoutMs = 300_000, minGapMs = POLL_MS): Promise<StatusRow[]> {
   let last: StatusRow[] = [];
   return until(
     async () => {
@@ -175,6 +183,7 @@ export function waitRows(c: Converge, pred: (rows: StatusRow[]) => boolean, what
     what,
     timeoutMs,
     () => `phases: ${JSON.stringify(countPhases(last))}\n${c.tail()}`,
+    minGapMs,
   );
 }
 

@@ -1,5 +1,5 @@
-// What the kernel says about a process: CPU time used (utime + stime) and peak resident
-// memory (VmHWM). Read from /proc, so the figures cost the measured process nothing.
+// What the kernel says about a process: CPU time used (utime + stime), resident memory now
+// (VmRSS) and at its peak (VmHWM). Read from /proc, so the figures cost the measured process nothing.
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -27,6 +27,11 @@ function statusField(pid: number, field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text);
   if (!m) throw new BenchError('BENCH_UNEXPECTED_STATE', `/proc/${pid}/status has no ${field}`);
   return Number(m[1]);
+}
+
+/** Resident set size now (VmRSS), in MiB. */
+export function rssMiB(pid: number): number {
+  return Math.round((statusField(pid, 'VmRSS') / 1024) * 10) / 10;
 }
 
 /** Peak resident set size so far (VmHWM), in MiB. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Summary } from './stats.js';
 import { BenchError } from './errors.js';
 
-export type Unit = 'ms' | 'MiB' | 'count' | 'CPU ms/min';
+export type Unit = 'ms' | 'MiB' | 'KiB' | 'count' | 'CPU ms/min';
 
 export interface Figure {
   /** Stable id for comparing runs, e.g. "cold.up.100". */
@@ -59,7 +59,7 @@ export function machineInfo(containerd: string, loadAtStart: number): Machine {
 }
 
 function num(v: number, unit: Unit): string {
-  if (unit === 'count') return String(v);
+  if (unit === 'count' || unit === 'KiB') return String(Math.round(v));
   if (unit === 'MiB') return v.toFixed(1);
   if (v >= 100) return String(Math.round(v));
   if (v >= 10) return v.toFixed(1);

@@ -101,10 +101,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       memory.touch(key);
       remember(action, pid);
       child.info({ reason: action.reason, pid, ms: clock.now() - began }, 'action done');
-      const after = await runtime.get(key);
-      memory.setActual(key, after);
-      if (action.type === 'remove') memory.forget(key);
-      else {
+      if (action.type === 'remove') {
+        // Not read back: the answer would be forgotten with the rest of the key, and each
+        // call to containerd costs converge ~40 KiB of garbage (grpc-js and node:http2).
+        memory.forget(key);
+      } else {
+        const after = await runtime.get(key);
+        memory.setActual(key, after);
         if (!after) state.startedAt = undefined;
         state.error = undefined;
       }

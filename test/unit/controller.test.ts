@@ -129,6 +129,20 @@ test('a reconcile of a converged key reads and changes nothing else', async () =
   await controller.stop();
 });
 
+test('a removal is not read back: the answer would be forgotten with the key', async () => {
+  const runtime = new MemoryRuntime();
+  const source = staticSource([desired('a')]);
+  const controller = createController({ runtime, sources: [source], log });
+  await controller.start();
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
+  runtime.calls = [];
+  source.emit([]);
+  await waitFor(() => controller.idle() && runtime.calls.includes('remove default/a'), { what: 'removal' });
+  assert.deepEqual(runtime.calls, ['get default/a', 'remove default/a']);
+  assert.deepEqual(controller.status(), [], 'the key is forgotten');
+  await controller.stop();
+});
+
 test('nothing is removed before every source has been read; then orphans go', async () => {
   const runtime = new MemoryRuntime();
   runtime.containers.set('default/old', { id: 'default.old', key: 'default/old', specHash: 'x', managed: true, labels: {}, restarts: 0, task: { pid: 7, status: 'running' } });
