@@ -36,5 +36,7 @@ COPY --from=build /src/dist/src ./dist/src
 COPY --from=build /src/schemas ./schemas
 COPY --from=build /src/proto ./proto
 USER node
-ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+# --max-semi-space-size: see "Memory" in the README (V8 sizes its young generation from the
+# host's memory, and converge's gRPC garbage would fill it).
+ENTRYPOINT ["node", "--max-semi-space-size=16", "/app/dist/src/cli/main.js"]
 CMD ["run", "--kube"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 // The `converge` command: dispatches to one file per subcommand. Argument parsing is
 // node:util's parseArgs (strict: an unknown flag is an error, not ignored). Commands are
 // imported when called, so `converge status` does not load the Kubernetes client.
