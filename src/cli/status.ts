@@ -13,6 +13,7 @@ import { createContainerdRuntime } from '../containerd/runtime.js';
 import type { StatusRow } from '../reconcile/status.js';
 import type { ActualContainer } from '../reconcile/runtime.js';
 import { formatGitSources } from '../sources/git/format.js';
+import { formatPort } from '../spec/ports.js';
 
 export async function statusCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { ...COMMON, server: { type: 'string' }, output: { type: 'string', short: 'o', default: 'table' } } });
@@ -77,6 +78,8 @@ function rowOf(c: ActualContainer): StatusRow {
     revision: null,
     createdAt: c.createdAt?.toISOString() ?? null,
     startedAt: null,
+    ip: c.network?.ip ?? null,
+    ports: (c.network?.ports ?? []).map(formatPort),
   };
 }
 
@@ -98,6 +101,12 @@ export function formatTable(rows: StatusRow[], now: number): string {
   if (rows.some((r) => r.revision)) {
     header.splice(6, 0, 'REVISION');
     cells.forEach((c, i) => c.splice(6, 0, rows[i].revision?.slice(0, 12) ?? '-'));
+  }
+  // IP and PORTS (the bridge) only when some container is on it.
+  if (rows.some((r) => r.ip)) {
+    const at = header.indexOf('MESSAGE');
+    header.splice(at, 0, 'IP', 'PORTS');
+    cells.forEach((c, i) => c.splice(at, 0, rows[i].ip ?? '-', rows[i].ports?.join(',') || '-'));
   }
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]))).join('  ').trimEnd() + '\n';

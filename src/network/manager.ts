@@ -203,10 +203,14 @@ export class BridgeNetwork {
     const mounted = await this.netns.isMounted(entry.netns);
     await delNetworkList(this.exec, entry.list, { ...attachmentOf(entry), netns: mounted ? entry.netns : '' }, entry.result ?? entry.partial);
     await this.netns.remove(entry.netns);
-    await rm(path.dirname(this.files(entry.containerId).hosts), { recursive: true, force: true });
-    await this.cache.remove(entry.containerId);
     if (this.table.get(entry.containerId) === entry) this.table.delete(entry.containerId);
-    this.written.delete(entry.containerId);
+    // On the rewrites' own queue, and out of the table first: a rewrite of the peers' files
+    // going on now must not make this container's file again as its directory goes.
+    await this.onHostsQueue(async () => {
+      this.written.delete(entry.containerId);
+      await rm(path.dirname(this.files(entry.containerId).hosts), { recursive: true, force: true });
+    });
+    await this.cache.remove(entry.containerId);
     this.log.info({ id: entry.containerId, key: entry.key }, 'container detached from the bridge');
   }
 
@@ -215,7 +219,7 @@ export class BridgeNetwork {
    * all, when absent) whose content changed. One rewrite at a time.
    */
   refreshHosts(namespace?: string): Promise<void> {
-    const run = async (): Promise<void> => {
+    return this.onHostsQueue(async () => {
       const peers: Array<Peer & { id: string }> = [];
       for (const e of this.table.values()) {
         const ip = containerIp(e.result);
@@ -223,6 +227,7 @@ export class BridgeNetwork {
       }
       for (const self of peers) {
         if (namespace !== undefined && self.namespace !== namespace) continue;
+        if (!this.table.has(self.id)) continue; // detached while the others were written
         const content = hostsFile(self, peers);
         if (this.written.get(self.id) === content) continue;
         const file = this.files(self.id).hosts;
@@ -230,8 +235,12 @@ export class BridgeNetwork {
         await writeInPlace(file, content);
         this.written.set(self.id, content);
       }
-    };
-    const next = this.hostsChain.then(run);
+    });
+  }
+
+  /** Runs `fn` after every earlier rewrite of the name files has settled. */
+  private onHostsQueue(fn: () => Promise<void>): Promise<void> {
+    const next = this.hostsChain.then(fn);
     this.hostsChain = next.catch((err: unknown) => this.log.warn({ err }, 'could not rewrite /etc/hosts'));
     return next;
   }

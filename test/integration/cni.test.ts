@@ -13,7 +13,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { BridgeNetwork, type AttachRequest } from '../../src/network/manager.js';
 import { resolvePort } from '../../src/spec/ports.js';
-import { allocations, iptablesRules, links, removeBridgeAfter, rulesWith, testBridge } from '../harness/hostnet.js';
+import { allocations, HostWatch, links, removeBridgeAfter, rulesWith, testBridge } from '../harness/hostnet.js';
 import { freePort } from '../harness/net.js';
 import { run } from '../harness/exec.js';
 import { waitFor } from '../harness/wait.js';
@@ -24,13 +24,15 @@ interface World {
   dir: string;
   bridge: string;
   subnet: string;
+  /** This test's share of the host's links and rules. */
+  host: HostWatch;
   /** A converge's network over this world's state; `live` says which containers exist. */
   network(live?: string[]): BridgeNetwork;
 }
 
 /** A bridge, subnet and state dir of the test's own; whatever it attached is detached after it, pass or fail. */
-function world(t: TestContext): World {
-  const { bridge, subnet } = testBridge();
+async function world(t: TestContext): Promise<World> {
+  const { bridge, subnet } = await testBridge();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cni-it-'));
   t.after(async () => {
     // A converge that knows no container collects every attachment of this world.
@@ -42,6 +44,7 @@ function world(t: TestContext): World {
     dir,
     bridge,
     subnet,
+    host: new HostWatch(bridge, subnet),
     network(live = []) {
       return new BridgeNetwork({ dir, bridge, subnet, pluginDirs: ['/usr/lib/cni'], log, listLive: async () => new Set(live) });
     },
@@ -71,18 +74,18 @@ async function get(port: number): Promise<string> {
   return res.text();
 }
 
-/** What a removal must leave as it was: the host's links, its iptables rules, the network's allocations. */
-async function hostState(net: BridgeNetwork): Promise<{ links: string[]; rules: string[]; allocations: string[] }> {
-  return { links: await links(), rules: await iptablesRules(), allocations: allocations(net.ipamDir) };
+/** What a removal must leave as it was: the links on the bridge, the rules of this test, the network's allocations. */
+async function hostState(w: World, net: BridgeNetwork): Promise<{ bridgePorts: string[]; rules: string[]; allocations: string[] }> {
+  return { ...(await w.host.snapshot()), allocations: allocations(net.ipamDir) };
 }
 
 describe('the CNI driver on the real plugins', () => {
   it('attaches with a published port on 127.0.0.1 and detaches leaving links, rules and allocations as they were', async (t) => {
-    const w = world(t);
+    const w = await world(t);
     const net = w.network();
     // The first container makes the bridge and the plugins' shared chains, which stay (as docker0 does).
     const anchor = await net.attach(request('anchor'));
-    const before = await hostState(net);
+    const before = await hostState(w, net);
     const hostPort = await freePort();
     const web = await net.attach(request('web', [{ containerPort: 8080, hostPort, hostIP: '127.0.0.1' }]));
     assert.ok(web.ip && anchor.ip && web.ip !== anchor.ip, `two addresses: ${anchor.ip}, ${web.ip}`);
@@ -90,11 +93,16 @@ describe('the CNI driver on the real plugins', () => {
     assert.equal(await waitFor(() => get(hostPort).catch(() => undefined), { what: `127.0.0.1:${hostPort} to answer` }), 'hello from web\n');
     assert.equal((await rulesWith(`--dport ${hostPort} -j DNAT`)).length, 1);
     assert.match(readFileSync(net.files('default.anchor').hosts, 'utf8'), new RegExp(`^${web.ip.replace(/\./g, '\\.')}\\tweb web\\.default$`, 'm'));
-    const during = await hostState(net);
+    const during = await hostState(w, net);
     assert.notDeepEqual(during, before);
+    // The watch sees this attachment's own chains, declarations included.
+    assert.ok(during.rules.some((l) => /^:CNI-DN-[0-9a-f]+ /.test(l)) && during.rules.some((l) => /^:CNI-[0-9a-f]+ /.test(l)), during.rules.join('\n'));
+    const veth = hostVeth(w, 'default.web');
+    assert.ok((await links()).includes(veth), `${veth} on the host`);
 
     await net.detach('default.web');
-    assert.deepEqual(await hostState(net), before);
+    assert.deepEqual(await hostState(w, net), before);
+    assert.ok(!(await links()).includes(veth), `${veth} is gone`);
     assert.equal(existsSync(net.files('default.web').netns), false);
     assert.equal(existsSync(path.join(w.dir, 'results', 'default.web.json')), false);
     assert.doesNotMatch(readFileSync(net.files('default.anchor').hosts, 'utf8'), /\bweb\b/);
@@ -102,7 +110,7 @@ describe('the CNI driver on the real plugins', () => {
   });
 
   it('gives 20 containers 20 addresses, and refuses a host port that another container holds', async (t) => {
-    const w = world(t);
+    const w = await world(t);
     const net = w.network();
     const hostPort = await freePort();
     const infos = await Promise.all(Array.from({ length: 20 }, (_, i) => net.attach(request(`c${i}`, i === 0 ? [{ containerPort: 80, hostPort }] : []))));
@@ -119,7 +127,7 @@ describe('the CNI driver on the real plugins', () => {
   });
 
   it('a restarted converge adopts a live attachment without an ADD, and attaches again what a CHECK finds broken', async (t) => {
-    const w = world(t);
+    const w = await world(t);
     const hostPort = await freePort();
     const first = await w.network().attach(request('web', [{ containerPort: 8080, hostPort, hostIP: '127.0.0.1' }]));
     const record = path.join(w.dir, 'results', 'default.web.json');
@@ -143,12 +151,14 @@ describe('the CNI driver on the real plugins', () => {
   });
 
   it('collects at start-up what no container is behind: records, half-done ADDs, namespaces, allocations', async (t) => {
-    const w = world(t);
+    const w = await world(t);
     const net = w.network();
     await net.attach(request('keep'));
-    const before = await hostState(net);
+    const before = await hostState(w, net);
     await net.attach(request('gone', [{ containerPort: 80, hostPort: await freePort() }]));
     await net.attach(request('lost'));
+    await hostState(w, net); // learns their chains
+    const veths = [hostVeth(w, 'default.gone'), hostVeth(w, 'default.lost')];
     // "lost": its record is gone (a crash before it was written), its allocation and namespace are not.
     rmSync(path.join(w.dir, 'results', 'default.lost.json'));
     // A namespace and name files with nothing else: a crash just after the namespace was made.
@@ -159,11 +169,21 @@ describe('the CNI driver on the real plugins', () => {
     const restarted = w.network(['default.keep']);
     await restarted.collectOnce();
     assert.deepEqual([...restarted.table.keys()], ['default.keep']);
-    assert.deepEqual(await hostState(restarted), before);
+    assert.deepEqual(await hostState(w, restarted), before);
+    const now = await links();
+    assert.deepEqual(veths.filter((v) => now.includes(v)), []);
     for (const sub of ['netns', 'etc']) assert.deepEqual(readdir(path.join(w.dir, sub)), ['default.keep']);
     assert.deepEqual(readdir(path.join(w.dir, 'results')), ['default.keep.json']);
   });
 });
+
+/** The host side of a container's veth pair, as its cached result names it. */
+function hostVeth(w: World, id: string): string {
+  const entry = JSON.parse(readFileSync(path.join(w.dir, 'results', `${id}.json`), 'utf8')) as { result: { interfaces: Array<{ name: string; sandbox?: string }> } };
+  const veth = entry.result.interfaces.find((i) => !i.sandbox && i.name !== w.bridge)?.name;
+  assert.ok(veth);
+  return veth;
+}
 
 function touch(file: string): string {
   writeFileSync(file, '');
