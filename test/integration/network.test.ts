@@ -222,9 +222,21 @@ describe('converge run: network: bridge', () => {
     assert.ok(c.running);
     assert.deepEqual(c.actions('default/a').map((l) => l.action), ['create']);
 
+    // An edit that would take the held port is refused before the running container stops.
+    const otherPort = await freePort();
+    b.s.write('c.yaml', container('c', web(otherPort, 'hello from c')));
+    await answers(otherPort, 'hello from c');
+    const cPid = await b.s.waitRunning('default.c', { converge: c });
+    b.s.write('c.yaml', container('c', web(hostPort, 'hello from c, moved')));
+    await c.waitRow('c', (r) => /PortConflict/.test(r.message), 'the edit refused');
+    assert.equal((await b.s.task('default.c'))?.pid, cPid);
+    assert.equal(await get(otherPort), 'hello from c\n');
+
     b.s.remove('a.yaml');
-    await answers(hostPort, 'hello from b');
+    // Freed: one of the two that asked for it gets it, and keeps it.
+    const winner = await waitFor(async () => ((await get(hostPort))?.trim() ?? '').match(/^hello from (b|c, moved)$/)?.[1], { what: `127.0.0.1:${hostPort} to answer again`, timeoutMs: 30_000 });
     assert.equal((await rulesWith(`--dport ${hostPort} -j DNAT`)).length, 1);
+    await holds(async () => assert.equal((await get(hostPort))?.trim(), `hello from ${winner}`), 1_000);
   });
 });
 
