@@ -182,9 +182,10 @@ export class BridgeNetwork {
   /** Detaches the container; one that is not attached is fine. Throws when a DEL fails (the record stays for a retry). */
   async detach(containerId: string): Promise<void> {
     await this.collectOnce();
-    const key = this.table.get(containerId)?.key;
+    let key: string | undefined;
     await this.serial(containerId, async () => {
       const entry = this.table.get(containerId);
+      key = entry?.key;
       if (entry) return this.teardown(entry);
       // Leftovers of an attachment that never got as far as a record.
       const files = this.files(containerId);
