@@ -14,6 +14,8 @@ import type { StatusRow } from '../reconcile/status.js';
 import type { ActualContainer } from '../reconcile/runtime.js';
 import { formatGitSources } from '../sources/git/format.js';
 import { formatPort } from '../spec/ports.js';
+import { ResultCache, type CacheEntry } from '../network/cache.js';
+import { containerIp } from '../network/conflist.js';
 
 export async function statusCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { ...COMMON, server: { type: 'string' }, output: { type: 'string', short: 'o', default: 'table' } } });
@@ -28,7 +30,10 @@ export async function statusCommand(args: string[]): Promise<number> {
     const { address } = await resolveAddress(values['containerd-address'], stateDir);
     const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, log: createLogger({ level: 'warn' }) });
     try {
-      rows = (await runtime.list()).map(rowOf);
+      // No controller to ask: the bridge's addresses as its result cache last recorded them.
+      const { entries } = await new ResultCache(path.join(stateDir, 'network', 'results')).readAll();
+      const cached = new Map(entries.map((e) => [e.containerId, e]));
+      rows = (await runtime.list()).map((c) => rowOf(c, cached.get(c.id)));
     } finally {
       runtime.close();
     }
@@ -60,7 +65,7 @@ async function serverFromState(stateDir: string): Promise<string | undefined> {
   }
 }
 
-function rowOf(c: ActualContainer): StatusRow {
+function rowOf(c: ActualContainer, net: CacheEntry | undefined): StatusRow {
   const [namespace, name] = c.key.split('/', 2);
   const task = c.task;
   const phase = !task ? 'Created' : task.status === 'stopped' ? 'Exited' : task.status === 'created' ? 'Created' : 'Running';
@@ -78,8 +83,8 @@ function rowOf(c: ActualContainer): StatusRow {
     revision: null,
     createdAt: c.createdAt?.toISOString() ?? null,
     startedAt: null,
-    ip: c.network?.ip ?? null,
-    ports: (c.network?.ports ?? []).map(formatPort),
+    ip: containerIp(net?.result) ?? null,
+    ports: (net?.result ? net.ports : []).map(formatPort),
   };
 }
 

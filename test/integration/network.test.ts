@@ -148,6 +148,9 @@ describe('converge run: network: bridge', () => {
     const pid = await b.s.waitRunning('default.web', { converge: first });
     const ip = (await first.waitRow('web', (r) => r.ip !== null, 'an address')).ip;
     await first.kill();
+    // With no controller to ask, `converge status` reads containerd and the network's records.
+    const offline = await cli(['status', '--state-dir', b.s.stateDir, '--containerd-address', env.address, '--namespace', b.s.namespace]);
+    assert.match(offline.stdout, new RegExp(`web\\s+Running.*${ip!.replace(/\./g, '\\.')}\\s+127\\.0\\.0\\.1:${hostPort}->8080/tcp`), offline.stdout);
 
     const second = await b.s.run(b.args);
     await second.waitReady();
