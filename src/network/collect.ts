@@ -2,8 +2,8 @@
 // that no longer exists left behind (a result, an address, a namespace, name files) is
 // removed, so a crash between an ADD and the container's creation leaks nothing; what a
 // live container has is adopted without a new ADD, after a CHECK. A check that fails
-// (the rules flushed by a firewall reload, say) attaches the container again in the same
-// namespace, so its task keeps running.
+// (the rules flushed by a firewall reload, say), or an ADD a crash cut short, attaches the
+// container again in the same namespace, so its task keeps running.
 
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -75,29 +75,38 @@ async function collectAllocations(net: BridgeNetwork): Promise<void> {
   }
 }
 
-/** A live container's attachment: kept when its CHECK passes, attached again in place when not. */
+/**
+ * A live container's attachment: kept when its CHECK passes; attached again in its own
+ * namespace when the CHECK fails or its ADD never finished (its task may be running in
+ * that namespace); undone when a reboot took the namespace (its next task start attaches
+ * it anew).
+ */
 async function adopt(net: BridgeNetwork, entry: CacheEntry): Promise<void> {
   const id = entry.containerId;
   try {
-    if (!entry.result || !(await net.netns.isMounted(entry.netns))) {
-      // An ADD that never finished, or a namespace a reboot took: undone here, attached
-      // anew when the container's task next starts.
+    if (!(await net.netns.isMounted(entry.netns))) {
       await net.teardown(entry);
       return;
     }
-    try {
-      await checkNetworkList(net.exec, entry.list, attachmentOf(entry), entry.result, CHECK_UNRELIABLE);
-      return;
-    } catch (err) {
-      net.log.warn({ id, key: entry.key, err }, 'network check failed; attaching the container again');
-    }
-    await delNetworkList(net.exec, entry.list, attachmentOf(entry), entry.result);
+    if (entry.result && (await checks(net, entry))) return;
+    await delNetworkList(net.exec, entry.list, attachmentOf(entry), entry.result ?? entry.partial);
     delete entry.result;
     await net.cache.write(entry);
     entry.result = await addNetworkList(net.exec, entry.list, attachmentOf(entry), (r) => (entry.partial = r));
     delete entry.partial;
     await net.cache.write(entry);
+    net.log.info({ id, key: entry.key }, 'container attached to the bridge again');
   } catch (err) {
     net.log.error({ id, key: entry.key, err }, 'could not adopt the network of a container');
+  }
+}
+
+async function checks(net: BridgeNetwork, entry: CacheEntry): Promise<boolean> {
+  try {
+    await checkNetworkList(net.exec, entry.list, attachmentOf(entry), entry.result!, CHECK_UNRELIABLE);
+    return true;
+  } catch (err) {
+    net.log.warn({ id: entry.containerId, key: entry.key, err }, 'network check failed; attaching the container again');
+    return false;
   }
 }

@@ -5,7 +5,7 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -140,4 +140,21 @@ test('start-up: a live container is CHECKed (portmap not asked) and kept, a gone
   assert.equal(second.info('default.kept')?.ip, kept.ip);
   assert.equal(second.info('default.gone'), undefined);
   assert.doesNotMatch(readFileSync(second.files('default.kept').hosts, 'utf8'), /\bgone\b/);
+});
+
+test('start-up: a live container whose ADD a crash cut short is attached again in its own namespace, not undone', async (t) => {
+  const w = world(t);
+  const first = w.make();
+  await first.attach(req('a', 8080));
+  // What a crash between the record and the end of the ADD leaves: a record with no result.
+  const record = path.join(w.dir, 'results', 'default.a.json');
+  const entry = JSON.parse(readFileSync(record, 'utf8')) as Record<string, unknown>;
+  delete entry.result;
+  writeFileSync(record, JSON.stringify(entry));
+  w.fake.calls.length = 0;
+  const second = w.make(['default.a']);
+  await second.collectOnce();
+  assert.deepEqual(w.fake.calls, ['firewall DEL default.a', 'portmap DEL default.a', 'bridge DEL default.a', 'bridge ADD default.a', 'portmap ADD default.a', 'firewall ADD default.a']);
+  assert.ok(w.fake.namespaces.has(second.files('default.a').netns), 'the same namespace, kept');
+  assert.ok(second.info('default.a')?.ip);
 });
