@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { ContainerdClient } from '../src/containerd/client.js';
 import { ContainersService } from '../src/containerd/containers.js';
 import { createContainerdRuntime, type ContainerdRuntime } from '../src/containerd/runtime.js';
+import type { NetworkSettings } from '../src/containerd/netglue.js';
 import { SnapshotsService } from '../src/containerd/snapshots.js';
 import { TasksService } from '../src/containerd/tasks.js';
 import type { StatusRow } from '../src/reconcile/status.js';
@@ -79,10 +80,10 @@ export class Bench {
     return this.env.address;
   }
 
-  /** A fresh namespace (with the image), spec dir and state dir. */
-  async phase(prefix: string): Promise<Phase> {
+  /** A fresh namespace (with the image), spec dir and state dir; `network`: the bridge its converge runs with. */
+  async phase(prefix: string, network?: NetworkSettings): Promise<Phase> {
     const { namespace, dir } = await this.env.fresh(`bench-${prefix}`);
-    return new Phase(this, namespace, dir);
+    return new Phase(this, namespace, dir, network);
   }
 
   close(): Promise<void> {
@@ -98,7 +99,7 @@ export class Phase {
   private readonly client: ContainerdClient;
   private readonly started: Converge[] = [];
 
-  constructor(readonly bench: Bench, readonly namespace: string, readonly dir: string) {
+  constructor(readonly bench: Bench, readonly namespace: string, readonly dir: string, readonly network?: NetworkSettings) {
     this.specDir = path.join(dir, 'specs');
     this.stateDir = path.join(dir, 'state');
     mkdirSync(this.specDir);
@@ -152,10 +153,16 @@ export class Phase {
   /** Stops every converge it started, removes what is left in containerd and the dirs. */
   async cleanup(): Promise<void> {
     for (const c of this.started) await c.stop().catch(() => c.kill());
+    // With a bridge, removed through a runtime that has it (now that converge is stopped),
+    // so that the network goes too.
+    const remover = this.network
+      ? createContainerdRuntime({ address: this.bench.address, namespace: this.namespace, stateDir: this.stateDir, log: quietLog, timeoutMs: 60_000, network: this.network })
+      : this.runtime;
     try {
-      const all = await this.runtime.list();
-      await pool(all, 8, (c) => this.runtime.remove(c.id, 'SIGKILL', 0));
+      const all = await remover.list();
+      await pool(all, 8, (c) => remover.remove(c.id, 'SIGKILL', 0));
     } finally {
+      if (remover !== this.runtime) remover.close();
       this.runtime.close();
       this.client.close();
       rmSync(this.dir, { recursive: true, force: true });

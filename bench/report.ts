@@ -80,10 +80,10 @@ export function markdown(r: Results, opts: { how?: boolean } = {}): string {
     `converge ${r.mode === 'smoke' ? 'smoke run (tiny sizes, 1 run: proves the bench works, the figures mean nothing)' : 'benchmark'}, ${r.timestamp}: ` +
       `${m.cores} cores (${m.cpu}), ${Math.round(m.memoryMiB / 1024)} GiB, Linux ${m.kernel}, Node ${m.node}, containerd ${m.containerd}; ` +
       `load average ${m.load.start} at the start, ${m.load.end} at the end, ${r.durationS} s. ` +
-      'Median of the runs with (min–max); p50/p95 over the samples for latencies. ' +
+      'Median of the runs with (min–max); p50/p95 over the samples for latencies. The baseline is ctr doing the same work, unless the row names another. ' +
       'Every "until" polls after 10 ms, then at gaps of 2% of the time waited so far (at most 250 ms), so the looking costs converge little.',
     '',
-    '| # | Figure | Unit | converge | ctr baseline | ratio | n |',
+    '| # | Figure | Unit | converge | baseline | ratio | n |',
     '|---|---|---|---|---|---|---|',
   ];
   r.figures.forEach((f, i) => {

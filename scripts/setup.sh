@@ -3,13 +3,14 @@
 # already there: containerd, runc and busybox-static from Debian (and docker-registry,
 # skopeo, apache2-utils and openssl for the pull tests; git, gpg, gpg-agent and gpgconf for
 # the Git source and its tests; kubernetes-client, Debian's kubectl, for the Kubernetes
-# source's tests), Node.js >= 22 (fetched
+# source's tests; containernetworking-plugins, iptables and iproute2 for network: bridge
+# and its tests), Node.js >= 22 (fetched
 # into .tools/ when the system's is older), and the npm packages (npm ci).
 set -eu
 cd "$(dirname "$0")/.."
 
 missing=""
-for pkg in containerd runc busybox-static docker-registry skopeo apache2-utils openssl git gpg gpg-agent gpgconf kubernetes-client; do
+for pkg in containerd runc busybox-static containernetworking-plugins iptables iproute2 docker-registry skopeo apache2-utils openssl git gpg gpg-agent gpgconf kubernetes-client; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 case "$missing" in *kubernetes-client*)

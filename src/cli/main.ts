@@ -14,6 +14,7 @@ commands:
             [--state-dir DIR] [--listen HOST:PORT] [--log-level info]
             [--snapshotter overlayfs] [--workers 8] [--resync 60s]
             [--backoff-initial 100ms] [--backoff-max 5m] [--backoff-reset 10s]
+            [--bridge-name converge0] [--bridge-subnet 10.213.0.0/16] [--cni-plugin-dir DIR]...
             [--git URL [--git-ref main] [--git-path PATH] [--git-interval 30s]
              [--git-webhook-secret S | --git-webhook-secret-file F] [--git-verify-commits KEYRING]]
             [--kube [--kubeconfig PATH] [--node-name NAME (default: hostname)]

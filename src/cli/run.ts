@@ -17,6 +17,7 @@ import { createDirectorySource } from '../sources/directory.js';
 import { REGISTRY_OPTIONS, registrySettings } from './pull.js';
 import { GIT_FLAGS, gitFromFlags } from './git-flags.js';
 import { KUBE_FLAGS, kubeFromFlags } from './kube-flags.js';
+import { NET_FLAGS, networkFromFlags } from './net-flags.js';
 import { sourcesRoute } from '../publish/webhook.js';
 import { createController } from '../reconcile/controller.js';
 import { countReconciles, createMetrics } from '../publish/metrics.js';
@@ -41,6 +42,7 @@ function parseRunArgs(args: string[]) {
       'backoff-reset': { type: 'string', default: '10s' },
       ...GIT_FLAGS,
       ...KUBE_FLAGS,
+      ...NET_FLAGS,
       ...REGISTRY_OPTIONS,
     },
   });
@@ -69,6 +71,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const kube = await kubeFromFlags(values, { log });
   const git = gitFromFlags(values, { stateDir, log });
   const registry = registrySettings(values);
+  const network = networkFromFlags(values);
   await fs.mkdir(stateDir, { recursive: true });
 
   const { address, embedded } = await resolveAddress(values['containerd-address'], stateDir);
@@ -78,7 +81,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
   try {
-    return await serve({ values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff });
+    return await serve({ values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff });
   } finally {
     await own?.stop();
   }
@@ -92,13 +95,14 @@ async function serve(ctx: {
   kube: Awaited<ReturnType<typeof kubeFromFlags>>;
   git: ReturnType<typeof gitFromFlags>;
   registry: ReturnType<typeof registrySettings>;
+  network: ReturnType<typeof networkFromFlags>;
   workers: number;
   resyncMs: number;
   backoff: BackoffOptions;
 }): Promise<number> {
-  const { values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff } = ctx;
+  const { values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff } = ctx;
   const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
-  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint });
+  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint, network });
   const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
   if (git) sources.push(git.source);
   if (kube) sources.push(kube.source);

@@ -13,6 +13,9 @@ import { createContainerdRuntime } from '../containerd/runtime.js';
 import type { StatusRow } from '../reconcile/status.js';
 import type { ActualContainer } from '../reconcile/runtime.js';
 import { formatGitSources } from '../sources/git/format.js';
+import { formatPort } from '../spec/ports.js';
+import { ResultCache, type CacheEntry } from '../network/cache.js';
+import { containerIp } from '../network/conflist.js';
 
 export async function statusCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { ...COMMON, server: { type: 'string' }, output: { type: 'string', short: 'o', default: 'table' } } });
@@ -27,7 +30,10 @@ export async function statusCommand(args: string[]): Promise<number> {
     const { address } = await resolveAddress(values['containerd-address'], stateDir);
     const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, log: createLogger({ level: 'warn' }) });
     try {
-      rows = (await runtime.list()).map(rowOf);
+      // No controller to ask: the bridge's addresses as its result cache last recorded them.
+      const { entries } = await new ResultCache(path.join(stateDir, 'network', 'results')).readAll();
+      const cached = new Map(entries.map((e) => [e.containerId, e]));
+      rows = (await runtime.list()).map((c) => rowOf(c, cached.get(c.id)));
     } finally {
       runtime.close();
     }
@@ -59,7 +65,7 @@ async function serverFromState(stateDir: string): Promise<string | undefined> {
   }
 }
 
-function rowOf(c: ActualContainer): StatusRow {
+function rowOf(c: ActualContainer, net: CacheEntry | undefined): StatusRow {
   const [namespace, name] = c.key.split('/', 2);
   const task = c.task;
   const phase = !task ? 'Created' : task.status === 'stopped' ? 'Exited' : task.status === 'created' ? 'Created' : 'Running';
@@ -77,6 +83,8 @@ function rowOf(c: ActualContainer): StatusRow {
     revision: null,
     createdAt: c.createdAt?.toISOString() ?? null,
     startedAt: null,
+    ip: containerIp(net?.result) ?? null,
+    ports: (net?.result ? net.ports : []).map(formatPort),
   };
 }
 
@@ -98,6 +106,12 @@ export function formatTable(rows: StatusRow[], now: number): string {
   if (rows.some((r) => r.revision)) {
     header.splice(6, 0, 'REVISION');
     cells.forEach((c, i) => c.splice(6, 0, rows[i].revision?.slice(0, 12) ?? '-'));
+  }
+  // IP and PORTS (the bridge) only when some container is on it.
+  if (rows.some((r) => r.ip)) {
+    const at = header.indexOf('MESSAGE');
+    header.splice(at, 0, 'IP', 'PORTS');
+    cells.forEach((c, i) => c.splice(at, 0, rows[i].ip ?? '-', rows[i].ports?.join(',') || '-'));
   }
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]))).join('  ').trimEnd() + '\n';

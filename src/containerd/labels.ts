@@ -14,6 +14,9 @@ export const LABEL_STOP_SIGNAL = 'converge.dev/stop-signal';
 /** terminationGracePeriodSeconds of the spec, for the same reason. */
 export const LABEL_STOP_GRACE = 'converge.dev/stop-grace-seconds';
 
+/** What a bridge container asks of the network (its published ports, its hostname), for attaching it again without its spec. */
+export const LABEL_NETWORK = 'converge.dev/network';
+
 /** containerd container ID for a key: "<namespace>.<name>" (both DNS-1123 labels). */
 export function idOf(key: Key): string {
   return key.replace('/', '.');

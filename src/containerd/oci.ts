@@ -27,9 +27,11 @@ export interface OciInput {
   cgroupsPath?: string;
   /** Default 1; see detectCgroupVersion. */
   cgroupVersion?: 1 | 2;
+  /** network: bridge: the namespace to join and the name files to mount (the network makes them). */
+  network?: { netns: string; hosts: string; resolv: string };
 }
 
-export type OciErrorCode = 'NoCommand' | 'InvalidUser' | 'InvalidSignal' | 'InvalidMount';
+export type OciErrorCode = 'NoCommand' | 'InvalidUser' | 'InvalidSignal' | 'InvalidMount' | 'NoNetwork';
 
 export class OciSpecError extends ConvergeError {
   declare readonly code: OciErrorCode;
@@ -146,8 +148,15 @@ function normalizeTarget(target: string): string {
  * Defaults, then host files for host networking, then the spec's mounts; a mount on a
  * destination already present replaces it in place (so /dev/shm can be resized).
  */
-function buildMounts(spec: ContainerSpec['spec']): OciMount[] {
+function buildMounts(spec: ContainerSpec['spec'], network: OciInput['network']): OciMount[] {
   const mounts = defaultMounts();
+  // converge's own name files for the bridge: read-only, since converge rewrites the hosts
+  // file in place as peers come and go and would undo a container's edits anyway.
+  if (spec.network === 'bridge' && network) {
+    for (const [destination, source] of [['/etc/hosts', network.hosts], ['/etc/resolv.conf', network.resolv]]) {
+      mounts.push({ destination, type: 'bind', source, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec', 'rprivate'] });
+    }
+  }
   // With the host's network the host's name servers and hosts file are the right ones,
   // as with `docker run --network host` and `ctr run --net-host`; read-only so that a
   // container cannot change the host's DNS.
@@ -200,14 +209,20 @@ function buildResources(spec: ContainerSpec['spec']): Record<string, unknown> {
   return resources;
 }
 
-function buildNamespaces(spec: ContainerSpec['spec'], cgroupVersion: 1 | 2): Array<{ type: string }> {
+function buildNamespaces(spec: ContainerSpec['spec'], cgroupVersion: 1 | 2, netns: string | undefined): Array<{ type: string; path?: string }> {
   const types = ['pid', 'ipc', 'uts', 'mount'];
   // A new network namespace has only loopback (runc brings it up): network "none".
-  if (spec.network !== 'host') types.push('network');
+  if (spec.network !== 'host' && spec.network !== 'bridge') types.push('network');
   // On cgroup v2 a private cgroup namespace makes /sys/fs/cgroup show the container's own
   // cgroup as its root, as containerd's CRI and docker do there.
   if (cgroupVersion === 2) types.push('cgroup');
-  return types.map((type) => ({ type }));
+  const namespaces: Array<{ type: string; path?: string }> = types.map((type) => ({ type }));
+  // The bridge: the namespace the network made and keeps, joined by path.
+  if (spec.network === 'bridge') {
+    if (!netns) throw new OciSpecError('NoNetwork', 'network: bridge needs a network namespace, and none was given');
+    namespaces.push({ type: 'network', path: netns });
+  }
+  return namespaces;
 }
 
 /** The complete config.json of one container. Throws OciSpecError or QuantityError. */
@@ -236,11 +251,11 @@ export function buildSpec(input: OciInput): Record<string, unknown> {
     },
     root: { path: 'rootfs', readonly: false },
     hostname,
-    mounts: buildMounts(spec),
+    mounts: buildMounts(spec, input.network),
     linux: {
       resources: buildResources(spec),
       cgroupsPath: input.cgroupsPath ?? `/${input.containerdNamespace}/${input.id}`,
-      namespaces: buildNamespaces(spec, input.cgroupVersion ?? 1),
+      namespaces: buildNamespaces(spec, input.cgroupVersion ?? 1, input.network?.netns),
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
     },

@@ -5,9 +5,10 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { CreateOptions, Runtime, RuntimeEvent } from '../reconcile/runtime.js';
+import type { ActualContainer, CreateOptions, Runtime, RuntimeEvent } from '../reconcile/runtime.js';
 import type { DesiredContainer } from '../spec/types.js';
-import { LABEL_KEY, LABEL_MANAGED, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, idOf } from './labels.js';
+import { LABEL_KEY, LABEL_MANAGED, LABEL_NETWORK, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, idOf, keyOfId } from './labels.js';
+import { NetworkGlue, networkLabel, noNetwork, requestFromLabel, requestOf, type NetworkSettings } from './netglue.js';
 import { ContainerdClient } from './client.js';
 import { ContainersService } from './containers.js';
 import { ContentService } from './content.js';
@@ -49,6 +50,12 @@ export interface ContainerdRuntimeOptions {
   registry?: RegistrySettings;
   /** Called at each named step of create, start and remove: the fault tests' failpoints. */
   failpoint?: (step: FailpointStep) => void;
+  /**
+   * The bridge for network: bridge containers. Only the controller (converge run) has one:
+   * its first listing collects what no container is behind, which two runtimes over one
+   * state dir must not both do.
+   */
+  network?: NetworkSettings;
 }
 
 /** The steps a failpoint can stop converge at, in the order a create and a removal reach them. */
@@ -106,9 +113,11 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const leaseMs = Math.max(60_000, 3 * timeoutMs);
   const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> => leaseKeeper.withLease(leaseMs, fn);
   const taskOps = new TaskOps(tasks, log, timeoutMs);
+  const net = opts.network && new NetworkGlue(opts.network, opts.stateDir, log, async () => (await containers.list()).map((c) => c.id));
   const { getTask, deleteTaskQuiet, stop } = taskOps;
 
   const logPath = (id: string): string => path.join(logDir, `${id}.log`);
+  const decorate = (actual: ActualContainer): ActualContainer => (net ? net.decorate(actual) : actual);
 
   let puller: Puller | undefined;
   const getPuller = (): Puller => {
@@ -156,7 +165,10 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     const image = await resolver.resolve(await imageName(body.image));
     const userText = body.user ?? image.config.User ?? '';
     const user = resolveUser(userText, needsUserFiles(userText) ? await imageUserFiles(image.chainId) : {});
-    const spec = buildSpec({ id, containerdNamespace: namespace, spec: desired.spec, image: image.config, user, hostRlimits, cgroupVersion });
+    const bridge = desired.resolved.network === 'bridge';
+    if (bridge && !net) throw noNetwork(desired.key);
+    const network = bridge ? net?.files(id) : undefined;
+    const spec = buildSpec({ id, containerdNamespace: namespace, spec: desired.spec, image: image.config, user, hostRlimits, cgroupVersion, network });
     const labels: Record<string, string> = {
       ...(desired.spec.metadata.labels ?? {}),
       [LABEL_MANAGED]: 'true',
@@ -167,6 +179,10 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       [LABEL_STOP_SIGNAL]: desired.resolved.stopSignal,
       [LABEL_STOP_GRACE]: String(desired.resolved.graceMs / 1000),
     };
+    const request = networkLabel(desired);
+    if (request) labels[LABEL_NETWORK] = request;
+    // A published port another container holds refuses the spec here, before anything stops.
+    if (bridge) net?.checkPorts(id, desired.resolved.ports);
     return { id, image, spec, labels };
   }
 
@@ -175,14 +191,16 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       leaseKeeper.retryLeaked();
       const [cs, ps] = await Promise.all([containers.list(), tasks.list()]);
       const byId = new Map(ps.map((p) => [p.id, p]));
-      return cs.map((c) => toActual(c, byId.get(c.id)));
+      // converge's first listing is when the network adopts and collects (network/collect.ts).
+      await net?.network.collectOnce(new Set(cs.map((c) => c.id)));
+      return cs.map((c) => decorate(toActual(c, byId.get(c.id))));
     },
 
     async get(key) {
       const id = idOf(key);
       const c = await unlessNotFound(containers.get(id));
       if (!c) return undefined;
-      return toActual(c, await getTask(id));
+      return decorate(toActual(c, await getTask(id)));
     },
 
     async check(desired: DesiredContainer) {
@@ -191,6 +209,9 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
 
     async create(desired: DesiredContainer, options: CreateOptions) {
       const { id, image, spec, labels } = await build(desired, options);
+      // Before the container: its spec names the namespace. A crash from here on leaves an
+      // attachment with no container, which the next start of converge collects.
+      if (labels[LABEL_NETWORK]) await net?.network.attach(requestOf(desired, id));
       await withLease(async (lease) => {
         // AlreadyExists from either call goes up as is: the reconciler owns that cleanup.
         await snapshots.prepare(snapshotter, id, image.chainId, {}, { lease });
@@ -202,6 +223,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
           // Only a definite failure proves no container holds the snapshot.
           if (!isAlreadyExists(err) && isDefinite(err)) {
             await snapshots.remove(snapshotter, id).catch((e: unknown) => log.warn({ err: e, id }, 'snapshot not removed'));
+            if (labels[LABEL_NETWORK]) await net?.network.detach(id).catch((e: unknown) => log.warn({ err: e, id }, 'network not detached'));
           }
           throw err;
         }
@@ -218,6 +240,13 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       if (existing?.status === 'created') return tasks.start(id);
       if (existing) await deleteTaskQuiet(id);
       const c = await containers.get(id);
+      // Attached already (a restart of the task or of converge): kept as it is. Not (a
+      // reboot took its namespace): attached again, as the label says.
+      const request = requestFromLabel(c.labels, id, c.labels[LABEL_KEY] || keyOfId(id));
+      if (request) {
+        if (!net) throw noNetwork(request.key);
+        await net.network.attach(request);
+      }
       const [snapshotterOf, snapshotKey] = [c.snapshotter || snapshotter, c.snapshotKey || id];
       let rootfs = await unlessNotFound(snapshots.mounts(snapshotterOf, snapshotKey));
       if (!rootfs) {
@@ -264,6 +293,9 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       // The snapshot goes before the container record: a converge killed in between leaves a
       // container that the next removal finds and finishes, never a snapshot nothing names.
       const c = await unlessNotFound(containers.get(id));
+      // Before the container goes: a DEL that fails leaves the container there, so the
+      // removal is tried again rather than forgotten with the network still attached.
+      if (net?.attached(id, c?.labels)) await net.network.detach(id);
       await unlessNotFound(snapshots.remove(c?.snapshotter || snapshotter, c?.snapshotKey || id));
       reached('snapshot-removed');
       if (c) await unlessNotFound(containers.delete(id));

@@ -3,6 +3,7 @@
 // nothing in reconcile/ knows a gRPC status, a containerd label or a container ID scheme.
 
 import { ConvergeError, codeOf } from '../errors.js';
+import type { PublishedPort } from '../spec/ports.js';
 import type { DesiredContainer, Key, PullPolicy } from '../spec/types.js';
 
 /** The runtime-neutral failure codes the reconciler branches on. */
@@ -61,6 +62,8 @@ export interface ActualContainer {
   createdAt?: Date;
   /** Absent when the container has no task. */
   task?: ActualTask;
+  /** Its place on the bridge (network: bridge): its address and what it publishes. */
+  network?: { ip?: string; ports: PublishedPort[] };
 }
 
 /** A task lifecycle event from the runtime's event stream. */

@@ -4,6 +4,7 @@
 
 import type { DesiredStore } from '../desired.js';
 import { formatProblem } from '../spec/load.js';
+import { formatPort } from '../spec/ports.js';
 import type { Key } from '../spec/types.js';
 import type { KeyState, Memory } from './memory.js';
 import type { ActualContainer } from './runtime.js';
@@ -27,6 +28,10 @@ export interface StatusRow {
   createdAt: string | null;
   /** ISO time converge last started its task, when known (not for adopted tasks). */
   startedAt: string | null;
+  /** Its address on the bridge (network: bridge), when attached. */
+  ip: string | null;
+  /** What it publishes on the host, as docker shows it: "127.0.0.1:18080->8080/tcp". */
+  ports: string[];
 }
 
 export function buildStatus(store: DesiredStore, memory: Memory, now: number): StatusRow[] {
@@ -76,6 +81,8 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number): S
       revision: d?.revision ?? null,
       createdAt: a?.createdAt?.toISOString() ?? null,
       startedAt: s.startedAt !== undefined ? new Date(s.startedAt).toISOString() : null,
+      ip: a?.network?.ip ?? null,
+      ports: (a?.network?.ports ?? []).map(formatPort),
     };
   });
 }

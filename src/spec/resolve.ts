@@ -2,6 +2,7 @@
 // over what the user wrote, and the defaults filled in once, so no read site guesses them.
 
 import { specHash } from './hash.js';
+import { resolvePort } from './ports.js';
 import { defaultPullPolicy } from './reference.js';
 import { DEFAULTS, keyOf, type ContainerSpec, type DesiredContainer, type ResolvedSpec } from './types.js';
 
@@ -14,6 +15,8 @@ export function resolveSpec(spec: ContainerSpec): ResolvedSpec {
     stopSignal: body.stopSignal ?? DEFAULTS.stopSignal,
     graceMs: (body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds) * 1000,
     dependsOn: (body.dependsOn ?? []).map((name) => keyOf(namespace, name)),
+    network: body.network ?? DEFAULTS.network,
+    ports: (body.ports ?? []).map(resolvePort),
   };
 }
 

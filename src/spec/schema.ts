@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { CPU_PATTERN, MEMORY_PATTERN, parseBytes, parseCpu } from './quantity.js';
+import { IPV4_PATTERN, portIssues } from './ports.js';
 import { quote } from './quote.js';
 import { fieldPath } from './yaml.js';
 
@@ -52,6 +53,7 @@ const PATTERN_MESSAGES: Record<string, string> = {
   '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$':
     'must be a label value: letters, digits, "-", "_" and ".", starting and ending with a letter or digit',
   '^[^\\s]*$': 'must not contain whitespace',
+  [IPV4_PATTERN]: 'must be an IPv4 address such as 127.0.0.1',
   '^[^=\\x00]+$': 'must not contain "=" or NUL',
   '^/': 'must be an absolute path (starting with "/")',
   '^[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?$': 'must be uid[:gid], numeric or names known to the image',
@@ -154,6 +156,9 @@ function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
         break;
       case 'maxLength':
         out.push({ path: at, message: `must be at most ${p.limit} characters` });
+        break;
+      case 'maxItems':
+        out.push({ path: at, message: `must have at most ${p.limit} item${p.limit === 1 ? '' : 's'}` });
         break;
       case 'minItems':
         out.push({ path: at, message: `must have at least ${p.limit} item${p.limit === 1 ? '' : 's'}` });
@@ -291,6 +296,8 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
     else if (deps.has(name)) out.push({ path: at, message: `lists ${quote(name)} twice` });
     deps.add(name);
   });
+
+  out.push(...portIssues(spec));
 
   const signal = spec.stopSignal;
   if (typeof signal === 'string' && SIGNAL_SHAPE.test(signal) && !validSignal(signal)) {

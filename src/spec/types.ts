@@ -1,6 +1,8 @@
 // TypeScript types of a Container document. They follow schemas/container.schema.json,
 // which is the single source of truth (the loader validates with it).
 
+import type { PublishedPort } from './ports.js';
+
 export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
@@ -25,6 +27,20 @@ export interface TmpfsMount {
 }
 
 export type Mount = BindMount | TmpfsMount;
+
+export type Protocol = 'TCP' | 'UDP';
+
+/** A container port published on the host (network: bridge only). */
+export interface PortSpec {
+  containerPort: number;
+  hostPort: number;
+  /** Default TCP. */
+  protocol?: Protocol;
+  /** Default every address of the host. */
+  hostIP?: string;
+}
+
+export type NetworkMode = 'none' | 'host' | 'bridge';
 
 export interface HealthCheck {
   exec: string[];
@@ -57,7 +73,8 @@ export interface ContainerSpecBody {
   terminationGracePeriodSeconds?: number;
   resources?: Resources;
   mounts?: Mount[];
-  network?: 'none' | 'host';
+  network?: NetworkMode;
+  ports?: PortSpec[];
   dependsOn?: string[];
   healthCheck?: HealthCheck;
   nodeName?: string;
@@ -89,7 +106,7 @@ export const DEFAULTS = {
   restartPolicy: 'Always' as RestartPolicy,
   stopSignal: 'SIGTERM',
   terminationGracePeriodSeconds: 10,
-  network: 'none' as const,
+  network: 'none' as NetworkMode,
 };
 
 /** "namespace/name" of a spec. */
@@ -108,6 +125,9 @@ export interface ResolvedSpec {
   graceMs: number;
   /** Keys (same metadata.namespace) this container waits for. */
   dependsOn: Key[];
+  network: NetworkMode;
+  /** spec.ports with protocol and hostIP filled in; empty unless network is bridge. */
+  ports: PublishedPort[];
 }
 
 /** One container as a source declares it. */

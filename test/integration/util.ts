@@ -11,6 +11,7 @@ import type { TestContext } from 'node:test';
 import { dump } from 'js-yaml';
 import { pino } from 'pino';
 import { createContainerdRuntime, type ContainerdRuntime } from '../../src/containerd/runtime.js';
+import type { NetworkSettings } from '../../src/containerd/netglue.js';
 import type { ContainerSpec, ContainerSpecBody } from '../../src/spec/types.js';
 import { containerDoc, sh } from '../harness/specs.js';
 import type { ActualContainer } from '../../src/reconcile/runtime.js';
@@ -91,10 +92,13 @@ export class Env {
     return { namespace, dir: mkdtempSync(path.join(this.root, `${prefix}-`)) };
   }
 
-  /** A fresh namespace with the image, spec dir and state dir, torn down after the test. */
-  async scenario(t: TestContext, prefix = 'it'): Promise<Scenario> {
+  /**
+   * A fresh namespace with the image, spec dir and state dir, torn down after the test.
+   * With `network` (the bridge converge runs with), the teardown detaches what it attached.
+   */
+  async scenario(t: TestContext, prefix = 'it', network?: NetworkSettings): Promise<Scenario> {
     const { namespace, dir } = await this.fresh(prefix);
-    const s = new Scenario(this, namespace, dir);
+    const s = new Scenario(this, namespace, dir, network);
     t.after(() => s.cleanup());
     return s;
   }
@@ -118,7 +122,7 @@ export class Scenario {
   readonly runtime: ContainerdRuntime;
   private readonly started: Converge[] = [];
 
-  constructor(readonly env: Env, readonly namespace: string, readonly dir: string) {
+  constructor(readonly env: Env, readonly namespace: string, readonly dir: string, readonly network?: NetworkSettings) {
     this.specDir = path.join(dir, 'specs');
     this.stateDir = path.join(dir, 'state');
     mkdirSync(this.specDir);
@@ -226,11 +230,20 @@ export class Scenario {
 
   async cleanup(): Promise<void> {
     for (const c of this.started) await c.stop().catch(() => c.kill());
-    // Whatever the test left running goes, so the next test starts on an idle machine.
+    // Whatever the test left running goes, so the next test starts on an idle machine. With
+    // a bridge, through a runtime that has it (made only now: converge has stopped, and two
+    // runtimes must not collect one state dir's network at once), so that nothing of the
+    // network is left either.
+    const remover = this.network
+      ? createContainerdRuntime({ address: this.env.address, namespace: this.namespace, stateDir: this.stateDir, log: quietLog, network: this.network })
+      : this.runtime;
     try {
-      const all = await this.runtime.list();
-      await Promise.all(all.map((c) => this.runtime.remove(c.id, 'SIGKILL', 0)));
+      const all = await remover.list();
+      // Every removal ends before the directory goes (a mounted namespace would hold it).
+      const failed = (await Promise.allSettled(all.map((c) => remover.remove(c.key, 'SIGKILL', 0)))).filter((r) => r.status === 'rejected');
+      if (failed.length > 0) throw new AggregateError(failed.map((r) => r.reason), `${failed.length} containers not removed`);
     } finally {
+      if (remover !== this.runtime) remover.close();
       this.runtime.close();
       rmSync(this.dir, { recursive: true, force: true });
     }

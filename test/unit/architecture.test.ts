@@ -66,10 +66,11 @@ const ALLOWED: Record<string, string[]> = {
   desired: [...BASE, 'spec'],
   reconcile: [...BASE, 'spec', 'desired'],
   pull: [...BASE, 'spec'],
-  containerd: [...BASE, 'spec', 'reconcile', 'pull'],
+  network: [...BASE, 'spec'],
+  containerd: [...BASE, 'spec', 'reconcile', 'pull', 'network'],
   publish: [...BASE, 'spec', 'desired', 'reconcile', 'sources'],
   embedded: [...BASE],
-  cli: [...BASE, 'spec', 'desired', 'reconcile', 'pull', 'containerd', 'sources', 'publish', 'embedded'],
+  cli: [...BASE, 'spec', 'desired', 'reconcile', 'pull', 'network', 'containerd', 'sources', 'publish', 'embedded'],
 };
 
 test('every top-level part of src/ imports only the parts below it', () => {

@@ -44,6 +44,14 @@ describe('Container status', () => {
     assert.equal(s.exitCode, 1);
     assert.equal(s.pid, undefined);
     assert.ok(s.conditions.every((c) => c.observedGeneration === 3));
+    assert.equal(s.ip, undefined);
+    assert.equal(s.ports, undefined);
+  });
+
+  it('carries a bridge container\'s address and published ports', () => {
+    const s = buildContainerStatus(input({ row: row({ ip: '10.213.0.2', ports: ['127.0.0.1:18080->8080/tcp'] }) }));
+    assert.equal(s.ip, '10.213.0.2');
+    assert.deepEqual(s.ports, ['127.0.0.1:18080->8080/tcp']);
   });
 
   it('keeps lastTransitionTime while a condition keeps its status, moves it when the status flips', () => {
@@ -95,7 +103,8 @@ describe('Container status', () => {
 
   it('is valid against the CRD status schema', () => {
     const schema = crdSchema();
-    for (const s of [buildContainerStatus(input()), buildContainerStatus(input({ row: undefined, problems: ['x: y'] })), buildContainerStatus(input({ row: row({ phase: 'Orphaned' }) }))]) {
+    const bridged = buildContainerStatus(input({ row: row({ ip: '10.213.0.2', ports: ['127.0.0.1:18080->8080/tcp'] }) }));
+    for (const s of [buildContainerStatus(input()), buildContainerStatus(input({ row: undefined, problems: ['x: y'] })), buildContainerStatus(input({ row: row({ phase: 'Orphaned' }) })), bridged]) {
       const obj = { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'web' }, spec: { image: 'x' }, status: s };
       assert.deepEqual(validate(schema, obj), []);
     }

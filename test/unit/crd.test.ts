@@ -47,7 +47,7 @@ describe('CRD generation', () => {
     assert.equal(crd.spec.scope, 'Namespaced');
     const v = crd.spec.versions[0];
     assert.deepEqual([v.name, v.served, v.storage, v.subresources], ['v1alpha1', true, true, { status: {} }]);
-    assert.deepEqual(v.additionalPrinterColumns.map((c: any) => c.name), ['Node', 'Phase', 'Restarts', 'Age']);
+    assert.deepEqual(v.additionalPrinterColumns.map((c: any) => c.name), ['Node', 'Phase', 'Restarts', 'Age', 'IP']);
   });
 
   it('refuses a schema that cannot become structural', () => {

@@ -149,6 +149,17 @@ describe('buildSpec network', () => {
   it('cgroup v2 adds a cgroup namespace', () => {
     assert.deepEqual(types(build(input({}, undefined, { cgroupVersion: 2 }))), ['pid', 'ipc', 'uts', 'mount', 'network', 'cgroup']);
   });
+  it('bridge: joins the network\'s namespace by path and mounts its name files read-only', () => {
+    const network = { netns: '/state/network/netns/default.web', hosts: '/state/network/etc/default.web/hosts', resolv: '/state/network/etc/default.web/resolv.conf' };
+    const s = build(input({ network: 'bridge' }, undefined, { network, cgroupVersion: 2 }));
+    assert.deepEqual(s.linux.namespaces, [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }, { type: 'network', path: network.netns }]);
+    const options = ['rbind', 'ro', 'nosuid', 'nodev', 'noexec', 'rprivate'];
+    assert.deepEqual(mountAt(s, '/etc/hosts'), [{ destination: '/etc/hosts', type: 'bind', source: network.hosts, options }]);
+    assert.deepEqual(mountAt(s, '/etc/resolv.conf'), [{ destination: '/etc/resolv.conf', type: 'bind', source: network.resolv, options }]);
+  });
+  it('bridge without a namespace from the network is NoNetwork', () => {
+    assert.throws(() => build(input({ network: 'bridge' })), (e: OciSpecError) => e.code === 'NoNetwork');
+  });
 });
 
 describe('buildSpec linux', () => {

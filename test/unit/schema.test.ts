@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { load } from 'js-yaml';
 import { boundedDistance, closest, loadSchema, validateDocument, type SpecIssue } from '../../src/spec/schema.js';
 import { CPU_PATTERN, MEMORY_PATTERN } from '../../src/spec/quantity.js';
+import { IPV4_PATTERN } from '../../src/spec/ports.js';
 import { containerDoc } from '../harness/specs.js';
 
 const DESIGN_EXAMPLE = `
@@ -70,7 +71,21 @@ const DNS = /DNS-1123 label/;
 const mistakes: Array<{ name: string; change: (d: Doc) => void; path: string; message: RegExp }> = [
   { name: 'restartPolicy not in the enum', change: (d) => (d.spec.restartPolicy = 'Sometimes'), path: 'spec.restartPolicy', message: /^must be one of Always, OnFailure, Never$/ },
   { name: 'imagePullPolicy not in the enum', change: (d) => (d.spec.imagePullPolicy = 'Maybe'), path: 'spec.imagePullPolicy', message: /^must be one of Always, IfNotPresent, Never$/ },
-  { name: 'network not in the enum', change: (d) => (d.spec.network = 'bridge'), path: 'spec.network', message: /^must be one of none, host$/ },
+  { name: 'network not in the enum', change: (d) => (d.spec.network = 'overlay'), path: 'spec.network', message: /^must be one of none, host, bridge$/ },
+  { name: 'ports without network bridge', change: (d) => (d.spec.ports = [{ containerPort: 80, hostPort: 8080 }]), path: 'spec.ports', message: /only with network: bridge \(network is 'none'\)/ },
+  { name: 'port without hostPort', change: (d) => ((d.spec.network = 'bridge'), (d.spec.ports = [{ containerPort: 80 }])), path: 'spec.ports[0].hostPort', message: /^is required$/ },
+  { name: 'hostPort out of range', change: (d) => ((d.spec.network = 'bridge'), (d.spec.ports = [{ containerPort: 80, hostPort: 65536 }])), path: 'spec.ports[0].hostPort', message: /^must be <= 65535$/ },
+  { name: 'containerPort zero', change: (d) => ((d.spec.network = 'bridge'), (d.spec.ports = [{ containerPort: 0, hostPort: 80 }])), path: 'spec.ports[0].containerPort', message: /^must be >= 1$/ },
+  { name: 'port protocol unknown', change: (d) => ((d.spec.network = 'bridge'), (d.spec.ports = [{ containerPort: 80, hostPort: 80, protocol: 'tcp' }])), path: 'spec.ports[0].protocol', message: /^must be one of TCP, UDP$/ },
+  { name: 'hostIP not an address', change: (d) => ((d.spec.network = 'bridge'), (d.spec.ports = [{ containerPort: 80, hostPort: 80, hostIP: 'localhost' }])), path: 'spec.ports[0].hostIP', message: /IPv4 address such as 127\.0\.0\.1/ },
+  { name: 'hostIP out of range', change: (d) => ((d.spec.network = 'bridge'), (d.spec.ports = [{ containerPort: 80, hostPort: 80, hostIP: '127.0.0.256' }])), path: 'spec.ports[0].hostIP', message: /IPv4 address/ },
+  {
+    name: 'a host port published twice',
+    change: (d) => ((d.spec.network = 'bridge'), (d.spec.ports = [{ containerPort: 80, hostPort: 8080, hostIP: '127.0.0.1' }, { containerPort: 81, hostPort: 8080 }])),
+    path: 'spec.ports[1].hostPort',
+    message: /publishes 0\.0\.0\.0:8080\/TCP again \(also spec\.ports\[0\]\.hostPort\)/,
+  },
+  { name: 'too many ports', change: (d) => ((d.spec.network = 'bridge'), (d.spec.ports = Array.from({ length: 65 }, (_, i) => ({ containerPort: 80, hostPort: 1000 + i })))), path: 'spec.ports', message: /^must have at most 64 items$/ },
   { name: 'wrong apiVersion', change: (d) => (d.apiVersion = 'v1'), path: 'apiVersion', message: /must be one of converge\.dev\/v1alpha1/ },
   { name: 'wrong kind', change: (d) => (d.kind = 'Pod'), path: 'kind', message: /must be one of Container/ },
   { name: 'image missing', change: (d) => delete d.spec.image, path: 'spec.image', message: /^is required$/ },
@@ -225,6 +240,7 @@ test('the quantity patterns of the schema are those of quantity.ts', () => {
   assert.equal(spec.resources.properties.limits.properties.memory.pattern, MEMORY_PATTERN);
   assert.equal(spec.resources.properties.limits.properties.cpu.pattern, CPU_PATTERN);
   assert.equal(spec.mounts.items.properties.sizeLimit.pattern, MEMORY_PATTERN);
+  assert.equal(spec.ports.items.properties.hostIP.pattern, IPV4_PATTERN);
 });
 
 /** The rules of a Kubernetes structural schema (DESIGN.md), except additionalProperties: false, which the CRD generator drops. */

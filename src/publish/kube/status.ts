@@ -28,6 +28,10 @@ export interface ContainerStatus {
   restartCount?: number;
   exitCode?: number;
   startedAt?: string;
+  /** Its address on converge's bridge (network: bridge). */
+  ip?: string;
+  /** What it publishes on the node: "127.0.0.1:18080->8080/tcp". */
+  ports?: string[];
   message?: string;
   conditions: Condition[];
 }
@@ -148,6 +152,8 @@ export function buildContainerStatus(input: StatusInput): ContainerStatus {
     if (row.exitCode !== null) status.exitCode = row.exitCode;
     const startedAt = row.startedAt ?? (input.previous?.pid !== undefined && input.previous.pid === row.pid ? input.previous.startedAt : undefined);
     if (startedAt) status.startedAt = startedAt;
+    if (row.ip) status.ip = row.ip;
+    if (row.ports?.length) status.ports = [...row.ports];
   }
   if (message) status.message = message;
   const healthy = shape.degraded[1] === F;

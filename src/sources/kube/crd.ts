@@ -121,6 +121,8 @@ export const STATUS_SCHEMA: JsonSchema = {
     restartCount: { type: 'integer', format: 'int32', minimum: 0 },
     exitCode: { description: 'Exit code of the last exited task.', type: 'integer', format: 'int32' },
     startedAt: { description: 'When converge last started the task.', ...ISO_TIME },
+    ip: { description: 'Its address on converge\'s bridge (network: bridge).', type: 'string' },
+    ports: { description: 'What it publishes on the node, as docker shows it: 127.0.0.1:18080->8080/tcp.', type: 'array', items: { type: 'string' } },
     message: { type: 'string' },
     conditions: {
       description: 'Ready, Progressing and Degraded, in the Kubernetes conventions.',
@@ -181,6 +183,8 @@ export function generateCrd(schema?: JsonSchema): JsonSchema {
             { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
             { name: 'Restarts', type: 'integer', jsonPath: '.status.restartCount' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+            // -o wide, as a Pod's IP is.
+            { name: 'IP', type: 'string', jsonPath: '.status.ip', priority: 1 },
           ],
           schema: { openAPIV3Schema: crdSchema(schema) },
         },
