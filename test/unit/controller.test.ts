@@ -163,6 +163,24 @@ test('nothing is removed before every source has been read; then orphans go', as
   await controller.stop();
 });
 
+// containerd 2.x, restarted after a task ended while it was down, deletes that task at its
+// start and no exit reaches converge: the container is found without a task at a resync.
+// The back-off counts from when that was first seen, so the restart comes (it once waited
+// forever, each look restarting the back-off from "now").
+test('a task that vanished with no exit event is restarted after its back-off', async () => {
+  const runtime = new MemoryRuntime();
+  const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
+  const controller = createController({ runtime, sources: [source], log, backoff: { initialMs: 50, maxMs: 50, resetAfterMs: 10_000 } });
+  await controller.start();
+  await until(() => controller.ready() && controller.idle(), 'first reconcile');
+  runtime.calls = [];
+  delete runtime.containers.get('default/job')!.task;
+  await controller.resync();
+  await until(() => runtime.calls.includes('start default/job') && controller.idle(), 'the restart');
+  assert.equal(runtime.containers.get('default/job')!.restarts, 1);
+  await controller.stop();
+});
+
 // A shim killed from outside: containerd publishes the exit and deletes the task itself, so
 // converge finds a container without a task. That is an exit like any other.
 for (const [policy, restarted] of [['Never', false], ['Always', true]] as const) {
