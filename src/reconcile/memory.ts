@@ -91,14 +91,18 @@ export class Memory {
 
   /**
    * The exit of a task that is gone without converge deleting it; see PlanContext.vanished.
-   * With no exit reported (containerd 2.x deletes a task that ended while it was down, at its
-   * start, before anyone listens), the first time it is found gone is recorded as its exit:
-   * the restart back-off counts from that one time, not from every look (which never ends).
+   * Only a task converge saw or started counts: the exit of one it never saw (a create cut
+   * by a crash of converge, which containerd 1.7 finishes and kills some seconds later) is
+   * not a restart. With no exit reported (containerd 2.x deletes a task that ended while it
+   * was down, at its start, before anyone listens), the first time it is found gone is
+   * recorded as its exit: the restart back-off counts from that one time, not from every
+   * look (which never ends).
    */
   vanished(key: Key, now: number): { exitCode: number; exitedAt: number } | undefined {
+    if (!this.hadTask.has(key)) return undefined;
     let exit = this.exits.get(key);
-    if (!exit && this.hadTask.has(key)) this.exits.set(key, (exit = { pid: 0, exitStatus: 255, exitedAt: now }));
-    return exit && { exitCode: exit.exitStatus, exitedAt: exit.exitedAt };
+    if (!exit) this.exits.set(key, (exit = { pid: 0, exitStatus: 255, exitedAt: now }));
+    return { exitCode: exit.exitStatus, exitedAt: exit.exitedAt };
   }
 
   forget(key: Key): void {
