@@ -7,8 +7,8 @@
 //
 // --cpu-prof DIR: every converge it starts writes a V8 CPU profile there on exit.
 // --update-readme: puts the table (not the smoke one) between the bench markers of README.md.
+// CONVERGE_TEST_CONTAINERD=DIR runs a built containerd instead of Debian's, as the tests do.
 
-import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +19,7 @@ import { markdown, machineInfo, updateReadme, writeResults, type Figure, type Re
 import { cpuFigure, restartFigures } from './restart.js';
 import { scaleFigures } from './scale.js';
 import { BenchError } from './errors.js';
+import { selectedVersion } from '../test/harness/selection.js';
 
 const PARTS = ['cold', 'latency', 'restart', 'scale'] as const;
 type Part = (typeof PARTS)[number];
@@ -33,14 +34,6 @@ function configFor(smoke: boolean, runs: number | undefined) {
     restart: { runs: r, workers: 8, cpuWindows: smoke ? 1 : 3, cpuWindowMs: smoke ? 2_000 : 20_000, resyncS: 60 },
     scale: { n: smoke ? 20 : 1000, runs: r, plannerRuns: smoke ? 3 : 20, listRuns: smoke ? 2 : 5, workers: 8 },
   };
-}
-
-function containerdVersion(): string {
-  try {
-    return execFileSync('containerd', ['--version'], { encoding: 'utf8' }).trim().split(/\s+/)[2] ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 async function main(): Promise<number> {
@@ -105,7 +98,7 @@ async function main(): Promise<number> {
     timestamp: new Date().toISOString(),
     mode: smoke ? 'smoke' : 'full',
     durationS: Math.round((performance.now() - began) / 1000),
-    machine: machineInfo(containerdVersion(), loadAtStart),
+    machine: machineInfo(selectedVersion(), loadAtStart),
     config: cfg,
     figures: [...figures].sort((a, b) => a.group.localeCompare(b.group, 'en', { numeric: true })),
   };
