@@ -7,8 +7,8 @@
 //
 // --cpu-prof DIR: every converge it starts writes a V8 CPU profile there on exit.
 // --update-readme: puts the table (not the smoke one) between the bench markers of README.md.
+// CONVERGE_TEST_CONTAINERD=DIR runs a built containerd instead of Debian's, as the tests do.
 
-import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,7 @@ import { cpuFigure, restartFigures } from './restart.js';
 import { scaleFigures } from './scale.js';
 import { networkFigures } from './network.js';
 import { BenchError } from './errors.js';
+import { selectedVersion } from '../test/harness/selection.js';
 
 const PARTS = ['cold', 'latency', 'restart', 'scale', 'churn', 'network'] as const;
 type Part = (typeof PARTS)[number];
@@ -38,14 +39,6 @@ function configFor(smoke: boolean, runs: number | undefined) {
     churn: { cycles: smoke ? 10 : 200, warmup: smoke ? 2 : 5, workers: 8 },
     network: { n: smoke ? 3 : 20, runs: r, workers: 8 },
   };
-}
-
-function containerdVersion(): string {
-  try {
-    return execFileSync('containerd', ['--version'], { encoding: 'utf8' }).trim().split(/\s+/)[2] ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 async function main(): Promise<number> {
@@ -112,7 +105,7 @@ async function main(): Promise<number> {
     timestamp: new Date().toISOString(),
     mode: smoke ? 'smoke' : 'full',
     durationS: Math.round((performance.now() - began) / 1000),
-    machine: machineInfo(containerdVersion(), loadAtStart),
+    machine: machineInfo(selectedVersion(), loadAtStart),
     config: cfg,
     figures: [...figures].sort((a, b) => a.group.localeCompare(b.group, 'en', { numeric: true })),
   };

@@ -2,13 +2,60 @@
 # `make demo`: starts converge on examples/ in the background (with its embedded containerd
 # when none runs at /run/containerd/containerd.sock), loads the demo image, waits until the
 # examples have converged and prints their status. `make stop` stops converge; the
-# containers keep running, as they would under dockerd's live-restore.
+# containers keep running, as they would under dockerd's live-restore. `scripts/demo.sh clean`
+# (`make demo-clean`) removes them and the state dir: converge stopped, then run once more on
+# an empty spec dir until nothing of the examples is left.
+# CONVERGE_TEST_CONTAINERD=DIR (a scripts/build-tools.sh set, as the tests take it) makes the
+# embedded containerd that one instead of Debian's; DIR goes first on PATH for its shim,
+# runc and ctr.
 set -eu
 cd "$(dirname "$0")/.."
 STATE=${STATE:-$PWD/.state}
+if [ -n "${CONVERGE_TEST_CONTAINERD:-}" ]; then
+  dir=$(cd "$CONVERGE_TEST_CONTAINERD" && pwd)
+  if [ -S /run/containerd/containerd.sock ] && ctr -a /run/containerd/containerd.sock version >/dev/null 2>&1; then
+    echo "CONVERGE_TEST_CONTAINERD is set, but a containerd answers at /run/containerd/containerd.sock and converge would use that one" >&2
+    exit 1
+  fi
+  PATH="$dir:$PATH" CONVERGE_CONTAINERD_BIN="$dir/containerd"
+  export PATH CONVERGE_CONTAINERD_BIN
+  echo "embedded containerd: $("$dir/containerd" --version)"
+fi
 LISTEN=${LISTEN:-127.0.0.1:9440}
 NS=${NAMESPACE:-converge}
 converge() { node dist/src/cli/main.js "$@"; }
+
+wait_gone() { while kill -0 "$1" 2>/dev/null; do sleep 0.1; done; }
+
+clean() {
+  if [ -f "$STATE/converge.pid" ]; then
+    pid=$(cat "$STATE/converge.pid")
+    kill "$pid" 2>/dev/null && wait_gone "$pid"
+    rm -f "$STATE/converge.pid"
+  fi
+  [ -d "$STATE" ] || { echo "no demo state at $STATE"; return 0; }
+  empty=$(mktemp -d)
+  node dist/src/cli/main.js run --dir "$empty" --state-dir "$STATE" --namespace "$NS" --listen "$LISTEN" >>"$STATE/converge.log" 2>&1 &
+  pid=$!
+  i=0
+  until [ "$(curl -sf "http://$LISTEN/readyz" >/dev/null && curl -sf "http://$LISTEN/v1/status")" = "[]" ]; do
+    i=$((i + 1))
+    if [ $i -ge 300 ] || ! kill -0 $pid 2>/dev/null; then
+      kill $pid 2>/dev/null; echo "the demo's containers were not all removed in 60 s; see $STATE/converge.log" >&2; exit 1
+    fi
+    sleep 0.2
+  done
+  # The runc root converge gave this containerd's tasks (src/containerd/runc.ts).
+  address=$(node -p "JSON.parse(require('fs').readFileSync('$STATE/converge.json','utf8')).address")
+  kill $pid && wait $pid || true # its embedded containerd stops with it
+  rm -rf "$empty" "$STATE" "/run/converge/runc/$(printf '%s' "$address" | sha256sum | cut -c1-12)"
+  echo "removed the demo's containers and $STATE"
+}
+
+if [ "${1:-}" = clean ]; then
+  clean
+  exit 0
+fi
 mkdir -p "$STATE"
 
 if [ -f "$STATE/converge.pid" ] && kill -0 "$(cat "$STATE/converge.pid")" 2>/dev/null; then

@@ -4,13 +4,16 @@
 # skopeo, apache2-utils and openssl for the pull tests; git, gpg, gpg-agent and gpgconf for
 # the Git source and its tests; kubernetes-client, Debian's kubectl, for the Kubernetes
 # source's tests; containernetworking-plugins, iptables and iproute2 for network: bridge
-# and its tests), Node.js >= 22 (fetched
-# into .tools/ when the system's is older), and the npm packages (npm ci).
+# and its tests; gcc, libc6-dev, pkg-config and libseccomp-dev to build runc), Node.js >= 22
+# (fetched into .tools/ when the system's is older), the npm packages (npm ci), and the
+# containerd 2.x and runc the tests also run, built from their Go modules into .tools/ once
+# per version (scripts/build-tools.sh; needs Go).
 set -eu
 cd "$(dirname "$0")/.."
 
 missing=""
-for pkg in containerd runc busybox-static containernetworking-plugins iptables iproute2 docker-registry skopeo apache2-utils openssl git gpg gpg-agent gpgconf kubernetes-client; do
+for pkg in containerd runc busybox-static containernetworking-plugins iptables iproute2 docker-registry skopeo apache2-utils openssl git gpg gpg-agent gpgconf kubernetes-client \
+  gcc libc6-dev pkg-config libseccomp-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 case "$missing" in *kubernetes-client*)
@@ -34,3 +37,6 @@ eval "$(scripts/node-env.sh)"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# Prints the dir it built or found; setup only wants it there.
+scripts/build-tools.sh 2 >/dev/null

@@ -1,13 +1,14 @@
 // The embedded containerd: when no containerd is given or running, `converge run` starts
-// Debian's containerd with root, state and socket under its own state dir, and stops it
-// on exit. The shims outlive it, so stopping it stops no container.
+// Debian's containerd (the first `containerd` on PATH, or CONVERGE_CONTAINERD_BIN) with root,
+// state and socket under its own state dir, in the config version that binary expects, and
+// stops it on exit. The shims outlive it, so stopping it stops no container.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ConvergeError } from '../errors.js';
-import { containerdConfig } from './config.js';
+import { configVersionOf, containerdConfig } from './config.js';
 import { socketAnswers } from './address.js';
 
 export const CONTAINERD_BIN = process.env.CONVERGE_CONTAINERD_BIN ?? 'containerd';
@@ -34,7 +35,14 @@ export async function startEmbeddedContainerd(opts: { dir: string; log: Logger; 
   const address = path.join(dir, 'containerd.sock');
   const configPath = path.join(dir, 'config.toml');
   const logPath = path.join(dir, 'containerd.log');
-  fs.writeFileSync(configPath, containerdConfig({ root: path.join(dir, 'root'), state: path.join(dir, 'state'), address, opt: path.join(dir, 'opt') }));
+  let version;
+  try {
+    version = configVersionOf(CONTAINERD_BIN);
+  } catch (err) {
+    throw new EmbeddedError(`embedded containerd: ${(err as Error).message}`, { cause: err });
+  }
+  const paths = { root: path.join(dir, 'root'), state: path.join(dir, 'state'), address, opt: path.join(dir, 'opt') };
+  fs.writeFileSync(configPath, containerdConfig(paths, version));
   const out = fs.openSync(logPath, 'a');
   let child: ChildProcess;
   try {

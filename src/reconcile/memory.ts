@@ -97,11 +97,20 @@ export class Memory {
     if (actual?.task) this.hadTask.add(key);
   }
 
-  /** The exit of a task that is gone without converge deleting it; see PlanContext.vanished. */
+  /**
+   * The exit of a task that is gone without converge deleting it; see PlanContext.vanished.
+   * Only a task converge saw or started counts: the exit of one it never saw (a create cut
+   * by a crash of converge, which containerd 1.7 finishes and kills some seconds later) is
+   * not a restart. With no exit reported (containerd 2.x deletes a task that ended while it
+   * was down, at its start, before anyone listens), the first time it is found gone is
+   * recorded as its exit: the restart back-off counts from that one time, not from every
+   * look (which never ends).
+   */
   vanished(key: Key, now: number): { exitCode: number; exitedAt: number } | undefined {
-    const exit = this.exits.get(key);
-    if (exit) return { exitCode: exit.exitStatus, exitedAt: exit.exitedAt };
-    return this.hadTask.has(key) ? { exitCode: 255, exitedAt: now } : undefined;
+    if (!this.hadTask.has(key)) return undefined;
+    let exit = this.exits.get(key);
+    if (!exit) this.exits.set(key, (exit = { pid: 0, exitStatus: 255, exitedAt: now }));
+    return { exitCode: exit.exitStatus, exitedAt: exit.exitedAt };
   }
 
   forget(key: Key): void {

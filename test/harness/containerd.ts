@@ -1,5 +1,6 @@
 // Starts and tears down a private containerd (own root, state, socket, opt dir under one temp
 // dir) for integration tests; several may run at once, and none outlives the test process.
+// Which containerd: CONVERGE_TEST_CONTAINERD (selection.ts), Debian's by default.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,8 +14,9 @@ import { register, unregister } from './exitnet.js';
 import { waitFor } from './wait.js';
 import { forceCleanupSync } from './teardown.js';
 import { runcRoot } from '../../src/containerd/runc.js';
+import { CONTAINERD_BIN, selectedConfigVersion } from './selection.js';
 
-export const CONTAINERD_BIN = '/usr/bin/containerd';
+export { CONTAINERD_BIN };
 
 export interface PrivateContainerd {
   /** The gRPC unix socket path (no scheme). */
@@ -77,7 +79,8 @@ class Instance implements PrivateContainerd {
     checkSocketPath(this.address);
     writeFileSync(
       this.configPath,
-      containerdConfig({ root: this.root, state: this.state, address: this.address, opt: path.join(dir, 'opt') }) + extraConfig,
+      containerdConfig({ root: this.root, state: this.state, address: this.address, opt: path.join(dir, 'opt') }, selectedConfigVersion()) +
+        extraConfig,
     );
   }
 

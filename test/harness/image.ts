@@ -136,15 +136,21 @@ export function buildBusyboxArchive(): Promise<string> {
   return building;
 }
 
-/** Imports (and unpacks, for the default overlayfs snapshotter) the image; returns its name. */
+/**
+ * Imports (and unpacks, for the default overlayfs snapshotter) the image; returns its name.
+ * ctr 1.x prints "unpacking NAME (DIGEST)...done" per image; ctr 2.x imports through the
+ * transfer service and prints "NAME saved" and progress instead, so the proof is what
+ * containerd then holds: the image under its name and its layer committed as a snapshot.
+ */
 export async function importBusybox(address: string, namespace: string): Promise<string> {
   const archive = await buildBusyboxArchive();
   const { stdout } = await ctr(address, ['images', 'import', '--platform', `linux/${ociArch()}`, archive], {
     namespace,
     timeoutMs: 60_000,
   });
-  // ctr prints "unpacking NAME (DIGEST)...done" per image; no line means the name was not taken.
-  if (!new RegExp(`unpacking ${BUSYBOX_IMAGE.replace(/[.]/g, '\\.')} \\(sha256:[0-9a-f]{64}\\)\\.\\.\\.done`).test(stdout)) {
+  const images = await ctr(address, ['images', 'ls', '-q'], { namespace });
+  const snapshots = await ctr(address, ['snapshots', 'ls'], { namespace });
+  if (!images.stdout.split('\n').includes(BUSYBOX_IMAGE) || !/\sCommitted\s*$/m.test(snapshots.stdout)) {
     throw new HarnessError('HARNESS_IMPORT_FAILED', `ctr images import did not unpack ${BUSYBOX_IMAGE}: ${stdout.trim()}`);
   }
   return BUSYBOX_IMAGE;

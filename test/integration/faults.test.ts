@@ -101,7 +101,7 @@ describe('faults: converge killed at a failpoint', () => {
       const c = await s.run();
       await c.waitReady(30_000);
       const restarts = await assertNoLeaks(s, c, names);
-      assert.deepEqual(Object.values(restarts), [0, 0, 0], 'nothing counted as a restart');
+      assert.deepEqual(Object.values(restarts), [0, 0, 0], `nothing counted as a restart\n${c.tail()}`);
       assert.deepEqual(c.find((l) => l.msg === 'reconcile failed' && l.code === 'Conflict'), []);
     });
   }

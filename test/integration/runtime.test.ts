@@ -217,13 +217,18 @@ describe('containerd runtime', () => {
     await runtime.remove(key, 'SIGTERM', 1000);
   });
 
+  // The trap's output, not the exit event, shows the task ended on the signal: containerd
+  // 2.x may drop the /tasks/exit (and /tasks/delete) of a task deleted right after it exits,
+  // as stop does, when its shim shuts down with those events still unsent.
   it('stop returns as soon as the task exits on the signal', async () => {
-    const { id, key, since } = await startTrapping('polite', "trap 'exit 0' TERM");
+    const { id, key } = await startTrapping('polite', "trap 'echo got-term; exit 0' TERM");
     const started = Date.now();
     await runtime.stop(key, 'SIGTERM', 20_000);
     assert.ok(Date.now() - started < 10_000);
-    const exit = await events.waitFor((e) => e.type === 'exit' && e.key === key, since);
-    assert.equal(exit.type === 'exit' && exit.exitStatus, 0);
+    assert.match(readFileSync(runtime.logPath(id), 'utf8'), /got-term/);
+    const after = await runtime.get(key);
+    assert.ok(after, 'stop keeps the container');
+    assert.equal(after.task, undefined, 'stop deletes the task');
     await runtime.remove(key, 'SIGTERM', 1000);
   });
 

@@ -170,6 +170,51 @@ test('nothing is removed before every source has been read; then orphans go', as
   await controller.stop();
 });
 
+// containerd 2.x, restarted after a task ended while it was down, deletes that task at its
+// start and no exit reaches converge: the container is found without a task at a resync.
+// The back-off counts from when that was first seen, so the restart comes (it once waited
+// forever, each look restarting the back-off from "now").
+test('a task that vanished with no exit event is restarted after its back-off', async () => {
+  const runtime = new MemoryRuntime();
+  const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
+  const controller = createController({ runtime, sources: [source], log, backoff: { initialMs: 50, maxMs: 50, resetAfterMs: 10_000 } });
+  await controller.start();
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
+  runtime.calls = [];
+  delete runtime.containers.get('default/job')!.task;
+  await controller.resync();
+  await waitFor(() => runtime.calls.includes('start default/job') && controller.idle(), { what: 'the restart' });
+  assert.equal(runtime.containers.get('default/job')!.restarts, 1);
+  await controller.stop();
+});
+
+// A create cut by a crash of converge: the next converge finds the container without a task
+// and cannot create one until containerd 1.7 has cleaned up the half-made task, whose exit
+// (137) then arrives. converge never saw that task run: a start, not a restart.
+test('the exit of a task converge never saw is not counted as a restart', async () => {
+  let cleanedUp = false;
+  const runtime = new (class extends MemoryRuntime {
+    override async start(id: string) {
+      if (!cleanedUp) {
+        this.calls.push(`start ${id} (fails)`);
+        throw new Error('failed to start shim: mkdir .../default.job: file exists');
+      }
+      return super.start(id);
+    }
+  })();
+  runtime.containers.set('default/job', { id: 'default.job', key: 'default/job', specHash: 'h1', managed: true, labels: {}, restarts: 0 });
+  const source = staticSource([desired('job')]);
+  const controller = createController({ runtime, sources: [source], log, backoff: { initialMs: 1, maxMs: 1, resetAfterMs: 10_000 } });
+  await controller.start();
+  await waitFor(() => runtime.calls.includes('start default/job (fails)'), { what: 'a first start, failing' });
+  runtime.push({ type: 'exit', key: 'default/job', pid: 4242, exitStatus: 137, exitedAt: new Date() });
+  cleanedUp = true;
+  await waitFor(() => runtime.containers.get('default/job')?.task?.status === 'running' && controller.idle(), { what: 'the start' });
+  assert.equal(runtime.containers.get('default/job')!.restarts, 0);
+  assert.ok(!runtime.calls.includes('setRestarts default/job'), `not counted as a restart: ${runtime.calls.join(', ')}`);
+  await controller.stop();
+});
+
 // A shim killed from outside: containerd publishes the exit and deletes the task itself, so
 // converge finds a container without a task. That is an exit like any other.
 for (const [policy, restarted] of [['Never', false], ['Always', true]] as const) {
