@@ -1,8 +1,9 @@
 // A registry may redirect a blob (or a manifest) to storage elsewhere. fetch would follow
 // any redirect, to any scheme and any number of times; here they are followed by hand:
-// at most MAX_REDIRECTS, never from https to anything but https (a downgrade would show
-// the request, and the bytes, to the network; http to https is an upgrade and allowed), and
-// the Authorization header only ever goes to the registry's own origin.
+// at most MAX_REDIRECTS, only to the scheme the pull started with (https never becomes
+// http, which would show the request and the bytes to the network; nor http anything
+// else, so what was configured is what is spoken), and the Authorization header only ever
+// goes to the registry's own origin.
 
 import { RegistryError } from './errors.js';
 import { remoteText } from './response.js';
@@ -15,7 +16,6 @@ export type FetchFn = (url: URL, init: RequestInit) => Promise<Response>;
 /** Why a redirect from `from` to `to` is not followed; undefined when it is. */
 export function redirectRefusal(from: URL, to: URL): string | undefined {
   if (to.protocol === from.protocol && (to.protocol === 'https:' || to.protocol === 'http:')) return undefined;
-  if (from.protocol === 'http:' && to.protocol === 'https:') return undefined;
   return `a redirect from ${from.protocol} to ${remoteText(to.protocol, 20)} is refused`;
 }
 

@@ -1,7 +1,7 @@
 // The client side of the OCI distribution protocol, for pulling: manifests by tag or digest
 // and blobs (resumable with Range), over HTTPS, or plain HTTP for insecure registries
 // (listed, and loopback by default as docker does). Authentication is auth.ts's; redirects
-// to blob storage are followed by redirect.ts's rules (same scheme or an upgrade, a few
+// to blob storage are followed by redirect.ts's rules (the same scheme only, a few
 // hops, credentials only to the registry's origin). A manifest is read whole but only up to
 // a bound; an error body only up to a bound, and shown escaped on one line.
 
