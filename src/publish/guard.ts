@@ -80,6 +80,19 @@ export function mutationRefusal(ask: MutationAsk): string | undefined {
   return undefined;
 }
 
+/** What a listener should warn about at start: none on loopback. */
+export function exposureWarnings(l: { loopback: boolean; scheme: 'http' | 'https'; tokenSet: boolean; unverifiedPosts: string[] }): { msg: string; fields: Record<string, unknown> }[] {
+  if (l.loopback) return [];
+  const out: { msg: string; fields: Record<string, unknown> }[] = [];
+  if (l.scheme === 'http') {
+    out.push({ msg: 'listening over plain HTTP on an address other than loopback: requests, and any bearer token, cross the network in clear (--tls-cert/--tls-key)', fields: {} });
+  }
+  if (!l.tokenSet && l.unverifiedPosts.length > 0) {
+    out.push({ msg: 'these endpoints refuse every request on this address: no --listen-token-file', fields: { paths: l.unverifiedPosts } });
+  }
+  return out;
+}
+
 /** A request body up to `max` bytes; undefined once it is over (the caller answers 413). */
 export async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length'] ?? NaN);

@@ -9,7 +9,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { StatusRow } from '../reconcile/status.js';
-import { DEFAULT_SERVER_LIMITS, type ServerLimits, checkBearer, isLoopbackHost, mutationRefusal, readBody, serverOptions } from './guard.js';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits, checkBearer, exposureWarnings, isLoopbackHost, mutationRefusal, readBody, serverOptions } from './guard.js';
 import type { Metrics } from './metrics.js';
 
 export { MAX_BODY_BYTES } from './guard.js';
@@ -118,12 +118,12 @@ export async function startServer(listen: string, deps: ServerDeps): Promise<Sta
 }
 
 /** Says so when the listener is reachable from the network without TLS, or its mutating routes refuse everything. */
-function warnExposure(ctx: Context, address: string, scheme: string): void {
-  if (ctx.loopback) return;
-  const { log, routes = [] } = ctx.deps;
-  if (scheme === 'http') log.warn({ address }, 'listening over plain HTTP on an address other than loopback: requests, and any bearer token, cross the network in clear (--tls-cert/--tls-key)');
-  const closed = routes.filter((r) => r.method === 'POST' && !r.verifies && ctx.token === undefined).map((r) => r.path);
-  if (closed.length > 0) log.warn({ address, paths: closed }, 'these endpoints refuse every request on this address: no --listen-token-file');
+function warnExposure(ctx: Context, address: string, scheme: 'http' | 'https'): void {
+  const routes = ctx.deps.routes ?? [];
+  const open = routes.filter((r) => r.method === 'POST' && !r.verifies).map((r) => r.path);
+  for (const w of exposureWarnings({ loopback: ctx.loopback, scheme, tokenSet: ctx.token !== undefined, unverifiedPosts: open })) {
+    ctx.deps.log.warn({ address, ...w.fields }, w.msg);
+  }
 }
 
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: Context): Promise<void> {

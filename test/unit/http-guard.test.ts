@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type BearerCheck, checkBearer, isLoopbackHost, mutationRefusal, serverOptions, DEFAULT_SERVER_LIMITS } from '../../src/publish/guard.js';
+import { type BearerCheck, checkBearer, exposureWarnings, isLoopbackHost, mutationRefusal, serverOptions, DEFAULT_SERVER_LIMITS } from '../../src/publish/guard.js';
 import { parseListen } from '../../src/publish/http.js';
 import { listenFromFlags } from '../../src/cli/listen-flags.js';
 
@@ -78,4 +78,15 @@ test('listen flags: a token file, a certificate and key; nonsense refused', (t) 
   assert.throws(() => listenFromFlags({ listen: '127.0.0.1:0', 'tls-cert': file('c', 'x') }), /give both or neither/);
   const tls = listenFromFlags({ listen: '127.0.0.1:0', 'tls-cert': file('c', 'CERT'), 'tls-key': file('k', 'KEY') })?.tls;
   assert.deepEqual([tls?.cert.toString(), tls?.key.toString()], ['CERT', 'KEY']);
+});
+
+test('a listener off loopback warns when it is plain HTTP, and when its changes need a token that is not set', () => {
+  const msgs = (l: Parameters<typeof exposureWarnings>[0]) => exposureWarnings(l).map((w) => w.msg);
+  assert.deepEqual(msgs({ loopback: true, scheme: 'http', tokenSet: false, unverifiedPosts: ['/v1/git/sync'] }), []);
+  const plain = msgs({ loopback: false, scheme: 'http', tokenSet: true, unverifiedPosts: ['/v1/git/sync'] });
+  assert.equal(plain.length, 1);
+  assert.match(plain[0], /plain HTTP on an address other than loopback/);
+  assert.deepEqual(msgs({ loopback: false, scheme: 'https', tokenSet: true, unverifiedPosts: ['/v1/git/sync'] }), []);
+  const closed = exposureWarnings({ loopback: false, scheme: 'https', tokenSet: false, unverifiedPosts: ['/v1/git/sync'] });
+  assert.deepEqual(closed.map((w) => w.fields), [{ paths: ['/v1/git/sync'] }]);
 });
