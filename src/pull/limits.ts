@@ -91,3 +91,15 @@ export async function checkDisk(name: string, missing: number, disk: DiskCheck, 
     );
   }
 }
+
+/**
+ * Refuses to go on once less than `minFreeDiskBytes` is free: checked before each layer is
+ * unpacked, since unpacked sizes are known only to containerd's Diff service, and a layer
+ * that unpacks to far more than its estimate must not take the next one with it.
+ */
+export async function checkReserve(what: string, disk: DiskCheck, limits: PullLimits): Promise<void> {
+  const free = await (disk.free ?? freeBytes)(disk.path);
+  if (free < limits.minFreeDiskBytes) {
+    throw new InsufficientDiskError(`${what}: unpacking left ${disk.path} with ${free} bytes free, under the ${limits.minFreeDiskBytes} kept free (--min-free-disk)`);
+  }
+}

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { type BlobContext, fetchBlob, putBlob } from './blob.js';
 import { type Descriptor, chainIds, verifyBytes } from './descriptor.js';
 import { DigestMismatchError, PullTimeoutError } from './errors.js';
-import { type DiskCheck, type PullLimits, DEFAULT_PULL_LIMITS, checkDisk, checkImage } from './limits.js';
+import { type DiskCheck, type PullLimits, DEFAULT_PULL_LIMITS, checkDisk, checkImage, checkReserve } from './limits.js';
 import { type ImageManifest, parseDiffIds } from './manifest.js';
 import { type Platform, formatPlatform, hostPlatform } from './platform.js';
 import { formatReference, parseReference } from '../spec/reference.js';
@@ -55,6 +55,15 @@ export interface PullerOptions {
   limits?: Partial<PullLimits>;
   /** Where the free-disk check looks (the state dir, in practice); the working directory when absent. */
   disk?: DiskCheck;
+}
+
+/** One pull's parts, as the fetch-and-unpack step needs them. */
+interface Job {
+  repo: Repository;
+  dest: ImagePull;
+  manifest: ImageManifest;
+  /** Throws when the disk's reserve is gone. */
+  reserve: () => Promise<void>;
 }
 
 interface Flight {
@@ -117,9 +126,14 @@ export class Puller {
       // Before anything is written: a refused image leaves nothing behind.
       checkImage(name, r.manifest, this.limits);
       const dest = await this.opts.store.begin(name, platform);
-      await checkDisk(name, await missingBytes(dest, r.manifest), this.opts.disk ?? { path: '.' }, this.limits);
+      const disk = this.opts.disk ?? { path: '.' };
+      const missing = await missingBytes(dest, r.manifest);
+      await checkDisk(name, missing, disk, this.limits);
+      // A layer may unpack to far more than it weighs: before each, the reserve must still be
+      // there (unless nothing is new, so an image already here pulls again on a full disk).
+      const reserve = missing > 0 ? () => checkReserve(name, disk, this.limits) : async () => undefined;
       const progress = new Progress(name, r.manifest, report, log);
-      const chainId = await this.fetchAndUnpack(repo, dest, r.manifest, progress, abort, log);
+      const chainId = await this.fetchAndUnpack({ repo, dest, manifest: r.manifest, reserve }, progress, abort, log);
       await dest.finish(name, r, chainId);
       const result: PullResult = { name, digest: r.target.digest, manifestDigest: r.manifestDesc.digest, chainId, size: progress.total, fetched: progress.fetched, ms: Date.now() - began };
       log.info({ digest: r.target.digest, size: result.size, fetched: result.fetched, ms: result.ms }, 'image pulled');
@@ -133,7 +147,8 @@ export class Puller {
   }
 
   /** Fetches the layers in parallel (bounded) and the config meanwhile; unpacks in order; the top chain ID. */
-  private async fetchAndUnpack(repo: Repository, dest: ImagePull, manifest: ImageManifest, progress: Progress, abort: AbortController, log: Logger): Promise<string> {
+  private async fetchAndUnpack(job: Job, progress: Progress, abort: AbortController, log: Logger): Promise<string> {
+    const { repo, dest, manifest } = job;
     const ctx = (onBytes?: (n: number, fetched: boolean) => void): BlobContext => ({
       blobs: dest.blobs,
       signal: abort.signal,
@@ -158,7 +173,7 @@ export class Puller {
       const diffIds = parseDiffIds(configData, `config ${manifest.config.digest}`, manifest.layers.length);
       await putBlob(ctx(), manifest.config, configData);
       progress.add(manifest.config.size, local === undefined);
-      return await unpack(dest, manifest, diffIds, fetches, abort.signal, log);
+      return await unpack(dest, manifest, diffIds, fetches, abort.signal, log, job.reserve);
     } catch (err) {
       abort.abort(err);
       await Promise.allSettled(fetches);
@@ -184,11 +199,12 @@ export class Puller {
 }
 
 /** Has the store unpack the layers in order, each once its fetch is done; the top chain ID. */
-async function unpack(dest: ImagePull, manifest: ImageManifest, diffIds: string[], fetches: Promise<void>[], signal: AbortSignal, log: Logger): Promise<string> {
+async function unpack(dest: ImagePull, manifest: ImageManifest, diffIds: string[], fetches: Promise<void>[], signal: AbortSignal, log: Logger, reserve: () => Promise<void>): Promise<string> {
   const chain = chainIds(diffIds);
   let parent = '';
   for (let i = 0; i < manifest.layers.length; i++) {
     await fetches[i];
+    await reserve();
     const chainId = chain[i];
     if (await dest.unpack(manifest.layers[i], diffIds[i], parent, chainId, signal)) log.debug({ layer: manifest.layers[i].digest, chainId }, 'layer unpacked');
     parent = chainId;

@@ -16,7 +16,7 @@ import { Puller } from '../../src/pull/puller.js';
 import { MAX_REDIRECTS, fetchFollowing, redirectRefusal, type FetchFn } from '../../src/pull/redirect.js';
 import { RegistryClient } from '../../src/pull/registry.js';
 import { remoteText } from '../../src/pull/response.js';
-import type { ImageStore } from '../../src/pull/store.js';
+import type { BlobStore, BlobWriter, ImageStore } from '../../src/pull/store.js';
 import { pullLimitsFromFlags } from '../../src/cli/pull-limits.js';
 import { parseReference } from '../../src/spec/reference.js';
 
@@ -189,4 +189,89 @@ test('registry error bodies reach a message bounded, escaped and on one line', a
     return true;
   });
   assert.equal(remoteText('a'.repeat(300)).length, 201);
+});
+
+/** A store in memory that takes blobs and "unpacks" by counting; enough for a whole pull. */
+function memoryStore() {
+  const blobs = new Map<string, Buffer>();
+  const unpacked: string[] = [];
+  const blobStore: BlobStore = {
+    async writer(desc) {
+      if (blobs.has(desc.digest)) return undefined;
+      let data = Buffer.alloc(0);
+      const w: BlobWriter = {
+        get offset() {
+          return data.length;
+        },
+        get digest() {
+          return digestOf(data);
+        },
+        async write(chunk, offset) {
+          data = Buffer.concat([data.subarray(0, offset), chunk]);
+        },
+        async commit(whole) {
+          blobs.set(desc.digest, whole ?? data);
+        },
+        async discard() {},
+        close() {},
+      };
+      return w;
+    },
+    async read(desc) {
+      return blobs.get(desc.digest);
+    },
+    async has(desc) {
+      return blobs.has(desc.digest);
+    },
+  };
+  const store: ImageStore = {
+    async begin() {
+      return {
+        blobs: blobStore,
+        async unpack(layer) {
+          unpacked.push(layer.digest);
+          return true;
+        },
+        async finish() {},
+      };
+    },
+  };
+  return { store, unpacked };
+}
+
+/** A registry (fake fetch) serving one image of `layers` layers. */
+function imageRegistry(layers: number) {
+  const layerData = Array.from({ length: layers }, (_, i) => Buffer.from(`layer ${i}`));
+  const config = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: layerData.map((d) => digestOf(d)) } }));
+  const d = (data: Buffer, mediaType: string): Descriptor => ({ mediaType, digest: digestOf(data), size: data.length, annotations: {} });
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: d(config, CONFIG_TYPE), layers: layerData.map((l) => d(l, LAYER_TYPE)) }));
+  const byDigest = new Map([config, ...layerData].map((b) => [digestOf(b), b]));
+  return fakeFetch((url) => {
+    if (url.pathname.includes('/manifests/')) return new Response(manifest, { headers: { 'content-type': MANIFEST_TYPE } });
+    const blob = byDigest.get(url.pathname.split('/').pop() ?? '');
+    return blob ? new Response(blob) : new Response('', { status: 404 });
+  });
+}
+
+test('the disk reserve is checked again before each layer is unpacked', async () => {
+  const { fn } = imageRegistry(3);
+  const { store: s, unpacked } = memoryStore();
+  let free = 10 * 2 ** 30;
+  const disk = { path: '/state', free: async () => free };
+  // Each unpack eats the disk, as a layer that unpacks to far more than it weighs would.
+  const eating: ImageStore = {
+    async begin(name, platform) {
+      const inner = await s.begin(name, platform);
+      return { ...inner, unpack: async (...args) => ((free -= 5 * 2 ** 30), inner.unpack(...args)) };
+    },
+  };
+  const hungry = new Puller({ store: eating, log, disk, limits: { minFreeDiskBytes: 2 ** 30 }, registry: new RegistryClient({ credentials: noCreds, fetch: fn }) });
+  await assert.rejects(hungry.pull('registry.test/app:1'), (err: Error) => err instanceof InsufficientDiskError && /unpacking left \/state with/.test(err.message));
+  assert.equal(unpacked.length, 2, 'the third layer is not unpacked');
+  // With room to spare, the same image pulls whole.
+  free = 10 * 2 ** 30;
+  unpacked.length = 0;
+  const { fn: fn2 } = imageRegistry(3);
+  const fine = new Puller({ store: memoryStore().store, log, disk, registry: new RegistryClient({ credentials: noCreds, fetch: fn2 }) });
+  assert.equal((await fine.pull('registry.test/app:1')).name, 'registry.test/app:1');
 });
