@@ -11,7 +11,8 @@ const USAGE = `usage: converge <command> [flags]
 commands:
   run       keep containerd's containers equal to the specs
             [--dir DIR]... [--namespace converge] [--containerd-address SOCK]
-            [--state-dir DIR] [--listen HOST:PORT] [--log-level info]
+            [--state-dir DIR] [--listen HOST:PORT (host default 127.0.0.1)] [--log-level info]
+            [--listen-token-file F] [--tls-cert PEM --tls-key PEM]
             [--snapshotter overlayfs] [--workers 8] [--resync 60s]
             [--backoff-initial 100ms] [--backoff-max 5m] [--backoff-reset 10s]
             [--bridge-name converge0] [--bridge-subnet 10.213.0.0/16] [--cni-plugin-dir DIR]...
@@ -22,10 +23,12 @@ commands:
   validate  PATH...  check spec files and directories; exit 1 on any problem
   plan      --dir DIR...  print what run would do now, change nothing
   status    one row per container, from a running controller or from containerd
-            [--server HOST:PORT] [-o json]
+            [--server HOST:PORT | https://HOST:PORT] [-o json]
   logs      NAME [-f]  print a container's stdout and stderr (NAME is name or namespace/name)
   pull      IMAGE  pull an image into containerd [--platform os/arch] [--insecure-registry HOST:PORT]...
-            [--registry-config PATH] (run takes the registry flags too)
+            [--registry-config PATH] [--max-manifest-size 4Mi] [--max-config-size 8Mi]
+            [--max-layers 128] [--max-image-size 16Gi] [--pull-timeout 30m] [--min-free-disk 1Gi]
+            [--pull-disk-path PATH (default: the state dir)] (run takes the registry flags too)
   crd       print the Container CustomResourceDefinition (kubectl apply -f -)
 
 common flags: --namespace, --containerd-address, --state-dir (default /var/lib/converge)

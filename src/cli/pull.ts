@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { COMMON } from './common.js';
+import { PULL_LIMIT_FLAGS, type PullLimitValues, pullLimitsFromFlags } from './pull-limits.js';
 import { resolveAddress } from '../embedded/address.js';
 import { createLogger } from '../log.js';
 import { createContainerdRuntime, type RegistrySettings } from '../containerd/runtime.js';
@@ -17,9 +18,12 @@ export const REGISTRY_OPTIONS = {
   'insecure-registry': { type: 'string', multiple: true, default: [] },
   'registry-config': { type: 'string' },
   'max-concurrent-downloads': { type: 'string', default: '3' },
+  ...PULL_LIMIT_FLAGS,
 } as const satisfies ParseArgsConfig['options'];
 
-export function registrySettings(values: { 'insecure-registry': string[]; 'registry-config'?: string; 'max-concurrent-downloads': string }): RegistrySettings {
+type RegistryValues = PullLimitValues & { 'insecure-registry': string[]; 'registry-config'?: string; 'max-concurrent-downloads': string };
+
+export function registrySettings(values: RegistryValues): RegistrySettings {
   const concurrency = Number(values['max-concurrent-downloads']);
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new Error(`--max-concurrent-downloads: expected a whole number >= 1, got '${values['max-concurrent-downloads']}'`);
@@ -31,12 +35,16 @@ export function registrySettings(values: { 'insecure-registry': string[]; 'regis
     insecure: values['insecure-registry'],
     configPath: values['registry-config'] ? path.resolve(values['registry-config']) : undefined,
     concurrency,
+    ...pullLimitsFromFlags(values),
   };
 }
 
 const USAGE = `usage: converge pull IMAGE [--platform os/arch[/variant]] [--insecure-registry HOST:PORT]...
                     [--registry-config PATH] [--snapshotter overlayfs] [--namespace converge]
                     [--containerd-address SOCK] [-q]
+                    [--max-manifest-size 4Mi] [--max-config-size 8Mi] [--max-layers 128]
+                    [--max-image-size 16Gi] [--pull-timeout 30m] [--min-free-disk 1Gi]
+                    [--pull-disk-path PATH (default: the state dir)]
 `;
 
 export async function pullCommand(args: string[]): Promise<number> {

@@ -18,10 +18,11 @@ import { REGISTRY_OPTIONS, registrySettings } from './pull.js';
 import { GIT_FLAGS, gitFromFlags } from './git-flags.js';
 import { KUBE_FLAGS, kubeFromFlags } from './kube-flags.js';
 import { NET_FLAGS, networkFromFlags } from './net-flags.js';
+import { LISTEN_FLAGS, listenFromFlags } from './listen-flags.js';
 import { sourcesRoute } from '../publish/webhook.js';
 import { createController } from '../reconcile/controller.js';
 import { countReconciles, createMetrics } from '../publish/metrics.js';
-import { startServer, type StatusServer } from '../publish/http.js';
+import { type ServerSecurity, startServer, type StatusServer } from '../publish/http.js';
 import { failpointFromEnv } from './failpoint.js';
 
 export { STATE_FILE } from './common.js';
@@ -33,7 +34,7 @@ function parseRunArgs(args: string[]) {
     options: {
       ...COMMON,
       dir: { type: 'string', multiple: true, default: [] },
-      listen: { type: 'string' },
+      ...LISTEN_FLAGS,
       snapshotter: { type: 'string', default: 'overlayfs' },
       workers: { type: 'string', default: '8' },
       resync: { type: 'string', default: '60s' },
@@ -72,6 +73,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const git = gitFromFlags(values, { stateDir, log });
   const registry = registrySettings(values);
   const network = networkFromFlags(values);
+  const security = listenFromFlags(values);
   await fs.mkdir(stateDir, { recursive: true });
 
   const { address, embedded } = await resolveAddress(values['containerd-address'], stateDir);
@@ -81,7 +83,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
   try {
-    return await serve({ values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff });
+    return await serve({ values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security });
   } finally {
     await own?.stop();
   }
@@ -99,8 +101,9 @@ async function serve(ctx: {
   workers: number;
   resyncMs: number;
   backoff: BackoffOptions;
+  security: ServerSecurity | undefined;
 }): Promise<number> {
-  const { values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff } = ctx;
+  const { values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security } = ctx;
   const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
   const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint, network });
   const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
@@ -114,11 +117,12 @@ async function serve(ctx: {
   let server: StatusServer | undefined;
   if (values.listen) {
     const routes = [...(git?.routes ?? []), sourcesRoute(sources)];
-    server = await startServer(values.listen, { ready: controller.ready, status: controller.status, metrics, log, routes });
+    server = await startServer(values.listen, { ready: controller.ready, status: controller.status, metrics, log, routes, security });
   }
+  const tlsCert = values['tls-cert'] ? path.resolve(values['tls-cert']) : null;
   await fs.writeFile(
     path.join(stateDir, STATE_FILE),
-    JSON.stringify({ pid: process.pid, listen: server?.address ?? null, address, namespace: values.namespace }) + '\n',
+    JSON.stringify({ pid: process.pid, listen: server?.address ?? null, scheme: server?.scheme ?? null, tlsCert, address, namespace: values.namespace }) + '\n',
   );
 
   const stopping = new Promise<string>((resolve) => {

@@ -16,16 +16,17 @@ import { formatGitSources } from '../sources/git/format.js';
 import { formatPort } from '../spec/ports.js';
 import { ResultCache, type CacheEntry } from '../network/cache.js';
 import { containerIp } from '../network/conflist.js';
+import { type ServerRef, getFrom, serverFromFlag } from './server-client.js';
 
 export async function statusCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { ...COMMON, server: { type: 'string' }, output: { type: 'string', short: 'o', default: 'table' } } });
   const stateDir = path.resolve(values['state-dir']);
-  const server = values.server ?? (await serverFromState(stateDir));
+  const server = values.server ? serverFromFlag(values.server) : await serverFromState(stateDir);
   let rows: StatusRow[];
   if (server) {
-    const res = await fetch(`http://${server}/v1/status`, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`status: ${server}/v1/status answered ${res.status}`);
-    rows = (await res.json()) as StatusRow[];
+    const res = await getFrom(server, '/v1/status');
+    if (res.status !== 200) throw new Error(`status: ${server.address}/v1/status answered ${res.status}`);
+    rows = JSON.parse(res.body) as StatusRow[];
   } else {
     const { address } = await resolveAddress(values['containerd-address'], stateDir);
     const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, log: createLogger({ level: 'warn' }) });
@@ -45,21 +46,22 @@ export async function statusCommand(args: string[]): Promise<number> {
 }
 
 /** The controller's /v1/sources, or undefined (an older controller has none). */
-async function sourcesOf(server: string): Promise<unknown> {
+async function sourcesOf(server: ServerRef): Promise<unknown> {
   try {
-    const res = await fetch(`http://${server}/v1/sources`, { signal: AbortSignal.timeout(5000) });
-    return res.ok ? await res.json() : undefined;
+    const res = await getFrom(server, '/v1/sources');
+    return res.status === 200 ? JSON.parse(res.body) : undefined;
   } catch {
     return undefined;
   }
 }
 
-async function serverFromState(stateDir: string): Promise<string | undefined> {
+async function serverFromState(stateDir: string): Promise<ServerRef | undefined> {
   try {
-    const state = JSON.parse(await fs.readFile(path.join(stateDir, STATE_FILE), 'utf8')) as { listen?: string | null; pid?: number };
+    const state = JSON.parse(await fs.readFile(path.join(stateDir, STATE_FILE), 'utf8')) as { listen?: string | null; pid?: number; scheme?: string | null; tlsCert?: string | null };
     if (!state.listen || !state.pid) return undefined;
     process.kill(state.pid, 0); // throws when that controller is gone
-    return state.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:');
+    const address = state.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
+    return state.scheme === 'https' ? { address, scheme: 'https', certFile: state.tlsCert ?? undefined } : { address, scheme: 'http' };
   } catch {
     return undefined;
   }

@@ -42,6 +42,16 @@ export class ContentBlobStore implements BlobStore {
     }
   }
 
+  async has(desc: Descriptor): Promise<boolean> {
+    try {
+      await this.content.info(desc.digest);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
   /** Sets `labels` on a blob that is in the store already. */
   async label(desc: Descriptor, labels: Record<string, string>, signal?: AbortSignal): Promise<void> {
     if (Object.keys(labels).length > 0) await this.content.setLabels(desc.digest, labels, { lease: this.lease, signal });

@@ -33,6 +33,7 @@ import { dockerConfigStore, type CredentialStore } from '../pull/credentials.js'
 import { type PullOptions, type PullResult, Puller } from '../pull/puller.js';
 import { normalizeReference } from '../spec/reference.js';
 import { RegistryClient } from '../pull/registry.js';
+import type { PullLimits } from '../pull/limits.js';
 
 export interface ContainerdRuntimeOptions {
   /** containerd's gRPC socket path (or a "unix://" address). */
@@ -71,6 +72,10 @@ export interface RegistrySettings {
   credentials?: CredentialStore;
   /** Layers fetched at once. */
   concurrency?: number;
+  /** Bounds on manifests, configs, layers, bytes, time and free disk (pull/limits.ts). */
+  limits?: Partial<PullLimits>;
+  /** The path whose filesystem the free-disk check reads; default the state dir. */
+  diskPath?: string;
 }
 
 export interface ContainerdRuntime extends Runtime {
@@ -126,7 +131,9 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       store: new ContainerdImageStore({ client, snapshotter, log }),
       log,
       concurrency: r.concurrency,
-      registry: new RegistryClient({ insecure: r.insecure, credentials: r.credentials ?? dockerConfigStore(r.configPath) }),
+      limits: r.limits,
+      disk: { path: r.diskPath ?? opts.stateDir },
+      registry: new RegistryClient({ insecure: r.insecure, credentials: r.credentials ?? dockerConfigStore(r.configPath), maxManifestBytes: r.limits?.manifestBytes }),
     });
     return puller;
   };

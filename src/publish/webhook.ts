@@ -2,7 +2,8 @@
 // doubles as the push-webhook URL for GitHub and Gitea. With a secret, it acts only on
 // requests signed the way those send them (HMAC-SHA256 of the raw body, hex, in
 // X-Hub-Signature-256: sha256=<hex>, or X-Gitea-Signature / X-Gogs-Signature: <hex>):
-// unsigned is 401, wrongly signed 403. GET /v1/sources shows every source's sync state.
+// unsigned is 401, wrongly signed 403; the --listen-token-file bearer token (checked by the
+// server) is as good as a signature. GET /v1/sources shows every source's sync state.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -67,7 +68,8 @@ export interface GitRoutesOptions {
 export function gitSyncRoute(source: GitSource, opts: GitRoutesOptions): Route {
   const log = opts.log.child({ source: source.name });
   async function handle(req: RouteRequest): Promise<RouteResponse> {
-    if (opts.secret !== undefined) {
+    // The server has checked a bearer token when one came; a signature is the other proof.
+    if (opts.secret !== undefined && !req.authorized) {
       const check = verifySignature(req.headers, req.body, opts.secret);
       if (!check.ok) {
         log.warn({ reason: check.reason, header: check.header ?? null }, 'git sync request refused: bad webhook signature');
@@ -89,7 +91,7 @@ export function gitSyncRoute(source: GitSource, opts: GitRoutesOptions): Route {
     if (wait !== '1' && wait !== 'true') return { status: 202, body: { result: 'triggered' } };
     return { status: 200, body: await done };
   }
-  return { method: 'POST', path: SYNC_PATH, handle };
+  return { method: 'POST', path: SYNC_PATH, verifies: opts.secret !== undefined, handle };
 }
 
 /** GET /v1/sources: the Git source's revision, last sync and error; the other sources by name. */

@@ -2,9 +2,18 @@
 // the WWW-Authenticate challenge says how: Basic (username and password on each request)
 // or Bearer (a token from the realm's token server, for a scope like
 // "repository:library/redis:pull"). Answers are cached per host, tokens until they expire.
+//
+// The realm is the registry's to name, so it is untrusted: it must be https (plain http
+// only on loopback or a host listed as insecure), and the registry's credentials go to it
+// only when it is the registry's own host (or its known token server); a realm elsewhere
+// gets that host's own credentials from the docker config, or none.
 
 import type { CredentialStore, Credentials } from './credentials.js';
 import { RegistryError, RegistryUnreachableError, UnauthorizedError } from './errors.js';
+import { isInsecure, isLoopback, sameParty } from './hosts.js';
+import type { FetchFn } from './redirect.js';
+import { readBounded, remoteText } from './response.js';
+import { quote } from '../spec/quote.js';
 
 export interface Challenge {
   /** Lowercase: "basic" or "bearer" (others are reported, never answered). */
@@ -40,6 +49,9 @@ export interface AuthorizerOptions {
   /** Deadline of a token request. */
   timeoutMs: number;
   userAgent: string;
+  /** Hosts that may be spoken to over plain HTTP (loopback always may). */
+  insecure?: readonly string[];
+  fetch?: FetchFn;
 }
 
 interface Token {
@@ -48,6 +60,8 @@ interface Token {
 }
 
 const DEFAULT_TOKEN_SECONDS = 60;
+/** A token answer is a small JSON document; a bigger one is not read. */
+const TOKEN_BODY_MAX = 1 << 20;
 /** A token is renewed this long before it runs out, so no request carries a stale one. */
 const TOKEN_MARGIN_MS = 10_000;
 
@@ -92,7 +106,7 @@ export class Authorizer {
       this.basic.set(host, basicHeader(creds));
       return;
     }
-    throw new UnauthorizedError(`registry ${host} answered 401 with no challenge converge can answer (${header ?? 'no WWW-Authenticate'})`);
+    throw new UnauthorizedError(`registry ${host} answered 401 with no challenge converge can answer (${header ? remoteText(header) : 'no WWW-Authenticate'})`);
   }
 
   /** Forgets what was sent to `host` (it was refused). */
@@ -109,19 +123,16 @@ export class Authorizer {
   }
 
   private async fetchToken(host: string, domain: string, scope: string, params: Record<string, string>, signal?: AbortSignal): Promise<void> {
-    const creds = await this.credentials(domain);
-    if (creds?.registryToken) {
-      this.tokens.set(`${host} ${scope}`, { header: `Bearer ${creds.registryToken}`, expiresAt: Number.POSITIVE_INFINITY });
+    const own = await this.credentials(domain);
+    if (own?.registryToken) {
+      this.tokens.set(`${host} ${scope}`, { header: `Bearer ${own.registryToken}`, expiresAt: Number.POSITIVE_INFINITY });
       return;
     }
-    const realm = params.realm;
+    const url = this.realmUrl(host, params.realm);
+    // The registry's credentials only to its own party; elsewhere, that host's own, if any.
+    const lookup = sameParty(host, domain, url.hostname) ? domain : url.host;
+    const creds = lookup === domain ? own : await this.credentials(lookup);
     const scopes = [...new Set([scope, ...(params.scope ? params.scope.split(' ') : [])])];
-    let url: URL;
-    try {
-      url = new URL(realm);
-    } catch (err) {
-      throw new RegistryError(`registry ${host}: challenge names realm '${realm}', which is not a URL`, { cause: err });
-    }
     const headers: Record<string, string> = { 'user-agent': this.opts.userAgent };
     let body: URLSearchParams | undefined;
     if (creds?.identityToken) {
@@ -134,20 +145,9 @@ export class Authorizer {
       for (const s of scopes) url.searchParams.append('scope', s);
       if (creds?.username && creds.password !== undefined) headers.authorization = basicHeader(creds);
     }
-    let res: Response;
-    try {
-      const timeout = AbortSignal.timeout(this.opts.timeoutMs);
-      res = await fetch(url, { method: body ? 'POST' : 'GET', headers, body, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      throw new RegistryUnreachableError(`token server ${url.host} for ${host} unreachable: ${causeText(err)}`, { cause: err });
-    }
-    const text = await res.text().catch(() => '');
-    if (res.status === 401 || res.status === 403) {
-      const who = creds?.username ? `user '${creds.username}' from ${this.opts.credentials.source}` : `no credentials (none for ${domain} in ${this.opts.credentials.source})`;
-      throw new UnauthorizedError(`registry ${host}: token server refused ${who}: ${res.status} ${text.slice(0, 200).trim()}`);
-    }
-    if (!res.ok) throw new RegistryError(`registry ${host}: token server ${url.host} answered ${res.status}`);
+    const text = await this.askTokenServer(host, url, { method: body ? 'POST' : 'GET', headers, body, redirect: 'error' }, signal, () =>
+      creds?.username ? `user '${creds.username}' from ${this.opts.credentials.source}` : `no credentials (none for ${lookup} in ${this.opts.credentials.source})`,
+    );
     let json: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
       json = JSON.parse(text) as typeof json;
@@ -158,6 +158,46 @@ export class Authorizer {
     if (typeof token !== 'string' || !token) throw new RegistryError(`registry ${host}: token server ${url.host} sent no token`);
     const seconds = typeof json.expires_in === 'number' && json.expires_in > 0 ? json.expires_in : DEFAULT_TOKEN_SECONDS;
     this.tokens.set(`${host} ${scope}`, { header: `Bearer ${token}`, expiresAt: Date.now() + Math.max(seconds * 1000 - TOKEN_MARGIN_MS, 1000) });
+  }
+
+  /** The realm as a URL converge will ask: https, or plain http only where plain http is allowed. */
+  private realmUrl(host: string, realm: string | undefined): URL {
+    let url: URL;
+    try {
+      url = new URL(realm ?? '');
+    } catch (err) {
+      throw new RegistryError(`registry ${host}: challenge names realm ${quote(realm ?? '')}, which is not a URL`, { cause: err });
+    }
+    const plainOk = url.protocol === 'http:' && (isLoopback(url.hostname) || isInsecure(url.host, this.opts.insecure));
+    if (url.protocol !== 'https:' && !plainOk) {
+      throw new UnauthorizedError(
+        `registry ${host}: token realm ${remoteText(url.origin)} is not https; refused (plain http only on loopback or an --insecure-registry host)`,
+      );
+    }
+    return url;
+  }
+
+  /** One token request; the body of a 2xx answer (bounded), typed errors otherwise. */
+  private async askTokenServer(host: string, url: URL, init: RequestInit, signal: AbortSignal | undefined, who: () => string): Promise<string> {
+    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
+    const fetchFn = this.opts.fetch ?? ((u: URL, i: RequestInit) => fetch(u, i));
+    let res: Response;
+    let data: Buffer;
+    let over: boolean;
+    try {
+      res = await fetchFn(url, { ...init, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      ({ data, over } = await readBounded(res, TOKEN_BODY_MAX));
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw new RegistryUnreachableError(`token server ${url.host} for ${host} unreachable: ${causeText(err)}`, { cause: err });
+    }
+    const text = data.toString('utf8');
+    if (res.status === 401 || res.status === 403) {
+      throw new UnauthorizedError(`registry ${host}: token server refused ${who()}: ${res.status} ${remoteText(text)}`);
+    }
+    if (!res.ok) throw new RegistryError(`registry ${host}: token server ${url.host} answered ${res.status}`);
+    if (over) throw new RegistryError(`registry ${host}: token server ${url.host} answered with over ${TOKEN_BODY_MAX} bytes`);
+    return text;
   }
 }
 

@@ -12,7 +12,10 @@ export type PullErrorCode =
   | 'RegistryError'
   | 'DigestMismatch'
   | 'NoMatchingPlatform'
-  | 'UnsupportedImage';
+  | 'UnsupportedImage'
+  | 'ImageTooLarge'
+  | 'InsufficientDisk'
+  | 'PullTimeout';
 
 export class PullError extends ConvergeError {
   declare readonly code: PullErrorCode;
@@ -77,5 +80,26 @@ export class NoMatchingPlatformError extends PullError {
 export class UnsupportedImageError extends PullError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('UnsupportedImage', message, options);
+  }
+}
+
+/** The image is over a bound converge keeps to (manifest, config, layer count, bytes): refused before it is fetched. */
+export class ImageTooLargeError extends PullError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ImageTooLarge', message, options);
+  }
+}
+
+/** The filesystem the pull writes to has too little room for the image. */
+export class InsufficientDiskError extends PullError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('InsufficientDisk', message, options);
+  }
+}
+
+/** The whole pull took longer than its deadline; what it fetched is kept for the next try. */
+export class PullTimeoutError extends PullError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PullTimeout', message, options);
   }
 }

@@ -5,6 +5,7 @@
 import { type Descriptor, MEDIA_TYPES } from './descriptor.js';
 import { UnsupportedImageError } from './errors.js';
 import type { Platform } from './platform.js';
+import { quote } from '../spec/quote.js';
 import { validateDigest } from '../spec/reference.js';
 
 export type DocumentKind = 'index' | 'manifest';
@@ -53,7 +54,7 @@ export function kindOf(mediaType: string, data: Buffer, what: string): DocumentK
   if (type === MEDIA_TYPES.ociManifest || type === MEDIA_TYPES.dockerManifest) return 'manifest';
   if (Array.isArray(json.manifests)) return 'index';
   if (json.config !== undefined && Array.isArray(json.layers)) return 'manifest';
-  throw new UnsupportedImageError(`${what} has media type '${type}', which is not an image index or manifest`);
+  throw new UnsupportedImageError(`${what} has media type ${quote(type)}, which is not an image index or manifest`);
 }
 
 function descriptor(v: unknown, what: string): Descriptor {
@@ -95,12 +96,12 @@ export function parseManifest(data: Buffer, what: string): ImageManifest {
   const json = parseObject(data, what);
   const config = descriptor(json.config, `${what} config`);
   if (!CONFIG_TYPES.has(config.mediaType)) {
-    throw new UnsupportedImageError(`${what}: config type '${config.mediaType}' is not a container image (an artifact?)`);
+    throw new UnsupportedImageError(`${what}: config type ${quote(config.mediaType)} is not a container image (an artifact?)`);
   }
   if (!Array.isArray(json.layers)) throw new UnsupportedImageError(`${what}: manifest without layers`);
   const layers = json.layers.map((l, i) => descriptor(l, `${what} layers[${i}]`));
   for (const layer of layers) {
-    if (!LAYER_TYPES.has(layer.mediaType)) throw new UnsupportedImageError(`${what}: layer ${layer.digest} has type '${layer.mediaType}', which converge cannot unpack`);
+    if (!LAYER_TYPES.has(layer.mediaType)) throw new UnsupportedImageError(`${what}: layer ${layer.digest} has type ${quote(layer.mediaType)}, which converge cannot unpack`);
   }
   return { config, layers };
 }
@@ -116,7 +117,7 @@ export function parseDiffIds(data: Buffer, what: string, layerCount: number): st
     try {
       validateDigest(id);
     } catch (err) {
-      throw new UnsupportedImageError(`${what}: diff ID '${id}' is not a digest`, { cause: err });
+      throw new UnsupportedImageError(`${what}: diff ID ${quote(id)} is not a digest`, { cause: err });
     }
   }
   return ids as string[];

@@ -1,18 +1,23 @@
 // The client side of the OCI distribution protocol, for pulling: manifests by tag or digest
 // and blobs (resumable with Range), over HTTPS, or plain HTTP for insecure registries
 // (listed, and loopback by default as docker does). Authentication is auth.ts's; redirects
-// to blob storage are followed (fetch drops the Authorization header when the origin
-// changes, so a registry's credentials never reach a storage bucket).
+// to blob storage are followed by redirect.ts's rules (the same scheme only, a few
+// hops, credentials only to the registry's origin). A manifest is read whole but only up to
+// a bound; an error body only up to a bound, and shown escaped on one line.
 
-import { isIP } from 'node:net';
 import { type Descriptor, MEDIA_TYPES } from './descriptor.js';
 import { Authorizer, causeText } from './auth.js';
 import type { CredentialStore } from './credentials.js';
-import { ImageNotFoundError, PullError, RegistryError, RegistryUnreachableError, UnauthorizedError } from './errors.js';
+import { ImageTooLargeError, PullError, RegistryError, RegistryUnreachableError } from './errors.js';
+import { isInsecure } from './hosts.js';
+import { type FetchFn, fetchFollowing } from './redirect.js';
+import { errorDetail, statusError } from './response.js';
 import { type Reference, registryHost } from '../spec/reference.js';
 
+export { isInsecure } from './hosts.js';
+
 const MANIFEST_ACCEPT = [MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList, MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest].join(', ');
-/** containerd's bound on a manifest or index; anything bigger is not one. */
+/** containerd's bound on a manifest or index; anything bigger is not one. The default of --max-manifest-size. */
 export const MAX_MANIFEST_BYTES = 4 << 20;
 
 export interface RegistryOptions {
@@ -22,16 +27,10 @@ export interface RegistryOptions {
   /** Deadline for response headers, and the longest a body may stall. Default 30 s. */
   timeoutMs?: number;
   userAgent?: string;
-}
-
-/** Loopback is insecure by default, as in docker: a local registry rarely has a certificate. */
-export function isInsecure(host: string, insecure: readonly string[] = []): boolean {
-  if (insecure.includes(host)) return true;
-  const hostname = host.replace(/:[0-9]+$/, '').replace(/^\[(.*)\]$/, '$1');
-  if (insecure.includes(hostname)) return true;
-  if (hostname === 'localhost') return true;
-  if (isIP(hostname) === 4) return hostname.startsWith('127.');
-  return hostname === '::1';
+  /** The most a manifest or index may be (default MAX_MANIFEST_BYTES). */
+  maxManifestBytes?: number;
+  /** Instead of the global fetch (tests). */
+  fetch?: FetchFn;
 }
 
 export interface Manifest {
@@ -51,11 +50,15 @@ export class RegistryClient {
   private readonly authorizer: Authorizer;
   readonly timeoutMs: number;
   readonly userAgent: string;
+  readonly maxManifestBytes: number;
+  readonly fetch: FetchFn;
 
   constructor(private readonly opts: RegistryOptions) {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.userAgent = opts.userAgent ?? 'converge';
-    this.authorizer = new Authorizer({ credentials: opts.credentials, timeoutMs: this.timeoutMs, userAgent: this.userAgent });
+    this.maxManifestBytes = opts.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+    this.fetch = opts.fetch ?? ((url, init) => fetch(url, init));
+    this.authorizer = new Authorizer({ credentials: opts.credentials, timeoutMs: this.timeoutMs, userAgent: this.userAgent, insecure: opts.insecure, fetch: this.fetch });
   }
 
   repository(ref: Reference): Repository {
@@ -83,13 +86,14 @@ export class Repository {
     const what = `manifest ${this.ref.path}:${reference}`;
     const { res, controller } = await this.send(`${this.base}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }, what, signal);
     try {
+      const max = this.client.maxManifestBytes;
       const declared = Number(res.headers.get('content-length') ?? NaN);
-      if (declared > MAX_MANIFEST_BYTES) throw new RegistryError(`${what} is ${declared} bytes; a manifest is at most ${MAX_MANIFEST_BYTES}`);
+      if (declared > max) throw new ImageTooLargeError(`${what} is ${declared} bytes, over the ${max} allowed (--max-manifest-size)`);
       const parts: Buffer[] = [];
       let size = 0;
       for await (const chunk of this.body(res, controller, what, signal)) {
         size += chunk.length;
-        if (size > MAX_MANIFEST_BYTES) throw new RegistryError(`${what} is over ${MAX_MANIFEST_BYTES} bytes; a manifest is not`);
+        if (size > max) throw new ImageTooLargeError(`${what} is over the ${max} bytes allowed (--max-manifest-size)`);
         parts.push(Buffer.from(chunk));
       }
       const mediaType = (res.headers.get('content-type') ?? '').split(';')[0].trim();
@@ -150,11 +154,12 @@ export class Repository {
       const timer = setTimeout(() => controller.abort(new Error(`no answer within ${this.client.timeoutMs} ms`)), this.client.timeoutMs);
       let res: Response;
       try {
-        res = await fetch(url, { headers, redirect: 'follow', signal: controller.signal });
+        res = await fetchFollowing(url, { fetch: this.client.fetch, headers, signal: controller.signal, authOrigin: new URL(this.base).origin, what: `${what} from ${this.host}` });
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         const why = controller.signal.aborted ? String((controller.signal.reason as Error)?.message) : causeText(err);
         controller.abort();
+        if (err instanceof PullError) throw err;
         throw new RegistryUnreachableError(`registry ${this.host} unreachable: ${why}`, { cause: err });
       } finally {
         clearTimeout(timer);
@@ -196,24 +201,4 @@ export class Repository {
       reader.releaseLock();
     }
   }
-}
-
-/** The registry's own words: {"errors":[{"code":"MANIFEST_UNKNOWN","message":"..."}]}. */
-async function errorDetail(res: Response): Promise<string> {
-  const text = await res.text().catch(() => '');
-  try {
-    const json = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
-    const first = json.errors?.[0];
-    if (first) return [first.code, first.message].filter(Boolean).join(': ');
-  } catch {
-    // not JSON: the status says enough
-  }
-  return text.slice(0, 200).trim();
-}
-
-function statusError(status: number, what: string, detail: string): PullError {
-  const msg = `${what}: ${status}${detail ? ` ${detail}` : ''}`;
-  if (status === 401 || status === 403) return new UnauthorizedError(`access denied to ${msg}`);
-  if (status === 404) return new ImageNotFoundError(`not found: ${msg}`);
-  return new RegistryError(msg);
 }

@@ -8,6 +8,7 @@ import { type ImageManifest, kindOf, parseIndex, parseManifest } from './manifes
 import { type Platform, formatPlatform, selectManifest } from './platform.js';
 import type { Reference } from '../spec/reference.js';
 import type { Repository } from './registry.js';
+import { remoteText } from './response.js';
 
 export interface Resolved {
   /** What the reference names: the image record's target. */
@@ -28,7 +29,7 @@ export async function resolve(repo: Repository, ref: Reference, name: string, pl
   }
   const claimed = top.descriptor.digest;
   if (claimed.startsWith('sha256:') && claimed !== digest) {
-    throw new DigestMismatchError(`${name}: registry says the manifest is ${claimed}, but it hashes to ${digest}; refused`);
+    throw new DigestMismatchError(`${name}: registry says the manifest is ${remoteText(claimed)}, but it hashes to ${digest}; refused`);
   }
   const kind = kindOf(top.descriptor.mediaType, top.data, `${name} (${digest})`);
   const target: Descriptor = {
@@ -44,7 +45,7 @@ export async function resolve(repo: Repository, ref: Reference, name: string, pl
   const chosen = selectManifest(entries, platform);
   if (!chosen) {
     const offered = entries.map((e) => (e.platform ? formatPlatform(e.platform) : '(none)')).join(', ');
-    throw new NoMatchingPlatformError(`${name}: no manifest for ${formatPlatform(platform)} (the index has ${offered})`);
+    throw new NoMatchingPlatformError(`${name}: no manifest for ${formatPlatform(platform)} (the index has ${remoteText(offered)})`);
   }
   const child = await repo.manifest(chosen.digest, signal);
   verifyBytes(chosen, child.data);

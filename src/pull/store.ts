@@ -45,6 +45,8 @@ export interface BlobStore {
   writer(desc: Descriptor, labels: Record<string, string>, signal?: AbortSignal): Promise<BlobWriter | undefined>;
   /** A small blob (at most `desc.size` bytes) when the store has it already; else undefined. */
   read(desc: Descriptor): Promise<Buffer | undefined>;
+  /** Whether the store holds the whole blob already (for the free-disk check; absent: it never does). */
+  has?(desc: Descriptor): Promise<boolean>;
 }
 
 /** One blob being written: appended at offsets, then committed under its expected digest and size. */

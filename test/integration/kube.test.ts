@@ -154,6 +154,21 @@ describe(`kubernetes source (kubectl: ${KUBECTL})`, () => {
     assert.equal((await s.inContainerd('default.elsewhere')).container, false);
     assert.equal(converge.lines.filter((l) => l.key === 'default/elsewhere').length, 0);
     await kubectl.ok(['delete', 'ctr', 'elsewhere', '--timeout=10s']);
+    // The committed CRD makes spec.nodeName selectable: the server sends this node's resources only.
+    const reads = api.requests.filter((r) => isList(r) || isWatch(r));
+    assert.ok(reads.length > 0 && reads.every((r) => r.query.fieldSelector === `spec.nodeName=${NODE}`), 'every list and watch selects this node');
+    assert.equal(logged('the API server cannot select on the field; reading every resource and filtering here').length, 0);
+  });
+
+  it('a resource moved to another node leaves the server-side selection, and its container goes', async () => {
+    await apply('mover');
+    await s.waitRunning('default.mover', { converge });
+    await waitStatus('mover', (o) => o.status?.phase === 'Running', 'Running');
+    await kubectl.ok(['patch', 'ctr', 'mover', '--type=merge', '-p', '{"spec":{"nodeName":"node-2"}}']);
+    await s.waitGone('default.mover');
+    // Nothing on node-2 runs converge here: its finalizer goes by hand, as the README says for a node gone for good.
+    await kubectl.ok(['patch', 'ctr', 'mover', '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+    await kubectl.ok(['delete', 'ctr', 'mover', '--timeout=10s']);
   });
 
   it('resumes a watch dropped mid-stream from its resourceVersion, without relisting', async () => {

@@ -32,13 +32,13 @@ export function labelSelector(text: string | null): Selector {
   return (obj) => tests.every((t) => t(obj.metadata?.labels ?? {}));
 }
 
-export function fieldSelector(text: string | null, anyField = false): Selector {
+export function fieldSelector(text: string | null, anyField = false, selectable: readonly string[] = []): Selector {
   if (!text) return () => true;
   const tests = text.split(',').map((raw) => {
     const m = raw.trim().match(/^([\w.]+)\s*(==|=|!=)\s*(.*)$/);
     if (!m) throw badRequest(`invalid selector: '${raw}'; can't understand '${raw}'`);
     const [field, op, value] = [m[1], m[2], m[3]];
-    if (!anyField && field !== 'metadata.name' && field !== 'metadata.namespace') throw badRequest(`field label not supported: ${field}`);
+    if (!anyField && field !== 'metadata.name' && field !== 'metadata.namespace' && !selectable.includes(field)) throw badRequest(`field label not supported: ${field}`);
     const path = field.split('.');
     return (obj: Obj) => (String(path.reduce<any>((node, k) => node?.[k], obj) ?? '') === value) !== (op === '!=');
   });

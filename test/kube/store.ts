@@ -21,6 +21,22 @@ export interface WatchEvent {
   object: Obj;
   rv: number;
   key: string;
+  /** The object before a MODIFIED: a watch with a selector needs it (see `asSeenBy`). */
+  previous?: Obj;
+}
+
+/**
+ * An event as a watch with a selector sees it, as kube's watch cache sends it: an object
+ * that starts to match is ADDED, one that stops matching is DELETED, one that matches
+ * neither before nor after is not sent.
+ */
+function asSeenBy(e: WatchEvent, match: Selector): WatchEvent | undefined {
+  const now = match(e.object);
+  if (e.type !== 'MODIFIED') return now ? e : undefined;
+  const was = e.previous !== undefined && match(e.previous);
+  if (was && now) return e;
+  if (was) return { ...e, type: 'DELETED' };
+  return now ? { ...e, type: 'ADDED' } : undefined;
 }
 
 export interface WriteOptions {
@@ -101,7 +117,7 @@ export class Store {
   private matcher(sel: Selectors, t?: ResourceType): Selector {
     const labels = labelSelector(sel.labelSelector ?? null);
     // Events take selectors on any field (kubectl describe asks for involvedObject.*).
-    const fields = fieldSelector(sel.fieldSelector ?? null, t?.plural === 'events');
+    const fields = fieldSelector(sel.fieldSelector ?? null, t?.plural === 'events', t?.selectable ?? []);
     return (o) => labels(o) && fields(o);
   }
 
@@ -250,13 +266,17 @@ export class Store {
     const rv = ++this.revision;
     obj.metadata.resourceVersion = String(rv);
     const id = `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+    const previous = this.bucket(t).get(id);
     if (type === 'DELETED') this.bucket(t).delete(id);
     else this.bucket(t).set(id, clone(obj));
     const event: WatchEvent = { type, object: clone(obj), rv, key };
+    if (type === 'MODIFIED' && previous) event.previous = clone(previous);
     this.history.push(event);
     if (this.history.length > this.maxHistory) this.compacted = this.history.shift()!.rv;
     for (const w of this.watchers) {
-      if (w.key === key && (w.namespace === undefined || w.namespace === obj.metadata.namespace) && w.match(obj)) w.send(event);
+      if (w.key !== key || (w.namespace !== undefined && w.namespace !== obj.metadata.namespace)) continue;
+      const seen = asSeenBy(event, w.match);
+      if (seen) w.send(seen);
     }
   }
 
@@ -288,7 +308,9 @@ export class Store {
         });
       }
       for (const e of this.history) {
-        if (e.rv > from && e.key === key && (ns === undefined || e.object.metadata.namespace === ns) && match(e.object)) backlog.push(e);
+        if (e.rv <= from || e.key !== key || (ns !== undefined && e.object.metadata.namespace !== ns)) continue;
+        const seen = asSeenBy(e, match);
+        if (seen) backlog.push(seen);
       }
     }
     const watcher: Watcher = { key, namespace: ns, match, send };

@@ -32,6 +32,8 @@ export interface ResourceType {
   columns: PrinterColumn[];
   /** metadata.generation is kept (CRs and CRDs). */
   generation: boolean;
+  /** Fields a field selector may name besides metadata.name/namespace (a CRD's selectableFields, without the leading dot). */
+  selectable?: string[];
   /** The CRD that defines it. */
   crd?: string;
 }
@@ -113,6 +115,7 @@ export function typesOfCrd(crd: any): ResourceType[] {
       status: v.subresources?.status !== undefined,
       columns: v.additionalPrinterColumns ?? [],
       generation: true,
+      selectable: ((v.selectableFields ?? []) as { jsonPath: string }[]).map((f) => f.jsonPath.replace(/^\./, '')),
       crd: crd.metadata.name,
     }));
 }

@@ -146,7 +146,22 @@ describe('test API server: watch', () => {
     assert.deepEqual(store.list(t, 'default', { fieldSelector: 'metadata.name=b' }).items.map((o) => o.metadata.name), ['b']);
     assert.deepEqual(store.list(t, 'default', { labelSelector: 'app in (x,y)' }).items.map((o) => o.metadata.name), ['a']);
     assert.deepEqual(store.list(t, 'default', { labelSelector: '!app' }).items.map((o) => o.metadata.name), ['b']);
-    fails(() => store.list(t, 'default', { fieldSelector: 'spec.nodeName=x' }), 400, 'BadRequest', /field label not supported/);
+    fails(() => store.list(t, 'default', { fieldSelector: 'spec.image=x' }), 400, 'BadRequest', /field label not supported/);
+  });
+
+  it("the CRD's selectableFields: spec.nodeName selects, and a watch sees an object leave and join the selection", () => {
+    const { store, t } = setup();
+    const here = store.create(t, 'default', ctr('a', { nodeName: 'n1' }), OPTS).object;
+    store.create(t, 'default', ctr('b', { nodeName: 'n2' }), OPTS);
+    assert.deepEqual(store.list(t, 'default', { fieldSelector: 'spec.nodeName=n1' }).items.map((o) => o.metadata.name), ['a']);
+    const seen: string[] = [];
+    const stop = store.watch(t, undefined, store.list(t, undefined).resourceVersion, { fieldSelector: 'spec.nodeName=n1' }, (e) => seen.push(`${e.type} ${e.object.metadata.name}`));
+    const moved = store.update(t, 'default', 'a', { ...here, spec: { ...here.spec, nodeName: 'n2' } }, OPTS).object;
+    store.update(t, 'default', 'a', { ...moved, spec: { ...moved.spec, image: 'other' } }, OPTS);
+    const b = store.list(t, 'default', { fieldSelector: 'metadata.name=b' }).items[0];
+    store.update(t, 'default', 'b', { ...b, spec: { ...b.spec, nodeName: 'n1' } }, OPTS);
+    stop();
+    assert.deepEqual(seen, ['DELETED a', 'ADDED b'], 'leaving is DELETED, joining ADDED, and nothing of what matches neither');
   });
 });
 

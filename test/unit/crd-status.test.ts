@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StatusRow } from '../../src/reconcile/status.js';
-import { buildContainerStatus, sameStatus, stableMessage, type StatusInput } from '../../src/publish/kube/status.js';
+import { STATUS_MESSAGE_MAX, buildContainerStatus, sameStatus, stableMessage, type StatusInput } from '../../src/publish/kube/status.js';
 import { crdSchema } from '../../src/sources/kube/crd.js';
 import { validate } from '../kube/schema.js';
 
@@ -99,6 +99,15 @@ describe('Container status', () => {
     assert.equal(c.pid, undefined, 'not our container');
     const d = buildContainerStatus(input({ deleting: true }));
     assert.equal(d.phase, 'Removing');
+  });
+
+  it('a message that carries remote text is one bounded line on the resource', () => {
+    const s = buildContainerStatus(input({ row: row({ phase: 'Failed', pid: null, message: `RegistryError: ${'x\n\u001b[2J'.repeat(5000)}` }) }));
+    // Cut at the bound, then escaped: a kept character is at most six (\u001b), within the CRD's 32768.
+    const max = STATUS_MESSAGE_MAX * 6 + 1;
+    assert.ok(s.message !== undefined && s.message.length <= max && s.message.endsWith('…'));
+    assert.ok(!/[\n\u001b]/.test(s.message ?? ''));
+    assert.ok(s.conditions.every((c) => c.message.length <= max && !c.message.includes('\n')));
   });
 
   it('is valid against the CRD status schema', () => {

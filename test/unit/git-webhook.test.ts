@@ -109,8 +109,8 @@ test('without a secret any POST triggers a fetch; other methods and big bodies a
   const get = await fetch(`http://${server.address}/v1/git/sync`);
   assert.equal(get.status, 405);
   assert.equal(get.headers.get('allow'), 'POST');
-  const big = await fetch(`http://${server.address}/v1/git/sync`, { method: 'POST', body: new Uint8Array(11 << 20) }).catch((err: Error) => err);
-  assert.ok(big instanceof Error || big.status === 413, `a body over 10 MiB is refused (${big instanceof Error ? big.message : big.status})`);
+  const big = await fetch(`http://${server.address}/v1/git/sync`, { method: 'POST', body: new Uint8Array(2 << 20) });
+  assert.equal(big.status, 413, 'a body over 1 MiB is refused');
   assert.equal(source.calls, 1);
   const sources = await (await fetch(`http://${server.address}/v1/sources`)).json();
   assert.deepEqual(sources, [{ name: 'dir:/etc/converge', kind: 'dir' }, { name: source.name, kind: 'git', revision: 'c0ffee' }]);

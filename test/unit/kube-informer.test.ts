@@ -98,3 +98,57 @@ test('stop() ends a back-off wait at once and nothing is tried after it', async 
   await settle();
   assert.equal(state.lists, 1);
 });
+
+/** A client that records every list and watch query; `selectable` says whether it can select on spec.nodeName. */
+function selectingClient(selectable: boolean) {
+  const objects = [
+    { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'here', namespace: 'default', resourceVersion: '5' }, spec: { nodeName: 'node-1' } },
+    { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'there', namespace: 'default', resourceVersion: '6' }, spec: { nodeName: 'node-2' } },
+  ];
+  const lists: (string | undefined)[] = [];
+  const watches: (string | undefined)[] = [];
+  const client: KubeClient = {
+    server: 'https://kube.invalid',
+    async request<T>(_method: string, _path: string, options: { query?: Record<string, string | undefined> } = {}): Promise<T> {
+      const selector = options.query?.fieldSelector;
+      lists.push(selector);
+      if (selector !== undefined && !selectable) throw new KubeApiError('BadRequest', 'field label not supported: spec.nodeName', 400, 'BadRequest');
+      const items = selector === undefined ? objects : objects.filter((o) => `spec.nodeName=${o.spec.nodeName}` === selector);
+      return { kind: 'ContainerList', apiVersion: 'converge.dev/v1alpha1', metadata: { resourceVersion: '7' }, items } as T;
+    },
+    async watch(_path, query, signal) {
+      watches.push(query.fieldSelector);
+      return (async function* (): AsyncGenerator<WatchEvent> {
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      })();
+    },
+  };
+  return { client, lists, watches };
+}
+
+test('asks the server for this node only (fieldSelector on list and watch)', async () => {
+  const { client, lists, watches } = selectingClient(true);
+  const informer = new Informer({ client, path: PATH, log: pino({ level: 'silent' }), fieldSelector: 'spec.nodeName=node-1', keep: (o) => o.spec?.nodeName === 'node-1', onChange: () => {}, clock: new FakeClock() });
+  await informer.start();
+  await settle();
+  assert.deepEqual(lists, ['spec.nodeName=node-1']);
+  assert.deepEqual(watches, ['spec.nodeName=node-1']);
+  assert.deepEqual([...informer.objects.keys()], ['default/here']);
+  await informer.stop();
+});
+
+test('a server that answers 400 to the field selector is read whole and filtered here, at once and for good', async () => {
+  const { client, lists, watches } = selectingClient(false);
+  const { log, lines } = logSink();
+  const clock = new FakeClock();
+  const informer = new Informer({ client, path: PATH, log, fieldSelector: 'spec.nodeName=node-1', keep: (o) => o.spec?.nodeName === 'node-1', onChange: () => {}, clock });
+  await informer.start();
+  await settle();
+  assert.deepEqual(lists, ['spec.nodeName=node-1', undefined], 'the second list without the selector, with no back-off wait');
+  assert.deepEqual(watches, [undefined]);
+  assert.equal(informer.synced, true);
+  assert.equal(informer.fieldSelector, undefined);
+  assert.deepEqual([...informer.objects.keys()], ['default/here'], 'the other node\'s resource is filtered out here');
+  assert.equal(lines.filter((l) => l.msg === 'the API server cannot select on the field; reading every resource and filtering here').length, 1);
+  await informer.stop();
+});

@@ -14,6 +14,7 @@ import type { KubeObject } from '../../src/sources/kube/convert.js';
 import type { KubeResources } from '../../src/sources/kube/source.js';
 import { createKubePublisher, resourcePath } from '../../src/publish/kube/publisher.js';
 import type { ControllerView } from '../../src/publish/kube/view.js';
+import { EVENT_MESSAGE_MAX, createEventRecorder } from '../../src/publish/kube/events.js';
 
 const KEY = 'default/web';
 const PATH = '/apis/converge.dev/v1alpha1/namespaces/default/containers/web';
@@ -118,4 +119,26 @@ test('the status ticker writes a change no reconcile reported; stop() ends it', 
   assert.equal(clock.pending(), 0, 'no ticker after stop');
   assert.equal(f.readers.size, 0, 'no longer follows the source');
   assert.equal(resourcePath(f.obj), PATH);
+});
+
+test('an Event message is one bounded line, whatever the error carried', async () => {
+  const posted: any[] = [];
+  const client: KubeClient = {
+    server: 'https://kube.invalid',
+    async request<T>(_method: string, _path: string, options: { body?: unknown } = {}): Promise<T> {
+      posted.push(options.body);
+      return {} as T;
+    },
+    watch: () => Promise.reject(new Error('no watch here')),
+  };
+  const events = createEventRecorder({ client, log: pino({ level: 'silent' }), nodeName: 'node-1', clock: new FakeClock() });
+  const obj: KubeObject = { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'web', namespace: 'default', uid: 'u1' }, spec: {} };
+  events.record(obj, 'Warning', 'Failed', `RegistryError: ${'evil\r\n\u001b]0;title\u0007'.repeat(1000)}`);
+  await events.flush();
+  assert.equal(posted.length, 1);
+  const message = posted[0].message as string;
+  // Cut at the bound, then escaped: a kept character is at most six (\u0007).
+  assert.ok(message.length <= EVENT_MESSAGE_MAX * 6 + 1, `bounded (${message.length})`);
+  assert.ok(message.endsWith('…'));
+  assert.ok(!/[\r\n\u001b\u0007]/.test(message), 'no control characters');
 });

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../clock.js';
 import type { KubeClient } from '../../sources/kube/client.js';
 import type { KubeObject } from '../../sources/kube/convert.js';
+import { oneLine } from '../../spec/quote.js';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -18,6 +19,9 @@ export interface EventRecorder {
   flush(): Promise<void>;
 }
 
+/** kubectl describe shows an Event on one line; the API server caps events.k8s.io notes at 1 KiB. */
+export const EVENT_MESSAGE_MAX = 1000;
+
 export function createEventRecorder(opts: { client: KubeClient; log: Logger; nodeName: string; repeatMs?: number; clock?: Clock }): EventRecorder {
   const repeatMs = opts.repeatMs ?? 5 * 60_000;
   const clock = opts.clock ?? systemClock;
@@ -25,7 +29,9 @@ export function createEventRecorder(opts: { client: KubeClient; log: Logger; nod
   const pending = new Set<Promise<void>>();
 
   return {
-    record(obj, type, reason, message) {
+    record(obj, type, reason, text) {
+      // An Event is one line and short, whatever the message carries.
+      const message = oneLine(text, EVENT_MESSAGE_MAX);
       const uid = obj.metadata.uid ?? obj.metadata.name;
       if (type === 'Warning') {
         const last = lastWarning.get(uid);

@@ -7,6 +7,7 @@
 
 import type { StatusRow } from '../../reconcile/status.js';
 import { canonicalJson } from '../../spec/hash.js';
+import { oneLine } from '../../spec/quote.js';
 
 export type ConditionType = 'Ready' | 'Progressing' | 'Degraded';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -106,6 +107,9 @@ export function stableMessage(message: string): string {
     .trim();
 }
 
+/** Well under the CRD's 32768 for a condition message; more is noise in `kubectl describe`. */
+export const STATUS_MESSAGE_MAX = 4000;
+
 const iso = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
 
 export function buildContainerStatus(input: StatusInput): ContainerStatus {
@@ -128,6 +132,9 @@ export function buildContainerStatus(input: StatusInput): ContainerStatus {
     phase = 'Pending';
     message = 'waiting for the controller';
   }
+  // The last gate before the API server: whatever a message carries (a registry's words, a
+  // file's), it is one line of bounded length there.
+  message = oneLine(message, STATUS_MESSAGE_MAX);
   const exitCode = row?.exitCode ?? undefined;
   const shape = shapeOf(phase, exitCode === null ? undefined : exitCode);
   if (problems.length > 0 && !input.deleting && !input.heldBy) shape.degraded = ['InvalidSpec', T];

@@ -6,6 +6,12 @@
 // the cache as it was. The cache only ever holds the objects `keep` accepts (this node's),
 // so a resource moved to another node leaves it.
 //
+// With a `fieldSelector` (spec.nodeName=<node>, which the CRD declares selectable), the API
+// server sends only this node's objects, so a node neither reads nor holds every other
+// node's specs. A server that cannot select on the field (no selectableFields: before
+// Kubernetes 1.30, or the gate off) answers 400; the informer then lists and watches
+// everything and `keep` filters, as before.
+//
 // Why not client-node's ListWatch: it does not ask for bookmarks, stops for good on any
 // error other than 410 (the caller must restart it and cannot tell "relisted" from
 // "reconnected"), and says nothing when the cache becomes stale or fresh again, which is
@@ -27,6 +33,8 @@ export interface InformerOptions {
   onChange: () => void;
   /** Retry delays: doubling from initialMs to maxMs, ±20 % jitter. Default 200 ms to 30 s. */
   backoff?: { initialMs: number; maxMs: number };
+  /** Asked of the server with every list and watch; dropped for good when the server answers 400 to it. */
+  fieldSelector?: string;
   /** Asked of the server per watch; spread over [n, 2n) so many nodes do not reconnect at once. Default 300. */
   watchTimeoutSeconds?: number;
   /** What the retries wait on. Default: the system clock. */
@@ -56,8 +64,11 @@ export class Informer {
   private firstAttempt: (() => void) | undefined;
   private readonly clock: Clock;
   private readonly backoff: Backoff;
+  /** The field selector in use: the option's, until the server refuses it. */
+  fieldSelector: string | undefined;
 
   constructor(private readonly opts: InformerOptions) {
+    this.fieldSelector = opts.fieldSelector;
     this.clock = opts.clock ?? systemClock;
     const { initialMs, maxMs } = opts.backoff ?? { initialMs: 200, maxMs: 30_000 };
     // Only progress resets the delay (see run()), never the mere passing of time.
@@ -101,6 +112,12 @@ export class Informer {
   /** After a failed list or watch: relist at once on 410, else keep the cache and back off. */
   private async failed(err: unknown): Promise<void> {
     const e = err instanceof KubeApiError ? err : new KubeApiError('Unavailable', String(err), 0, '', { cause: err });
+    if (e.code === 'BadRequest' && this.fieldSelector !== undefined) {
+      this.opts.log.warn({ fieldSelector: this.fieldSelector, reason: e.message }, 'the API server cannot select on the field; reading every resource and filtering here');
+      this.fieldSelector = undefined;
+      this.resourceVersion = '';
+      return;
+    }
     if (e.code === 'Gone' || e.code === 'TooLargeResourceVersion') {
       this.stats.relistsAfterGone++;
       this.opts.log.info({ resourceVersion: this.resourceVersion, reason: e.message }, 'resourceVersion no longer served; relisting');
@@ -122,7 +139,9 @@ export class Informer {
   }
 
   private async relist(): Promise<void> {
-    const list = await this.opts.client.request<{ metadata?: { resourceVersion?: string }; items?: KubeObject[]; kind?: string; apiVersion?: string }>('GET', this.opts.path);
+    const list = await this.opts.client.request<{ metadata?: { resourceVersion?: string }; items?: KubeObject[]; kind?: string; apiVersion?: string }>('GET', this.opts.path, {
+      query: { fieldSelector: this.fieldSelector },
+    });
     this.stats.lists++;
     this.lastListAt = this.clock.now();
     this.objects.clear();
@@ -145,7 +164,7 @@ export class Informer {
   private async watchOnce(): Promise<number> {
     const base = this.opts.watchTimeoutSeconds ?? 300;
     const timeoutSeconds = base + Math.floor(Math.random() * base);
-    const query = { resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) };
+    const query = { resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds), fieldSelector: this.fieldSelector };
     const stream = await this.opts.client.watch(this.opts.path, query, this.abort.signal, (timeoutSeconds + 30) * 1000);
     this.stats.watches++;
     this.opts.log.debug({ resourceVersion: this.resourceVersion }, 'watching');

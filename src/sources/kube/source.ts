@@ -70,6 +70,8 @@ export function createKubeSource(opts: KubeSourceOptions): KubeSource {
     client: opts.client,
     path,
     log,
+    // The server filters where it can (selectableFields in the CRD); this check stays, for the servers that cannot.
+    fieldSelector: `spec.nodeName=${opts.nodeName}`,
     keep: (obj) => obj.spec?.nodeName === opts.nodeName,
     onChange: () => emit(),
     backoff: opts.backoff,
