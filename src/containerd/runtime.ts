@@ -22,8 +22,9 @@ import { toActual } from './actual.js';
 import { TaskOps } from './taskops.js';
 import { NamespacesService } from './namespaces.js';
 import { buildSpec, detectCgroupVersion, readHostRlimits } from './oci.js';
+import { readHostCapabilities, readHostDevices } from './host.js';
 import { SnapshotsService } from './snapshots.js';
-import { runcOptions, runcRoot } from './runc.js';
+import { cgroupsPathOf, runcOptions, runcRoot } from './runc.js';
 import { TasksService } from './tasks.js';
 import { type UserFiles, needsUserFiles, readImageUserFiles, resolveUser } from './user.js';
 import { type DaemonVersion, VersionService } from './version.js';
@@ -100,6 +101,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   // Host facts that do not change while converge runs.
   const hostRlimits = readHostRlimits();
   const cgroupVersion = detectCgroupVersion();
+  const hostCapabilities = readHostCapabilities();
   // Image layers are immutable, so their /etc files are too: one mount per image, not per create.
   const userFiles = new Map<string, UserFiles>();
   // Long enough for the calls made under it; short, so a crash leaks nothing for long.
@@ -156,7 +158,20 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     const image = await resolver.resolve(await imageName(body.image));
     const userText = body.user ?? image.config.User ?? '';
     const user = resolveUser(userText, needsUserFiles(userText) ? await imageUserFiles(image.chainId) : {});
-    const spec = buildSpec({ id, containerdNamespace: namespace, spec: desired.spec, image: image.config, user, hostRlimits, cgroupVersion });
+    const spec = buildSpec({
+      id,
+      containerdNamespace: namespace,
+      spec: desired.spec,
+      image: image.config,
+      user,
+      hostRlimits,
+      cgroupVersion,
+      cgroupsPath: cgroupsPathOf(opts.address, namespace, id),
+      hostCapabilities,
+      // Read at each create: devices come and go (a USB disk), and only privileged ones need them.
+      hostDevices: desired.spec.spec.securityContext?.privileged === true ? readHostDevices() : undefined,
+      bindSources: desired.bindSources,
+    });
     const labels: Record<string, string> = {
       ...(desired.spec.metadata.labels ?? {}),
       [LABEL_MANAGED]: 'true',

@@ -7,6 +7,7 @@ import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { isCapability, normalizeCapability } from './capabilities.js';
 import { CPU_PATTERN, MEMORY_PATTERN, parseBytes, parseCpu } from './quantity.js';
 import { quote } from './quote.js';
 import { fieldPath } from './yaml.js';
@@ -52,6 +53,7 @@ const PATTERN_MESSAGES: Record<string, string> = {
   '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$':
     'must be a label value: letters, digits, "-", "_" and ".", starting and ending with a letter or digit',
   '^[^\\s]*$': 'must not contain whitespace',
+  '^[A-Za-z][A-Za-z_]*$': 'must be a capability name such as NET_ADMIN or CAP_NET_ADMIN, or ALL',
   '^[^=\\x00]+$': 'must not contain "=" or NUL',
   '^/': 'must be an absolute path (starting with "/")',
   '^[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?$': 'must be uid[:gid], numeric or names known to the image',
@@ -295,6 +297,31 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
   const signal = spec.stopSignal;
   if (typeof signal === 'string' && SIGNAL_SHAPE.test(signal) && !validSignal(signal)) {
     out.push({ path: 'spec.stopSignal', message: `unknown signal ${quote(signal)}` });
+  }
+  out.push(...securityChecks(spec));
+  return out;
+}
+
+/** Capability names the kernel knows, none both added and dropped; no root with runAsNonRoot. */
+function securityChecks(spec: Record<string, unknown>): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  const ctx = obj(spec.securityContext) ?? {};
+  const caps = obj(ctx.capabilities) ?? {};
+  const named = new Map<string, string>();
+  for (const field of ['add', 'drop']) {
+    list(caps[field]).forEach((name, i) => {
+      if (typeof name !== 'string' || !/^[A-Za-z][A-Za-z_]*$/.test(name)) return;
+      const at = fieldPath(fieldPath(`spec.securityContext.capabilities`, field), i);
+      if (!isCapability(name)) return void out.push({ path: at, message: `unknown capability ${quote(name)}` });
+      const normal = normalizeCapability(name);
+      const other = named.get(normal);
+      if (other && !other.includes(`.${field}[`)) out.push({ path: at, message: `${quote(name)} is both added and dropped (also ${other})` });
+      named.set(normal, at);
+    });
+  }
+  // A numeric root user is known now; a named one is checked when the image says who it is.
+  if (ctx.runAsNonRoot === true && typeof spec.user === 'string' && /^0+(:|$)/.test(spec.user)) {
+    out.push({ path: 'spec.user', message: 'is root (uid 0), which securityContext.runAsNonRoot forbids' });
   }
   return out;
 }
