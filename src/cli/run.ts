@@ -39,6 +39,7 @@ function parseRunArgs(args: string[]) {
       'backoff-initial': { type: 'string', default: '100ms' },
       'backoff-max': { type: 'string', default: '5m' },
       'backoff-reset': { type: 'string', default: '10s' },
+      'max-grace-period': { type: 'string', default: '5m' },
       ...GIT_FLAGS,
       ...KUBE_FLAGS,
       ...REGISTRY_OPTIONS,
@@ -63,6 +64,7 @@ export async function runCommand(args: string[]): Promise<number> {
     resetAfterMs: parseDuration(values['backoff-reset'], '--backoff-reset'),
   };
   const resyncMs = parseDuration(values.resync, '--resync');
+  const maxGraceMs = parseDuration(values['max-grace-period'], '--max-grace-period');
   const stateDir = path.resolve(values['state-dir']);
   const log = createLogger({ level: values['log-level'] });
   // Before containerd starts: a bad flag must not leave an embedded containerd behind.
@@ -78,7 +80,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
   try {
-    return await serve({ values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff });
+    return await serve({ values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff, maxGraceMs });
   } finally {
     await own?.stop();
   }
@@ -95,10 +97,11 @@ async function serve(ctx: {
   workers: number;
   resyncMs: number;
   backoff: BackoffOptions;
+  maxGraceMs: number;
 }): Promise<number> {
-  const { values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff } = ctx;
+  const { values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff, maxGraceMs } = ctx;
   const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
-  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint });
+  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint, maxGraceMs });
   const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
   if (git) sources.push(git.source);
   if (kube) sources.push(kube.source);

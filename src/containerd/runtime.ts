@@ -48,6 +48,11 @@ export interface ContainerdRuntimeOptions {
   timeoutMs?: number;
   /** How images are pulled: registries spoken to over plain HTTP, where credentials are. */
   registry?: RegistrySettings;
+  /**
+   * The longest a stop waits for a task before SIGKILL, whatever a spec's
+   * terminationGracePeriodSeconds (or a container's label) says. Default 5 minutes.
+   */
+  maxGraceMs?: number;
   /** Called at each named step of create, start and remove: the fault tests' failpoints. */
   failpoint?: (step: FailpointStep) => void;
 }
@@ -80,6 +85,7 @@ export interface ContainerdRuntime extends Runtime {
 }
 
 const USER_FILES_CACHE = 64;
+export const DEFAULT_MAX_GRACE_MS = 5 * 60_000;
 
 export function createContainerdRuntime(opts: ContainerdRuntimeOptions): ContainerdRuntime {
   const namespace = opts.namespace;
@@ -108,7 +114,10 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const leaseMs = Math.max(60_000, 3 * timeoutMs);
   const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> => leaseKeeper.withLease(leaseMs, fn);
   const taskOps = new TaskOps(tasks, log, timeoutMs);
-  const { getTask, deleteTaskQuiet, stop } = taskOps;
+  const { getTask, deleteTaskQuiet } = taskOps;
+  // A spec from someone else must not hold a worker (a removal, a recreate) for days.
+  const maxGraceMs = opts.maxGraceMs ?? DEFAULT_MAX_GRACE_MS;
+  const stop = (id: string, signal: string, graceMs: number): Promise<void> => taskOps.stop(id, signal, Math.min(graceMs, maxGraceMs));
 
   const logPath = (id: string): string => path.join(logDir, `${id}.log`);
 
@@ -180,7 +189,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       [LABEL_RESTARTS]: String(options.restarts),
       [LABEL_KEY]: desired.key,
       [LABEL_STOP_SIGNAL]: desired.resolved.stopSignal,
-      [LABEL_STOP_GRACE]: String(desired.resolved.graceMs / 1000),
+      [LABEL_STOP_GRACE]: String(Math.min(desired.resolved.graceMs, maxGraceMs) / 1000),
     };
     return { id, image, spec, labels };
   }
