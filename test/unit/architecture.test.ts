@@ -64,12 +64,13 @@ const ALLOWED: Record<string, string[]> = {
   spec: [...BASE],
   sources: [...BASE, 'spec', 'desired'],
   desired: [...BASE, 'spec'],
+  policy: [...BASE, 'spec', 'desired'],
   reconcile: [...BASE, 'spec', 'desired'],
   pull: [...BASE, 'spec'],
   containerd: [...BASE, 'spec', 'reconcile', 'pull'],
   publish: [...BASE, 'spec', 'desired', 'reconcile', 'sources'],
   embedded: [...BASE],
-  cli: [...BASE, 'spec', 'desired', 'reconcile', 'pull', 'containerd', 'sources', 'publish', 'embedded'],
+  cli: [...BASE, 'spec', 'desired', 'policy', 'reconcile', 'pull', 'containerd', 'sources', 'publish', 'embedded'],
 };
 
 test('every top-level part of src/ imports only the parts below it', () => {
