@@ -22,6 +22,7 @@ import { createController } from '../reconcile/controller.js';
 import { countReconciles, createMetrics } from '../publish/metrics.js';
 import { startServer, type StatusServer } from '../publish/http.js';
 import { failpointFromEnv } from './failpoint.js';
+import { POLICY_FLAGS, gateFromFlags, policyFromFlags, reloadOnHangup } from './policy-flags.js';
 
 export { STATE_FILE } from './common.js';
 import { STATE_FILE } from './common.js';
@@ -43,6 +44,7 @@ function parseRunArgs(args: string[]) {
       ...GIT_FLAGS,
       ...KUBE_FLAGS,
       ...REGISTRY_OPTIONS,
+      ...POLICY_FLAGS,
     },
   });
 }
@@ -71,6 +73,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const kube = await kubeFromFlags(values, { log });
   const git = gitFromFlags(values, { stateDir, log });
   const registry = registrySettings(values);
+  const policy = await policyFromFlags(values);
   await fs.mkdir(stateDir, { recursive: true });
 
   const { address, embedded } = await resolveAddress(values['containerd-address'], stateDir);
@@ -80,7 +83,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
   try {
-    return await serve({ values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff, maxGraceMs });
+    return await serve({ values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff, maxGraceMs, policy });
   } finally {
     await own?.stop();
   }
@@ -98,15 +101,17 @@ async function serve(ctx: {
   resyncMs: number;
   backoff: BackoffOptions;
   maxGraceMs: number;
+  policy: Awaited<ReturnType<typeof policyFromFlags>>;
 }): Promise<number> {
-  const { values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff, maxGraceMs } = ctx;
+  const { values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff, maxGraceMs, policy } = ctx;
   const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
   const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint, maxGraceMs });
   const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
   if (git) sources.push(git.source);
   if (kube) sources.push(kube.source);
   const metrics = createMetrics({ processMetrics: true });
-  const controller = createController({ runtime, sources, log, workers, resyncMs, backoff });
+  const controller = createController({ runtime, sources, gate: gateFromFlags(values, policy), log, workers, resyncMs, backoff });
+  const stopReloading = reloadOnHangup(values, controller.store, log);
   countReconciles(metrics, controller);
   const kubePublisher = kube?.publish(controller, runtime);
 
@@ -127,6 +132,7 @@ async function serve(ctx: {
   await ensureNamespace(runtime, log);
   await controller.start();
   const signal = await stopping;
+  stopReloading();
   log.info({ signal }, 'stopping; containers keep running');
   // The publisher first: nothing is written back to Kubernetes for the last reconciles.
   await kubePublisher?.stop();

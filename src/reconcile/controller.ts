@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { Backoff, DEFAULT_BACKOFF, FailureRateLimiter, sleepOn, type BackoffOptions } from '../backoff.js';
 import { systemClock, type Clock } from '../clock.js';
-import { createDesiredStore, type DesiredStore, type Source } from '../desired.js';
+import { createDesiredStore, type DesiredStore, type Gate, type Source } from '../desired.js';
 import { codeOf, messageOf } from '../errors.js';
 import type { Key } from '../spec/types.js';
 import { Memory } from './memory.js';
@@ -17,6 +17,8 @@ import { buildStatus, type StatusRow } from './status.js';
 export interface ControllerOptions {
   runtime: Runtime;
   sources: Source[];
+  /** What may run and which sources may be empty (the policy); default OPEN_GATE. */
+  gate?: Gate;
   log: Logger;
   clock?: Clock;
   workers?: number;
@@ -53,7 +55,7 @@ export function createController(opts: ControllerOptions): Controller {
   const clock = opts.clock ?? systemClock;
   const backoff = opts.backoff ?? DEFAULT_BACKOFF;
   const resyncMs = opts.resyncMs ?? 60_000;
-  const store = createDesiredStore(opts.sources.map((s) => s.name));
+  const store = createDesiredStore(opts.sources.map((s) => s.name), opts.gate);
   // Failed reconciles (a start that fails, an image that cannot be pulled) back off on the
   // same flags as restarts, so a crash loop looks the same whichever way it fails.
   const queue = new WorkQueue(clock, new FailureRateLimiter(backoff.initialMs, backoff.maxMs));
