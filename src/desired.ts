@@ -146,7 +146,7 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
    * (before the first read) containers from it run. Held, it changes nothing.
    */
   function heldEmpty(source: string, state: SourceState, snapshot: Snapshot): boolean {
-    if (!snapshot.complete || snapshot.specs.length > 0 || gate.allowEmpty(source)) return false;
+    if (!snapshot.complete || !(snapshot.empty ?? snapshot.specs.length === 0) || gate.allowEmpty(source)) return false;
     if (state.claims.size > 0) return true;
     return !state.seenComplete && [...preferred.values()].some((origin) => sourceOwns(source, origin));
   }

@@ -170,4 +170,10 @@ export interface Snapshot {
   specs: DesiredContainer[];
   problems: Problem[];
   complete: boolean;
+  /**
+   * The read found nothing at all (default: no specs). A source says false when it holds
+   * things that are no specs on purpose: Kubernetes resources being deleted, whose removal
+   * must go ahead even when they are the last ones.
+   */
+  empty?: boolean;
 }

@@ -302,3 +302,13 @@ test('sourceOwns: which origins are a source\'s', () => {
   ];
   for (const [source, origin, want] of cases) assert.equal(sourceOwns(source, origin), want, `${source} ${origin}`);
 });
+
+test('a source that says it is not empty (resources being deleted) prunes its last spec', () => {
+  const store = createDesiredStore(['kube']);
+  store.update(snap('kube', [c('web', 'kube:default/web')]));
+  store.update({ ...snap('kube', []), empty: false });
+  assert.equal(store.desired().size, 0);
+  store.update(snap('kube', [c('web', 'kube:default/web')]));
+  store.update({ ...snap('kube', []), empty: true }); // the list came back with nothing at all
+  assert.equal(store.desired().size, 1);
+});
