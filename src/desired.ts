@@ -45,6 +45,8 @@ export interface Gate {
   admit(container: DesiredContainer, source: string): Admission;
   /** Whether a complete read of `source` with no spec at all may remove what it declared. */
   allowEmpty(source: string): boolean;
+  /** Told when an empty read of `source` starts (true) or stops (false) being held. */
+  held?(source: string, holding: boolean, problem: Problem): void;
 }
 
 /** Admits everything and lets no source prune by being empty. */
@@ -89,6 +91,8 @@ interface SourceState {
   problems: Problem[];
   denials: Problem[];
   seenComplete: boolean;
+  /** Its latest read is an empty one, held. */
+  held: boolean;
   /** The latest snapshot as the source sent it, for a new gate. */
   raw?: Snapshot;
   /** Origin -> its last specs the gate admitted: what a denied file keeps running. */
@@ -106,7 +110,7 @@ export function sourceOwns(source: string, origin: string): boolean {
   return origin.startsWith(`${source}/`) && !origin.slice(source.length + 1).includes('/');
 }
 
-const newState = (): SourceState => ({ claims: new Map(), problems: [], denials: [], seenComplete: false, lastGood: new Map() });
+const newState = (): SourceState => ({ claims: new Map(), problems: [], denials: [], seenComplete: false, held: false, lastGood: new Map() });
 
 export function createDesiredStore(sourceNames: string[], initialGate: Gate = OPEN_GATE): DesiredStore {
   const sources = new Map<string, SourceState>();
@@ -165,10 +169,15 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
     const snapshot = state.raw!;
     const touched = new Set<Key>();
     if (heldEmpty(source, state, snapshot)) {
-      state.problems = [...snapshot.problems, emptyProblem(source, state)];
+      const problem = emptyProblem(source, state);
+      state.problems = [...snapshot.problems, problem];
       state.denials = [];
+      if (!state.held) gate.held?.(source, true, problem);
+      state.held = true;
       return touched;
     }
+    if (state.held) gate.held?.(source, false, { file: originFile(source), path: '', message: 'the source has specs again' });
+    state.held = false;
     const next = new Map<string, Claim>();
     for (const container of admitted(source, state, snapshot)) {
       const id = `${container.key}\0${container.origin}`;

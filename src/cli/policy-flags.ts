@@ -27,12 +27,42 @@ export async function policyFromFlags(values: PolicyFlagValues): Promise<Policy>
   return values.policy ? loadPolicyFile(values.policy) : DEFAULT_POLICY;
 }
 
-export function gateFromFlags(values: PolicyFlagValues, policy: Policy): Gate {
-  return createGate({ policy, allowEmpty: values['allow-empty'] });
+/**
+ * The gate of the flags. With a logger, each denial is logged when it is new for its file
+ * (the gate is asked again at every read of a source, so it says a thing once, not at
+ * every read), and a file allowed again says so.
+ */
+export function gateFromFlags(values: PolicyFlagValues, policy: Policy, log?: Logger, said = new Map<string, string>()): Gate {
+  const gate = createGate({ policy, allowEmpty: values['allow-empty'] });
+  if (!log) return gate;
+  return {
+    allowEmpty: gate.allowEmpty,
+    held(source, holding, problem) {
+      if (holding) log.warn({ source, problem: formatProblem(problem) }, 'source is empty; holding what it declared');
+      else log.info({ source }, 'source has specs again');
+    },
+    admit(container, source) {
+      const a = gate.admit(container, source);
+      const id = `${container.origin}\0${container.key}`;
+      if (!a.ok) {
+        const problems = a.problems.map(formatProblem);
+        if (said.get(id) !== problems.join('\n')) {
+          log.warn({ key: container.key, origin: container.origin, problems }, 'spec denied by policy; nothing of it runs but its file\'s last allowed specs');
+        }
+        said.set(id, problems.join('\n'));
+      } else if (said.delete(id)) {
+        log.info({ key: container.key, origin: container.origin }, 'spec allowed by policy');
+      }
+      return a;
+    },
+  };
 }
 
-/** Re-reads --policy on SIGHUP into `store`'s gate; returns a function that stops listening. */
-export function reloadOnHangup(values: PolicyFlagValues, store: DesiredStore, log: Logger): () => void {
+/**
+ * Re-reads --policy on SIGHUP into `store`'s gate; returns a function that stops listening.
+ * `said` is the denials the running gate has logged, carried over to the new one.
+ */
+export function reloadOnHangup(values: PolicyFlagValues, store: DesiredStore, log: Logger, said: Map<string, string>): () => void {
   let reading = Promise.resolve();
   const reload = (): void => {
     reading = reading.then(async () => {
@@ -42,7 +72,7 @@ export function reloadOnHangup(values: PolicyFlagValues, store: DesiredStore, lo
       }
       try {
         const policy = await loadPolicyFile(values.policy);
-        store.setGate(gateFromFlags(values, policy));
+        store.setGate(gateFromFlags(values, policy, log, said));
         log.info({ policy: values.policy, rules: policy.rules.length, denied: store.denials().length }, 'policy re-read');
       } catch (err) {
         const problems = err instanceof PolicyError ? err.problems.map(formatProblem) : [String(err)];

@@ -110,8 +110,9 @@ async function serve(ctx: {
   if (git) sources.push(git.source);
   if (kube) sources.push(kube.source);
   const metrics = createMetrics({ processMetrics: true });
-  const controller = createController({ runtime, sources, gate: gateFromFlags(values, policy), log, workers, resyncMs, backoff });
-  const stopReloading = reloadOnHangup(values, controller.store, log);
+  const said = new Map<string, string>();
+  const controller = createController({ runtime, sources, gate: gateFromFlags(values, policy, log, said), log, workers, resyncMs, backoff });
+  const stopReloading = reloadOnHangup(values, controller.store, log, said);
   countReconciles(metrics, controller);
   const kubePublisher = kube?.publish(controller, runtime);
 

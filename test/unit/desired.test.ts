@@ -312,3 +312,14 @@ test('a source that says it is not empty (resources being deleted) prunes its la
   store.update({ ...snap('kube', []), empty: true }); // the list came back with nothing at all
   assert.equal(store.desired().size, 1);
 });
+
+test('the gate is told once when an empty read starts and stops being held', () => {
+  const told: Array<[string, boolean]> = [];
+  const store = createDesiredStore(['dir:/s'], { ...OPEN_GATE, held: (source, holding) => told.push([source, holding]) });
+  store.update(snap('dir:/s', [c('a', 'dir:/s/a.yaml')]));
+  store.update(snap('dir:/s', []));
+  store.update(snap('dir:/s', []));
+  store.update(snap('dir:/s', [c('a', 'dir:/s/a.yaml')]));
+  store.update(snap('dir:/s', [c('a', 'dir:/s/a.yaml')]));
+  assert.deepEqual(told, [['dir:/s', true], ['dir:/s', false]]);
+});
