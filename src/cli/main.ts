@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
         options: { help: COMMON.help, policy: { type: 'string' }, source: { type: 'string' } },
       });
       if (positionals.length === 0) {
-        process.stderr.write('usage: converge validate [--policy FILE] [--source dir:DIR|git:URL|kube] PATH...\n');
+        process.stderr.write('usage: converge validate PATH... [--policy FILE] [--source dir:DIR|git:URL|kube]\n');
         return 2;
       }
       const { loadPolicyFile } = await import('../policy/file.js');

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { cgroupParent } from '../../src/containerd/runc.js';
+import { seccompProfile, type SeccompProfile } from '../../src/containerd/seccomp.js';
+import { DEFAULT_CAPABILITIES } from '../../src/spec/capabilities.js';
 import { importBusybox } from '../harness/image.js';
 import { cli, container, Converge, Env, IMAGE, sleeper, waitFor, type Scenario } from './util.js';
 
@@ -123,6 +125,40 @@ describe('converge run: trust', () => {
     // The filter bites: unshare(2) is refused without CAP_SYS_ADMIN.
     const out = await s.ctr(['tasks', 'exec', '--exec-id', 'probe', 'default.plain', '/bin/sh', '-c', 'unshare -n true 2>&1; echo rc=$?']);
     assert.match(out, /rc=[1-9]/);
+  });
+
+  it('converge\'s seccomp profile says what containerd\'s default profile says, capability by capability', async (t) => {
+    const s = await env.scenario(t, 'profile');
+    const version = (await s.ctr(['version'])).match(/Server:[\s\S]*?Version:\s*v?(\S+)/)?.[1] ?? '';
+    /** Per system call, the rules that mention it (action, errno, argument conditions). */
+    const rules = (p: SeccompProfile): Map<string, Set<string>> => {
+      const out = new Map<string, Set<string>>();
+      for (const r of p.syscalls) {
+        const sig = JSON.stringify([r.action, r.errnoRet ?? null, r.args ?? []]);
+        for (const name of r.names) out.set(name, (out.get(name) ?? new Set()).add(sig));
+      }
+      return out;
+    };
+    const sets: Array<[string, string[]]> = [
+      ['default', []],
+      ['SYS_ADMIN', ['CAP_SYS_ADMIN']],
+      ['SYS_PTRACE and SYS_TIME', ['CAP_SYS_PTRACE', 'CAP_SYS_TIME']],
+      ['the rest', ['CAP_SYS_BOOT', 'CAP_SYS_MODULE', 'CAP_SYS_PACCT', 'CAP_SYS_RAWIO', 'CAP_SYS_TTY_CONFIG', 'CAP_SYS_NICE', 'CAP_SYSLOG', 'CAP_BPF', 'CAP_PERFMON']],
+    ];
+    for (const [i, [name, added]] of sets.entries()) {
+      await s.ctr(['containers', 'create', '--seccomp', ...added.flatMap((c) => ['--cap-add', c]), IMAGE, `profile-${i}`]);
+      const theirs = (JSON.parse(await s.ctr(['containers', 'info', `profile-${i}`])) as { Spec: { linux: { seccomp: SeccompProfile } } }).Spec.linux.seccomp;
+      const ours = seccompProfile([...DEFAULT_CAPABILITIES, ...added]);
+      assert.deepEqual(ours.architectures, theirs.architectures, name);
+      assert.equal(ours.defaultAction, theirs.defaultAction, name);
+      const [a, b] = [rules(ours), rules(theirs)];
+      const looser = [...a].flatMap(([call, sigs]) => [...sigs].filter((sig) => !b.get(call)?.has(sig)).map((sig) => `${call} ${sig}`));
+      const missing = [...b].flatMap(([call, sigs]) => [...sigs].filter((sig) => !a.get(call)?.has(sig)).map((sig) => `${call} ${sig}`));
+      assert.deepEqual(looser, [], `${name}: converge allows what containerd ${version} does not`);
+      if (missing.length > 0) t.diagnostic(`${name}: containerd ${version} allows, converge does not: ${missing.join(', ')}`);
+      // The facts were taken from containerd 1.6; a newer containerd may know newer system calls.
+      if (version.startsWith('1.6.')) assert.deepEqual(missing, [], `${name}: the same as containerd ${version}`);
+    }
   });
 
   it('a foreign running container is left alone: a conflict while its task runs, replaced once it is stale', async (t) => {
