@@ -254,18 +254,9 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       await mkdir(logDir, { recursive: true, mode: 0o750 });
       const uri = `file://${logPath(id)}`;
       const task = { containerId: id, rootfs, stdout: uri, stderr: uri, options: taskOptions };
-      try {
-        await tasks.create(task);
-      } catch (err) {
-        // containerd killed just after it started the shim for a Create comes back knowing
-        // nothing of the task (Get: NotFound) while its shim still holds the ID (Create:
-        // AlreadyExists). Deleting by ID clears the orphan; then create again, once.
-        if (!isAlreadyExists(err)) throw err;
-        log.warn({ id, err }, 'removing a stale task before creating it again');
-        await deleteTaskQuiet(id);
-        await tasks.create(task);
-      }
+      const found = await taskOps.createTask(id, task);
       reached('task-created');
+      if (found) return found;
       try {
         return await tasks.start(id);
       } catch (err) {
