@@ -78,6 +78,14 @@ export interface DesiredStore {
    * name back to the same declarer instead of to whichever source is read first.
    */
   prefer(origins: ReadonlyMap<Key, string>): void;
+  /**
+   * The spec hash and origin of each container converge made that exists before the
+   * sources are read. A file the gate denies at its first read keeps, as its last allowed
+   * specs, those that already run unchanged: a policy that turned stricter while converge
+   * was down (or an upgrade that brought the policy) stops nothing that runs, as it would
+   * not while converge runs.
+   */
+  adopt(existing: ReadonlyMap<Key, { origin: string; hash: string }>): void;
 }
 
 interface Claim {
@@ -121,6 +129,7 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
   const holders = new Map<Key, DesiredContainer>();
   const listeners = new Set<(keys: Key[]) => void>();
   let preferred: ReadonlyMap<Key, string> = new Map();
+  let existing: ReadonlyMap<Key, { origin: string; hash: string }> = new Map();
 
   const isReady = () => sourceNames.every((n) => sources.get(n)?.seenComplete === true);
 
@@ -134,7 +143,7 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
     for (const [origin, list] of byOrigin) {
       const results = list.map((c) => gate.admit(c, source));
       const denied = results.flatMap((r) => (r.ok ? [] : r.problems));
-      const good = denied.length === 0 ? results.map((r) => (r as { container: DesiredContainer }).container) : state.lastGood.get(origin);
+      const good = denied.length === 0 ? results.map((r) => (r as { container: DesiredContainer }).container) : (state.lastGood.get(origin) ?? running(list));
       state.denials.push(...denied);
       if (good) {
         lastGood.set(origin, good);
@@ -143,6 +152,12 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
     }
     state.lastGood = lastGood;
     return specs;
+  }
+
+  /** Of a denied file never admitted in this run: its specs that run unchanged (see adopt). */
+  function running(list: DesiredContainer[]): DesiredContainer[] | undefined {
+    const same = list.filter((c) => existing.get(c.key)?.origin === c.origin && existing.get(c.key)?.hash === c.hash);
+    return same.length > 0 ? same : undefined;
   }
 
   /**
@@ -272,6 +287,9 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
     ready: isReady,
     prefer(origins) {
       preferred = origins;
+    },
+    adopt(containers) {
+      existing = containers;
     },
     onChange(listener) {
       listeners.add(listener);

@@ -28,6 +28,7 @@ export async function planCommand(args: string[]): Promise<number> {
     const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
     const store = createDesiredStore(sources.map((s) => s.name), gateFromFlags(values, policy));
     store.prefer(new Map([...actual.values()].flatMap((c) => (c.origin ? [[c.key, c.origin] as const] : []))));
+    store.adopt(new Map([...actual.values()].flatMap((c) => (c.origin && c.managed && c.specHash ? [[c.key, { origin: c.origin, hash: c.specHash }] as const] : []))));
     for (const source of sources) {
       await source.start((snapshot) => store.update(snapshot));
       await source.stop();

@@ -176,14 +176,20 @@ export function createController(opts: ControllerOptions): Controller {
 
   /**
    * Tells the store which origin each running container came from, so that a name two
-   * sources declare goes back to the one that declared it before converge restarted. Best
-   * effort: with the runtime down, plain arrival order decides.
+   * sources declare goes back to the one that declared it before converge restarted, and
+   * which spec each of converge's containers was made from, so that a stricter policy
+   * stops none of them. Best effort: with the runtime down, plain arrival order decides.
    */
   async function preferRunningClaims(): Promise<void> {
     try {
       const origins = new Map<Key, string>();
-      for (const c of await runtime.list()) if (c.origin) origins.set(c.key, c.origin);
+      const made = new Map<Key, { origin: string; hash: string }>();
+      for (const c of await runtime.list()) {
+        if (c.origin) origins.set(c.key, c.origin);
+        if (c.origin && c.managed && c.specHash) made.set(c.key, { origin: c.origin, hash: c.specHash });
+      }
       store.prefer(origins);
+      store.adopt(made);
     } catch (err) {
       log.warn({ err }, 'could not list containers before reading sources');
     }

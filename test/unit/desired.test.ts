@@ -323,3 +323,14 @@ test('the gate is told once when an empty read starts and stops being held', () 
   store.update(snap('dir:/s', [c('a', 'dir:/s/a.yaml')]));
   assert.deepEqual(told, [['dir:/s', true], ['dir:/s', false]]);
 });
+
+test('a file denied at its first read keeps what already runs unchanged (a policy made stricter while converge was down)', () => {
+  const store = createDesiredStore(['dir:/s'], nameGate());
+  store.adopt(new Map([['default/bad', { origin: 'dir:/s/bad.yaml', hash: 'h1' }], ['default/bad2', { origin: 'dir:/s/pair.yaml', hash: 'old' }]]));
+  store.update(snap('dir:/s', [c('bad', 'dir:/s/bad.yaml', 'h1'), c('bad2', 'dir:/s/pair.yaml', 'h2'), c('badnew', 'dir:/s/new.yaml')]));
+  assert.deepEqual([...store.desired().keys()], ['default/bad'], 'only the one running unchanged');
+  assert.equal(store.denials().length, 3, 'and all three are reported');
+  // Its next version is denied too: the running one stays.
+  store.update(snap('dir:/s', [c('bad', 'dir:/s/bad.yaml', 'h9')]));
+  assert.equal(store.desired().get('default/bad')?.hash, 'h1');
+});
