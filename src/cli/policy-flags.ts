@@ -28,9 +28,9 @@ export async function policyFromFlags(values: PolicyFlagValues): Promise<Policy>
 }
 
 /**
- * The gate of the flags. With a logger, each denial is logged when it is new for its file
- * (the gate is asked again at every read of a source, so it says a thing once, not at
- * every read), and a file allowed again says so.
+ * The gate of the flags. With a logger, each denial is logged once per spec version (the
+ * gate is asked again at every read of a source, so it says a thing once, not at every
+ * read), and a spec allowed again says so.
  */
 export function gateFromFlags(values: PolicyFlagValues, policy: Policy, log?: Logger, said = new Map<string, string>()): Gate {
   const gate = createGate({ policy, allowEmpty: values['allow-empty'] });
@@ -46,10 +46,11 @@ export function gateFromFlags(values: PolicyFlagValues, policy: Policy, log?: Lo
       const id = `${container.origin}\0${container.key}`;
       if (!a.ok) {
         const problems = a.problems.map(formatProblem);
-        if (said.get(id) !== problems.join('\n')) {
-          log.warn({ key: container.key, origin: container.origin, problems }, 'spec denied by policy; nothing of it runs but its file\'s last allowed specs');
+        const text = `${container.hash}\n${problems.join('\n')}`; // each version once
+        if (said.get(id) !== text) {
+          log.warn({ key: container.key, origin: container.origin, hash: container.hash, problems }, 'spec denied by policy; nothing of it runs but its file\'s last allowed specs');
         }
-        said.set(id, problems.join('\n'));
+        said.set(id, text);
       } else if (said.delete(id)) {
         log.info({ key: container.key, origin: container.origin }, 'spec allowed by policy');
       }

@@ -113,6 +113,22 @@ describe('converge run: trust', () => {
     assert.equal((await s.get('default.host'))?.task?.status, 'running');
   });
 
+  it('a policy brought in by a restart of converge stops nothing that runs; the denied spec\'s next version waits', async (t) => {
+    const s = await env.scenario(t, 'adopt');
+    const first = await s.run();
+    s.write('host.yaml', container('host', { ...sleeper('v1'), network: 'host' }));
+    const pid = await s.waitRunning('default.host', { converge: first });
+    await first.stop();
+    const c = await s.run(['--policy', policy(s, 'baseline')]);
+    await c.waitLog(denialOf('default/host'), 'the denial');
+    await c.waitReady();
+    assert.equal((await s.get('default.host'))?.task?.pid, pid, 'still the same task');
+    s.write('host.yaml', container('host', { ...sleeper('v2'), network: 'host' }));
+    await c.waitLog((l) => denialOf('default/host')(l) && l !== c.find(denialOf('default/host'))[0], 'the new version denied');
+    assert.equal((await s.get('default.host'))?.task?.pid, pid, 'the denied version did not replace it');
+    assert.deepEqual(c.actions('default/host'), []);
+  });
+
   it('a running task has the seccomp filter and noNewPrivileges; a privileged one has neither', async (t) => {
     const s = await env.scenario(t, 'seccomp');
     const c = await s.run(); // a directory source: privileged by default, so privileged: true is allowed
