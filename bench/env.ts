@@ -116,9 +116,13 @@ export class Phase {
     removeSpec(this.specDir, `${name}.yaml`);
   }
 
-  /** Starts `converge run` on this phase's dirs; resolves once its server listens. */
+  /**
+   * Starts `converge run` on this phase's dirs; resolves once its server listens. Teardown
+   * phases remove every file, which an emptied directory would hold: --allow-empty.
+   */
   async converge(args: string[] = []): Promise<Converge> {
-    const c = await Converge.start({ dirs: [this.specDir], stateDir: this.stateDir, address: this.bench.address, namespace: this.namespace, args });
+    const all = ['--allow-empty', `dir:${this.specDir}`, ...args];
+    const c = await Converge.start({ dirs: [this.specDir], stateDir: this.stateDir, address: this.bench.address, namespace: this.namespace, args: all });
     this.started.push(c);
     return c;
   }

@@ -3,7 +3,7 @@
 // figures as JSON under bench/results/. It never fails on a time (machines are noisy),
 // only when something does not work: a wait that never ends, or a restarted container.
 //
-//   node dist/bench/run.js [--smoke] [--runs N] [--only cold,latency,restart,scale,churn,network] [--cpu-prof DIR] [--update-readme]
+//   node dist/bench/run.js [--smoke] [--runs N] [--only cold,latency,restart,scale,churn,network,trust] [--cpu-prof DIR] [--update-readme]
 //
 // --cpu-prof DIR: every converge it starts writes a V8 CPU profile there on exit.
 // --update-readme: puts the table (not the smoke one) between the bench markers of README.md.
@@ -20,10 +20,11 @@ import { churnFigures } from './churn.js';
 import { cpuFigure, restartFigures } from './restart.js';
 import { scaleFigures } from './scale.js';
 import { networkFigures } from './network.js';
+import { policyFigure, seccompFigure } from './trust.js';
 import { BenchError } from './errors.js';
 import { selectedVersion } from '../test/harness/selection.js';
 
-const PARTS = ['cold', 'latency', 'restart', 'scale', 'churn', 'network'] as const;
+const PARTS = ['cold', 'latency', 'restart', 'scale', 'churn', 'network', 'trust'] as const;
 type Part = (typeof PARTS)[number];
 
 function configFor(smoke: boolean, runs: number | undefined) {
@@ -38,6 +39,7 @@ function configFor(smoke: boolean, runs: number | undefined) {
     // One long run rather than several: the figure is how memory moves over many cycles.
     churn: { cycles: smoke ? 10 : 200, warmup: smoke ? 2 : 5, workers: 8 },
     network: { n: smoke ? 3 : 20, runs: r, workers: 8 },
+    trust: { specs: smoke ? 50 : 1000, runs: smoke ? 3 : 20, starts: smoke ? 2 : 10 },
   };
 }
 
@@ -96,6 +98,15 @@ async function main(): Promise<number> {
     if (only.has('scale')) figures.push(...(await scaleFigures(bench, cfg.scale, progress)));
     if (only.has('churn')) figures.push(...(await churnFigures(bench, cfg.churn, progress)));
     if (only.has('network')) figures.push(...(await networkFigures(bench, cfg.network, progress)));
+    if (only.has('trust')) {
+      const phase = await bench.phase('policy');
+      try {
+        figures.push(policyFigure(phase.dir, cfg.trust));
+      } finally {
+        await phase.cleanup();
+      }
+      figures.push(await seccompFigure(bench, cfg.trust));
+    }
   } finally {
     await bench.close();
   }

@@ -16,12 +16,14 @@ commands:
             [--snapshotter overlayfs] [--workers 8] [--resync 60s]
             [--backoff-initial 100ms] [--backoff-max 5m] [--backoff-reset 10s]
             [--bridge-name converge0] [--bridge-subnet 10.213.0.0/16] [--cni-plugin-dir DIR]...
+            [--policy FILE (SIGHUP re-reads it)] [--allow-empty GLOB]... [--max-grace-period 5m]
             [--git URL [--git-ref main] [--git-path PATH] [--git-interval 30s]
              [--git-webhook-secret S | --git-webhook-secret-file F] [--git-verify-commits KEYRING]]
             [--kube [--kubeconfig PATH] [--node-name NAME (default: hostname)]
              [--watch-namespace NS] [--kube-backoff-max 30s]]
   validate  PATH...  check spec files and directories; exit 1 on any problem
-  plan      --dir DIR...  print what run would do now, change nothing
+            [--policy FILE] [--source dir:DIR|git:URL|kube]  and what the policy denies
+  plan      --dir DIR...  print what run would do now, change nothing [--policy FILE] [--allow-empty GLOB]
   status    one row per container, from a running controller or from containerd
             [--server HOST:PORT | https://HOST:PORT] [-o json]
   logs      NAME [-f]  print a container's stdout and stderr (NAME is name or namespace/name)
@@ -40,12 +42,19 @@ async function main(argv: string[]): Promise<number> {
     case 'run':
       return (await import('./run.js')).runCommand(rest);
     case 'validate': {
-      const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: { help: COMMON.help } });
+      const { positionals, values } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { help: COMMON.help, policy: { type: 'string' }, source: { type: 'string' } },
+      });
       if (positionals.length === 0) {
-        process.stderr.write('usage: converge validate PATH...\n');
+        process.stderr.write('usage: converge validate PATH... [--policy FILE] [--source dir:DIR|git:URL|kube]\n');
         return 2;
       }
-      return (await import('./validate.js')).validateCommand(positionals, process.stdout);
+      const { loadPolicyFile } = await import('../policy/file.js');
+      const { DEFAULT_POLICY } = await import('../policy/gate.js');
+      const policy = values.policy ? await loadPolicyFile(values.policy) : values.source ? DEFAULT_POLICY : undefined;
+      return (await import('./validate.js')).validateCommand(positionals, process.stdout, { policy, source: values.source });
     }
     case 'plan':
       return (await import('./plan.js')).planCommand(rest);

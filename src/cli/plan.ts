@@ -13,23 +13,29 @@ import { formatProblem } from '../spec/load.js';
 import { plan } from '../reconcile/plan.js';
 import { DEFAULT_BACKOFF } from '../backoff.js';
 import type { Key } from '../spec/types.js';
+import { POLICY_FLAGS, gateFromFlags, policyFromFlags } from './policy-flags.js';
 
 export async function planCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { ...COMMON, dir: { type: 'string', multiple: true, default: [] } } });
+  const { values } = parseArgs({ args, options: { ...COMMON, ...POLICY_FLAGS, dir: { type: 'string', multiple: true, default: [] } } });
   if (values.dir.length === 0) throw new Error('plan: at least one --dir is needed');
   const log = createLogger({ level: values['log-level'] === 'info' ? 'warn' : values['log-level'] });
-  const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
-  const store = createDesiredStore(sources.map((s) => s.name));
-  for (const source of sources) {
-    await source.start((snapshot) => store.update(snapshot));
-    await source.stop();
-  }
-  for (const problem of store.problems()) process.stderr.write(`problem: ${formatProblem(problem)}\n`);
-
+  const policy = await policyFromFlags(values);
   const { address } = await resolveAddress(values['containerd-address'], path.resolve(values['state-dir']));
   const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir: path.resolve(values['state-dir']), log });
   try {
+    // Listed first, as run does, so that an empty directory whose containers run is held.
     const actual = new Map((await runtime.list()).map((c) => [c.key, c] as const));
+    const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
+    const store = createDesiredStore(sources.map((s) => s.name), gateFromFlags(values, policy));
+    store.prefer(new Map([...actual.values()].flatMap((c) => (c.origin ? [[c.key, c.origin] as const] : []))));
+    store.adopt(new Map([...actual.values()].flatMap((c) => (c.origin && c.managed && c.specHash ? [[c.key, { origin: c.origin, hash: c.specHash }] as const] : []))));
+    for (const source of sources) {
+      await source.start((snapshot) => store.update(snapshot));
+      await source.stop();
+    }
+    const denied = new Set(store.denials());
+    for (const problem of store.problems()) process.stderr.write(`${denied.has(problem) ? 'denied' : 'problem'}: ${formatProblem(problem)}\n`);
+
     const actions = plan(store.desired(), actual, {
       now: Date.now(),
       backoff: DEFAULT_BACKOFF,

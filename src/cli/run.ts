@@ -24,6 +24,7 @@ import { createController } from '../reconcile/controller.js';
 import { countReconciles, createMetrics } from '../publish/metrics.js';
 import { type ServerSecurity, startServer, type StatusServer } from '../publish/http.js';
 import { failpointFromEnv } from './failpoint.js';
+import { POLICY_FLAGS, gateFromFlags, policyFromFlags, reloadOnHangup } from './policy-flags.js';
 
 export { STATE_FILE } from './common.js';
 import { STATE_FILE } from './common.js';
@@ -41,10 +42,12 @@ function parseRunArgs(args: string[]) {
       'backoff-initial': { type: 'string', default: '100ms' },
       'backoff-max': { type: 'string', default: '5m' },
       'backoff-reset': { type: 'string', default: '10s' },
+      'max-grace-period': { type: 'string', default: '5m' },
       ...GIT_FLAGS,
       ...KUBE_FLAGS,
       ...NET_FLAGS,
       ...REGISTRY_OPTIONS,
+      ...POLICY_FLAGS,
     },
   });
 }
@@ -66,6 +69,7 @@ export async function runCommand(args: string[]): Promise<number> {
     resetAfterMs: parseDuration(values['backoff-reset'], '--backoff-reset'),
   };
   const resyncMs = parseDuration(values.resync, '--resync');
+  const maxGraceMs = parseDuration(values['max-grace-period'], '--max-grace-period');
   const stateDir = path.resolve(values['state-dir']);
   const log = createLogger({ level: values['log-level'] });
   // Before containerd starts: a bad flag must not leave an embedded containerd behind.
@@ -74,6 +78,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const registry = registrySettings(values);
   const network = networkFromFlags(values);
   const security = listenFromFlags(values);
+  const policy = await policyFromFlags(values);
   await fs.mkdir(stateDir, { recursive: true });
 
   const { address, embedded } = await resolveAddress(values['containerd-address'], stateDir);
@@ -83,7 +88,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
   try {
-    return await serve({ values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security });
+    return await serve({ values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy });
   } finally {
     await own?.stop();
   }
@@ -102,15 +107,19 @@ async function serve(ctx: {
   resyncMs: number;
   backoff: BackoffOptions;
   security: ServerSecurity | undefined;
+  maxGraceMs: number;
+  policy: Awaited<ReturnType<typeof policyFromFlags>>;
 }): Promise<number> {
-  const { values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security } = ctx;
+  const { values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy } = ctx;
   const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
-  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint, network });
+  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint, network, maxGraceMs });
   const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
   if (git) sources.push(git.source);
   if (kube) sources.push(kube.source);
   const metrics = createMetrics({ processMetrics: true });
-  const controller = createController({ runtime, sources, log, workers, resyncMs, backoff });
+  const said = new Map<string, string>();
+  const controller = createController({ runtime, sources, gate: gateFromFlags(values, policy, log, said), log, workers, resyncMs, backoff });
+  const stopReloading = reloadOnHangup(values, controller.store, log, said);
   countReconciles(metrics, controller);
   const kubePublisher = kube?.publish(controller, runtime);
 
@@ -132,6 +141,7 @@ async function serve(ctx: {
   await ensureNamespace(runtime, log);
   await controller.start();
   const signal = await stopping;
+  stopReloading();
   log.info({ signal }, 'stopping; containers keep running');
   // The publisher first: nothing is written back to Kubernetes for the last reconciles.
   await kubePublisher?.stop();

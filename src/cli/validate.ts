@@ -3,20 +3,54 @@
 // 0 when everything is valid, 1 on any problem, 2 when there is nothing to check. A path or
 // entry that is not a regular file (a FIFO, a device) is a problem: readSpecFile refuses it
 // on the open handle, so it is reported at once and never waited on.
+//
+// With --policy FILE (or --source alone, against the defaults) the specs also meet the
+// policy, as if `--source` had read them (default: the directory source of each file's
+// directory; "git:URL" or "kube" to check what a repository or the cluster would be
+// allowed), and each denial is a problem.
 
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Key, Problem } from '../spec/types.js';
+import { dirname, join, relative, resolve } from 'node:path';
+import type { DesiredContainer, Key, Problem } from '../spec/types.js';
 import { fileProblem, formatProblem, loadFile, readSpecFile } from '../spec/load.js';
 import { isSpecFile } from '../sources/directory.js';
+import { admit } from '../policy/gate.js';
+import type { Policy } from '../policy/types.js';
 
-export async function validateCommand(paths: string[], out: NodeJS.WritableStream): Promise<number> {
+export interface ValidateOptions {
+  /** Check the specs against this policy too. */
+  policy?: Policy;
+  /** The source the files are checked as coming from ("git:URL", "kube", "dir:DIR"). */
+  source?: string;
+}
+
+/** The origin and source a file's spec would have, read by `as`. */
+function originOf(file: string, spec: DesiredContainer, as: string | undefined, base: string): { origin: string; source: string } {
+  if (as === undefined || as.startsWith('dir:')) {
+    return { origin: `dir:${resolve(file)}`, source: as ?? `dir:${dirname(resolve(file))}` };
+  }
+  if (as === 'kube' || as.startsWith('kube:')) return { origin: `kube:${spec.key}`, source: 'kube' };
+  return { origin: `${as}:${relative(base, resolve(file))}`, source: as };
+}
+
+function policyProblems(file: string, specs: DesiredContainer[], opts: ValidateOptions, base: string): Problem[] {
+  if (!opts.policy) return [];
+  return specs.flatMap((spec) => {
+    const { origin, source } = originOf(file, spec, opts.source, base);
+    const a = admit(opts.policy!, { ...spec, origin }, source);
+    return a.ok ? [] : a.problems.map((p) => ({ ...p, file }));
+  });
+}
+
+export async function validateCommand(paths: string[], out: NodeJS.WritableStream, opts: ValidateOptions = {}): Promise<number> {
   if (paths.length === 0) {
     out.write('usage: converge validate PATH...  (spec files or directories of them)\n');
     return 2;
   }
   const problems: Problem[] = [];
   const files: string[] = [];
+  // Paths in a repository are relative to the first directory named (its root, as --git-path is).
+  const base = resolve(paths.find((p) => { try { return statSync(p).isDirectory(); } catch { return false; } }) ?? '.');
   for (const path of paths) {
     try {
       if (statSync(path).isDirectory()) {
@@ -42,7 +76,7 @@ export async function validateCommand(paths: string[], out: NodeJS.WritableStrea
     } catch (err) {
       result = { specs: [], problems: [fileProblem(file, err)] };
     }
-    problems.push(...result.problems);
+    problems.push(...result.problems, ...policyProblems(file, result.specs, opts, base));
     for (const spec of result.specs) {
       const first = firstFile.get(spec.key);
       if (first === undefined) {

@@ -119,6 +119,9 @@ export function fromGrpc(err: unknown, what: string): ContainerdError {
   // on that hop); it is a deadline all the same.
   if (code === 'Unknown' && /\bcontext deadline exceeded\b/.test(detail)) code = 'DeadlineExceeded';
   if (code === 'Unknown' && /\bcontext canceled\b/.test(detail)) code = 'Canceled';
+  // A shim's bundle directory for the ID is there: another Create of the same task is under
+  // way (a killed converge's) or left it behind. containerd 1.6 says so only in words.
+  if (code === 'Unknown' && /\bfailed to start shim: mkdir \S+: file exists\b/.test(detail)) code = 'AlreadyExists';
   return errorOf(code, `${what}: ${detail}`, err);
 }
 

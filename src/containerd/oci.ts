@@ -1,17 +1,28 @@
 // Builds the OCI runtime spec (config.json, runtime-spec 1.0.2) of one container from its
-// image config and its converge spec. Pure, except for the two host probes at the end that
-// the caller runs once and passes in (cgroup version, host rlimits).
+// image config and its converge spec. Pure: the host facts it needs (cgroup version, host
+// rlimits, devices) are read once by the caller (host.ts) and passed in.
 //
 // The defaults are containerd's (oci.populateDefaultUnixSpec) with what its CRI plugin
 // changes for Kubernetes: no tmpfs over /run (it would hide the image's /run), a read-only
 // cgroup mount at /sys/fs/cgroup, the default device allow-list, a cgroup namespace on
 // cgroup v2, and the Kubernetes rules for command/args.
+//
+// Confinement (DESIGN.md, Trust): every container gets containerd's default seccomp profile
+// (seccomp.ts), noNewPrivileges, and nosuid,nodev on the mounts converge adds, except one
+// whose spec says `securityContext.privileged: true`, which gets the host's root: every
+// capability and device, no filter, /sys and the cgroup tree writable.
 
-import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ConvergeError } from '../errors.js';
+import { DEFAULT_CAPABILITIES, effectiveCapabilities } from '../spec/capabilities.js';
 import type { ContainerSpec, ImageConfig, Mount } from '../spec/types.js';
 import { parseBytes, parseCpu } from '../spec/quantity.js';
+import type { OciDevice } from './host.js';
+import { seccompProfile, type SeccompOptions } from './seccomp.js';
+
+// The host probes lived here first; callers and tests still import them from this module.
+export { detectCgroupVersion, parseProcLimits, readHostCapabilities, readHostRlimits, type OciDevice } from './host.js';
+export { DEFAULT_CAPABILITIES };
 
 export interface OciInput {
   /** containerd container ID. */
@@ -23,15 +34,26 @@ export interface OciInput {
   user: { uid: number; gid: number; additionalGids?: number[] };
   /** The host's limits, keys like 'RLIMIT_NOFILE'; see readHostRlimits. */
   hostRlimits?: Record<string, { soft: number; hard: number }>;
-  /** Default `/${containerdNamespace}/${id}`. */
+  /** Default `/${containerdNamespace}/${id}`; the runtime makes it unique per containerd (runc.ts). */
   cgroupsPath?: string;
   /** Default 1; see detectCgroupVersion. */
   cgroupVersion?: 1 | 2;
   /** network: bridge: the namespace to join and the name files to mount (the network makes them). */
   network?: { netns: string; hosts: string; resolv: string };
+  /** What "every capability" means on this host (privileged, add: [ALL]); see readHostCapabilities. */
+  hostCapabilities?: readonly string[];
+  /** The host's devices, given to a privileged container; see readHostDevices. */
+  hostDevices?: OciDevice[];
+  /** Architecture and kernel the seccomp profile is for; default this machine's. */
+  seccomp?: SeccompOptions;
+  /**
+   * Bind mount sources as the policy resolved them (index -> real path), so that what was
+   * checked is what is mounted; the spec's own source where absent.
+   */
+  bindSources?: ReadonlyArray<string | undefined>;
 }
 
-export type OciErrorCode = 'NoCommand' | 'InvalidUser' | 'InvalidSignal' | 'InvalidMount' | 'NoNetwork';
+export type OciErrorCode = 'NoCommand' | 'InvalidUser' | 'InvalidSignal' | 'InvalidMount' | 'RunAsRoot' | 'NoNetwork';
 
 export class OciSpecError extends ConvergeError {
   declare readonly code: OciErrorCode;
@@ -45,12 +67,6 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 export const CPU_PERIOD = 100000;
 /** The kernel refuses a CFS quota below 1 ms (EINVAL); Kubernetes raises it to this too. */
 const MIN_CPU_QUOTA = 1000;
-
-export const DEFAULT_CAPABILITIES = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW',
-  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE',
-  'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
-];
 
 export const MASKED_PATHS = [
   '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
@@ -66,7 +82,9 @@ export interface OciMount {
   options: string[];
 }
 
-function defaultMounts(): OciMount[] {
+function defaultMounts(privileged: boolean): OciMount[] {
+  // A privileged container may write to /sys and its cgroups, as with docker --privileged.
+  const sys = privileged ? 'rw' : 'ro';
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -76,8 +94,8 @@ function defaultMounts(): OciMount[] {
     },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', sys] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', sys] },
   ];
 }
 
@@ -94,7 +112,8 @@ const ALLOWED_DEVICES: Array<[major: number, minor: number | undefined]> = [
   [5, 2], // ptmx
 ];
 
-function deviceRules(): Array<Record<string, unknown>> {
+function deviceRules(privileged: boolean): Array<Record<string, unknown>> {
+  if (privileged) return [{ allow: true, access: 'rwm' }];
   return [
     { allow: false, access: 'rwm' },
     ...ALLOWED_DEVICES.map(([major, minor]) =>
@@ -123,10 +142,14 @@ function buildEnv(image: ImageConfig, spec: ContainerSpec['spec'], hostname: str
   return [...env].map(([name, value]) => `${name}=${value}`);
 }
 
-function toOciMount(mount: Mount): OciMount {
+/** nosuid,nodev on what converge mounts from the host: no set-uid binary or device node of the host gets in. */
+const CONFINED = ['nosuid', 'nodev'];
+
+function toOciMount(mount: Mount, source: string | undefined, privileged: boolean): OciMount {
   const destination = normalizeTarget(mount.target);
   if (mount.type === 'bind') {
-    return { destination, type: 'bind', source: mount.source, options: ['rbind', mount.readOnly ? 'ro' : 'rw', 'rprivate'] };
+    const options = ['rbind', mount.readOnly ? 'ro' : 'rw', ...(privileged ? [] : CONFINED), 'rprivate'];
+    return { destination, type: 'bind', source: source ?? mount.source, options };
   }
   // Like a Kubernetes memory-backed emptyDir: nosuid and nodev, but executables allowed
   // (people put scratch binaries and JIT caches in /tmp).
@@ -148,13 +171,13 @@ function normalizeTarget(target: string): string {
  * Defaults, then host files for host networking, then the spec's mounts; a mount on a
  * destination already present replaces it in place (so /dev/shm can be resized).
  */
-function buildMounts(spec: ContainerSpec['spec'], network: OciInput['network']): OciMount[] {
-  const mounts = defaultMounts();
+function buildMounts(spec: ContainerSpec['spec'], privileged: boolean, bindSources: OciInput['bindSources'], network: OciInput['network']): OciMount[] {
+  const mounts = defaultMounts(privileged);
   // converge's own name files for the bridge: read-only, since converge rewrites the hosts
   // file in place as peers come and go and would undo a container's edits anyway.
   if (spec.network === 'bridge' && network) {
     for (const [destination, source] of [['/etc/hosts', network.hosts], ['/etc/resolv.conf', network.resolv]]) {
-      mounts.push({ destination, type: 'bind', source, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec', 'rprivate'] });
+      mounts.push({ destination, type: 'bind', source, options: ['rbind', 'ro', ...CONFINED, 'noexec', 'rprivate'] });
     }
   }
   // With the host's network the host's name servers and hosts file are the right ones,
@@ -162,12 +185,12 @@ function buildMounts(spec: ContainerSpec['spec'], network: OciInput['network']):
   // container cannot change the host's DNS.
   if (spec.network === 'host') {
     for (const file of ['/etc/resolv.conf', '/etc/hosts']) {
-      mounts.push({ destination: file, type: 'bind', source: file, options: ['rbind', 'ro', 'rprivate'] });
+      mounts.push({ destination: file, type: 'bind', source: file, options: ['rbind', 'ro', ...CONFINED, 'rprivate'] });
     }
   }
   const seen = new Set<string>();
-  for (const mount of spec.mounts ?? []) {
-    const oci = toOciMount(mount);
+  for (const [i, mount] of (spec.mounts ?? []).entries()) {
+    const oci = toOciMount(mount, bindSources?.[i], privileged);
     if (seen.has(oci.destination)) {
       throw new OciSpecError('InvalidMount', `two mounts have the target ${oci.destination}`);
     }
@@ -190,8 +213,8 @@ function buildRlimits(host: OciInput['hostRlimits']): Array<{ type: string; soft
   return [wanted];
 }
 
-function buildResources(spec: ContainerSpec['spec']): Record<string, unknown> {
-  const resources: Record<string, unknown> = { devices: deviceRules() };
+function buildResources(spec: ContainerSpec['spec'], privileged: boolean): Record<string, unknown> {
+  const resources: Record<string, unknown> = { devices: deviceRules(privileged) };
   const limits = spec.resources?.limits;
   // Only memory.limit: memory+swap would need swap accounting on cgroup v1 hosts, which
   // runc cannot do without (it writes memory.memsw.* and fails where that is missing).
@@ -233,10 +256,25 @@ export function buildSpec(input: OciInput): Record<string, unknown> {
   if (args.length === 0) {
     throw new OciSpecError('NoCommand', 'no command to run: the spec has no command or args and the image no Entrypoint or Cmd');
   }
+  const security = spec.securityContext;
+  if (security?.runAsNonRoot === true && input.user.uid === 0) {
+    throw new OciSpecError('RunAsRoot', 'securityContext.runAsNonRoot is set but the container would run as root (uid 0): set spec.user, or use an image whose USER is not root');
+  }
+  const privileged = security?.privileged === true;
   const hostname = spec.hostname || doc.metadata.name;
   const user: Record<string, unknown> = { uid: input.user.uid, gid: input.user.gid };
   if (input.user.additionalGids?.length) user.additionalGids = [...input.user.additionalGids];
-  const caps = () => [...DEFAULT_CAPABILITIES];
+  const capabilities = effectiveCapabilities(security, input.hostCapabilities);
+  const caps = () => [...capabilities];
+  const linux: Record<string, unknown> = {
+    resources: buildResources(spec, privileged),
+    cgroupsPath: input.cgroupsPath ?? `/${input.containerdNamespace}/${input.id}`,
+    namespaces: buildNamespaces(spec, input.cgroupVersion ?? 1, input.network?.netns),
+    maskedPaths: privileged ? [] : [...MASKED_PATHS],
+    readonlyPaths: privileged ? [] : [...READONLY_PATHS],
+  };
+  if (privileged) linux.devices = (input.hostDevices ?? []).map((d) => ({ ...d }));
+  else linux.seccomp = seccompProfile(capabilities, input.seccomp);
   return {
     ociVersion: OCI_VERSION,
     process: {
@@ -245,20 +283,15 @@ export function buildSpec(input: OciInput): Record<string, unknown> {
       args,
       env: buildEnv(image, spec, hostname),
       cwd: spec.workingDir || image.WorkingDir || '/',
+      // Ambient stays empty: a non-root user gets capabilities only through files, as in docker.
       capabilities: { bounding: caps(), effective: caps(), permitted: caps() },
       rlimits: buildRlimits(input.hostRlimits),
-      noNewPrivileges: true,
+      noNewPrivileges: !privileged,
     },
-    root: { path: 'rootfs', readonly: false },
+    root: { path: 'rootfs', readonly: security?.readOnlyRootFilesystem === true },
     hostname,
-    mounts: buildMounts(spec, input.network),
-    linux: {
-      resources: buildResources(spec),
-      cgroupsPath: input.cgroupsPath ?? `/${input.containerdNamespace}/${input.id}`,
-      namespaces: buildNamespaces(spec, input.cgroupVersion ?? 1, input.network?.netns),
-      maskedPaths: [...MASKED_PATHS],
-      readonlyPaths: [...READONLY_PATHS],
-    },
+    mounts: buildMounts(spec, privileged, input.bindSources, input.network),
+    linux,
   };
 }
 
@@ -319,45 +352,4 @@ export function signalNumber(name: string): number {
     throw new OciSpecError('InvalidSignal', `signal ${JSON.stringify(name)} must be a signal name like SIGTERM or a number 1-64`);
   }
   return n;
-}
-
-const CGROUP2_SUPER_MAGIC = 0x63677270;
-
-/** 2 on a unified (cgroup v2 only) host; 1 on legacy and hybrid hosts, as runc decides. */
-export function detectCgroupVersion(root = '/sys/fs/cgroup'): 1 | 2 {
-  try {
-    if (statfsSync(root).type === CGROUP2_SUPER_MAGIC) return 2;
-  } catch {
-    // fall through: no cgroup mount at all reads as v1, where runc will report the real problem
-  }
-  return existsSync(posix.join(root, 'cgroup.controllers')) ? 2 : 1;
-}
-
-const PROC_LIMIT_NAMES: Record<string, string> = {
-  'Max cpu time': 'RLIMIT_CPU', 'Max file size': 'RLIMIT_FSIZE', 'Max data size': 'RLIMIT_DATA',
-  'Max stack size': 'RLIMIT_STACK', 'Max core file size': 'RLIMIT_CORE', 'Max resident set': 'RLIMIT_RSS',
-  'Max processes': 'RLIMIT_NPROC', 'Max open files': 'RLIMIT_NOFILE', 'Max locked memory': 'RLIMIT_MEMLOCK',
-  'Max address space': 'RLIMIT_AS', 'Max file locks': 'RLIMIT_LOCKS', 'Max pending signals': 'RLIMIT_SIGPENDING',
-  'Max msgqueue size': 'RLIMIT_MSGQUEUE', 'Max nice priority': 'RLIMIT_NICE', 'Max realtime priority': 'RLIMIT_RTPRIO',
-  'Max realtime timeout': 'RLIMIT_RTTIME',
-};
-
-/** Parses /proc/<pid>/limits; "unlimited" is Infinity. */
-export function parseProcLimits(text: string): Record<string, { soft: number; hard: number }> {
-  const limits: Record<string, { soft: number; hard: number }> = {};
-  const value = (v: string) => (v === 'unlimited' ? Infinity : Number(v));
-  for (const line of text.split('\n')) {
-    const match = /^(Max [a-z ]+?)\s{2,}(\S+)\s+(\S+)/.exec(line);
-    const type = match && PROC_LIMIT_NAMES[match[1]];
-    if (type) limits[type] = { soft: value(match[2]), hard: value(match[3]) };
-  }
-  return limits;
-}
-
-/**
- * This process's rlimits. The shim and runc inherit containerd's, not ours; ours are the
- * best estimate a client has, and equal them when converge embeds containerd.
- */
-export function readHostRlimits(): Record<string, { soft: number; hard: number }> {
-  return parseProcLimits(readFileSync('/proc/self/limits', 'utf8'));
 }

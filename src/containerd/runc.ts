@@ -1,8 +1,10 @@
-// Task options for the runc v2 shim. runc keeps its state under one root per machine
-// (/run/containerd/runc/<namespace>/<id> by default), shared by every containerd on it: two
-// converges with their own containerds and the same namespace would collide on container
-// IDs there. Each containerd address gets a root of its own under /run instead (tmpfs, so
-// nothing stale survives a reboot).
+// Where runc keeps what is machine-wide. runc's state lives under one root per machine
+// (/run/containerd/runc/<namespace>/<id> by default) and a task's cgroup at
+// /<namespace>/<id> unless the spec says otherwise, both shared by every containerd on it:
+// two converges with their own containerds and the same namespace would collide on
+// container IDs there (one's removal deleting the other's cgroup, or its runc state). Each
+// containerd address gets its own of both instead: a runc root under /run (tmpfs, so
+// nothing stale survives a reboot) and a cgroup parent.
 
 import { createHash } from 'node:crypto';
 
@@ -11,8 +13,20 @@ export const RUNC_OPTIONS_TYPE = 'containerd.runc.v1.Options';
 /** Field 7 of containerd.runc.v1.Options: string root. */
 const ROOT_FIELD = 7;
 
+const addressHash = (address: string): string => createHash('sha256').update(address).digest('hex').slice(0, 12);
+
 export function runcRoot(address: string): string {
-  return `/run/converge/runc/${createHash('sha256').update(address).digest('hex').slice(0, 12)}`;
+  return `/run/converge/runc/${addressHash(address)}`;
+}
+
+/** The cgroup every task of the containerd at `address` is placed under. */
+export function cgroupParent(address: string): string {
+  return `/converge-${addressHash(address)}`;
+}
+
+/** linux.cgroupsPath of a task: `<parent>/<namespace>/<id>`. */
+export function cgroupsPathOf(address: string, namespace: string, id: string): string {
+  return `${cgroupParent(address)}/${namespace}/${id}`;
 }
 
 /** The options Any of a CreateTaskRequest that sets runc's root. */

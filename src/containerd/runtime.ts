@@ -23,8 +23,9 @@ import { toActual } from './actual.js';
 import { TaskOps } from './taskops.js';
 import { NamespacesService } from './namespaces.js';
 import { buildSpec, detectCgroupVersion, readHostRlimits } from './oci.js';
+import { readHostCapabilities, readHostDevices } from './host.js';
 import { SnapshotsService } from './snapshots.js';
-import { runcOptions, runcRoot } from './runc.js';
+import { cgroupsPathOf, runcOptions, runcRoot } from './runc.js';
 import { TasksService } from './tasks.js';
 import { type UserFiles, needsUserFiles, readImageUserFiles, resolveUser } from './user.js';
 import { type DaemonVersion, VersionService } from './version.js';
@@ -49,6 +50,11 @@ export interface ContainerdRuntimeOptions {
   timeoutMs?: number;
   /** How images are pulled: registries spoken to over plain HTTP, where credentials are. */
   registry?: RegistrySettings;
+  /**
+   * The longest a stop waits for a task before SIGKILL, whatever a spec's
+   * terminationGracePeriodSeconds (or a container's label) says. Default 5 minutes.
+   */
+  maxGraceMs?: number;
   /** Called at each named step of create, start and remove: the fault tests' failpoints. */
   failpoint?: (step: FailpointStep) => void;
   /**
@@ -91,6 +97,7 @@ export interface ContainerdRuntime extends Runtime {
 }
 
 const USER_FILES_CACHE = 64;
+export const DEFAULT_MAX_GRACE_MS = 5 * 60_000;
 
 export function createContainerdRuntime(opts: ContainerdRuntimeOptions): ContainerdRuntime {
   const namespace = opts.namespace;
@@ -112,6 +119,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   // Host facts that do not change while converge runs.
   const hostRlimits = readHostRlimits();
   const cgroupVersion = detectCgroupVersion();
+  const hostCapabilities = readHostCapabilities();
   // Image layers are immutable, so their /etc files are too: one mount per image, not per create.
   const userFiles = new Map<string, UserFiles>();
   // Long enough for the calls made under it; short, so a crash leaks nothing for long.
@@ -119,7 +127,10 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> => leaseKeeper.withLease(leaseMs, fn);
   const taskOps = new TaskOps(tasks, log, timeoutMs);
   const net = opts.network && new NetworkGlue(opts.network, opts.stateDir, log, async () => (await containers.list()).map((c) => c.id));
-  const { getTask, deleteTaskQuiet, stop } = taskOps;
+  const { getTask, deleteTaskQuiet } = taskOps;
+  // A spec from someone else must not hold a worker (a removal, a recreate) for days.
+  const maxGraceMs = opts.maxGraceMs ?? DEFAULT_MAX_GRACE_MS;
+  const stop = (id: string, signal: string, graceMs: number): Promise<void> => taskOps.stop(id, signal, Math.min(graceMs, maxGraceMs));
 
   const logPath = (id: string): string => path.join(logDir, `${id}.log`);
   const decorate = (actual: ActualContainer): ActualContainer => (net ? net.decorate(actual) : actual);
@@ -175,7 +186,21 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     const bridge = desired.resolved.network === 'bridge';
     if (bridge && !net) throw noNetwork(desired.key);
     const network = bridge ? net?.files(id) : undefined;
-    const spec = buildSpec({ id, containerdNamespace: namespace, spec: desired.spec, image: image.config, user, hostRlimits, cgroupVersion, network });
+    const spec = buildSpec({
+      id,
+      containerdNamespace: namespace,
+      spec: desired.spec,
+      image: image.config,
+      user,
+      hostRlimits,
+      cgroupVersion,
+      cgroupsPath: cgroupsPathOf(opts.address, namespace, id),
+      hostCapabilities,
+      // Read at each create: devices come and go (a USB disk), and only privileged ones need them.
+      hostDevices: desired.spec.spec.securityContext?.privileged === true ? readHostDevices() : undefined,
+      bindSources: desired.bindSources,
+      network,
+    });
     const labels: Record<string, string> = {
       ...(desired.spec.metadata.labels ?? {}),
       [LABEL_MANAGED]: 'true',
@@ -184,7 +209,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       [LABEL_RESTARTS]: String(options.restarts),
       [LABEL_KEY]: desired.key,
       [LABEL_STOP_SIGNAL]: desired.resolved.stopSignal,
-      [LABEL_STOP_GRACE]: String(desired.resolved.graceMs / 1000),
+      [LABEL_STOP_GRACE]: String(Math.min(desired.resolved.graceMs, maxGraceMs) / 1000),
     };
     const request = networkLabel(desired);
     if (request) labels[LABEL_NETWORK] = request;
@@ -266,18 +291,9 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       await mkdir(logDir, { recursive: true, mode: 0o750 });
       const uri = `file://${logPath(id)}`;
       const task = { containerId: id, rootfs, stdout: uri, stderr: uri, options: taskOptions };
-      try {
-        await tasks.create(task);
-      } catch (err) {
-        // containerd killed just after it started the shim for a Create comes back knowing
-        // nothing of the task (Get: NotFound) while its shim still holds the ID (Create:
-        // AlreadyExists). Deleting by ID clears the orphan; then create again, once.
-        if (!isAlreadyExists(err)) throw err;
-        log.warn({ id, err }, 'removing a stale task before creating it again');
-        await deleteTaskQuiet(id);
-        await tasks.create(task);
-      }
+      const found = await taskOps.createTask(id, task);
       reached('task-created');
+      if (found) return found;
       try {
         return await tasks.start(id);
       } catch (err) {

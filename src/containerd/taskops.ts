@@ -4,7 +4,10 @@
 import type { Logger } from 'pino';
 import { DeadlineExceededError, isDeadlineExceeded, isNotFound, unlessNotFound } from './errors.js';
 import { signalNumber } from './oci.js';
-import type { Process, TasksService } from './tasks.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlreadyExists } from './errors.js';
+import { messageOf } from '../errors.js';
+import type { NewTask, Process, TasksService } from './tasks.js';
 
 const SIGKILL = 9;
 
@@ -63,5 +66,35 @@ export class TaskOps {
       }
     }
     await this.deleteTaskQuiet(id);
+  };
+
+  /**
+   * Tasks.Create, safe against what an earlier converge or containerd left behind. Create
+   * answers AlreadyExists for a stale task (containerd killed just after it started the
+   * shim: Get answers NotFound while the shim holds the ID), and for a Create that a killed
+   * converge sent and containerd is still carrying out (its shim's bundle is there, the
+   * task not yet). Deleting by ID clears the first; the second is waited for, then started
+   * if it was made, or deleted if containerd killed it (its exit is not one of ours); while
+   * that one's shim is cleaned up, ours can fail to start on its vanishing bundle, which is
+   * tried again too. Until the deadline of one call. Returns the pid when it started a task
+   * it found.
+   */
+  createTask = async (id: string, task: NewTask): Promise<{ pid: number } | undefined> => {
+    const deadline = performance.now() + this.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.tasks.create(task);
+        return undefined;
+      } catch (err) {
+        const clash = isAlreadyExists(err) || (attempt > 0 && /\bfailed to start shim\b/.test(messageOf(err)));
+        if (!clash || performance.now() > deadline) throw err;
+        const there = await this.getTask(id);
+        if (attempt === 0) this.log.warn({ id, err, found: there?.status ?? 'none' }, 'a task of this container is there or on its way; clearing it before creating it again');
+        if (there?.status === 'created') return this.tasks.start(id);
+        if (there && there.status !== 'stopped') return { pid: there.pid };
+        await this.deleteTaskQuiet(id);
+        if (!there) await sleep(100);
+      }
+    }
   };
 }

@@ -4,6 +4,7 @@
 
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { mkdtemp, open, realpath, rmdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,10 +105,14 @@ const MAX_FILE_BYTES = 1024 * 1024;
 const MOUNT_TIMEOUT_MS = 10_000;
 
 /**
- * A file of the mounted image; undefined when missing, too big, or when it (or a parent)
- * is a symlink leading out of the image: an image must not make converge read host files.
+ * A file of the mounted image; undefined when missing, too big, not a regular file, or when
+ * it (or a parent) is a symlink leading out of the image: an image must not make converge
+ * read host files, nor hang it. The image decides what /etc/passwd is: a FIFO there would
+ * block a plain open() forever, a device could be read without end. So the file is opened
+ * non-blocking and without following a last symlink (it was resolved just before), and
+ * only read when fstat says it is a regular file.
  */
-async function readInside(root: string, file: string): Promise<string | undefined> {
+export async function readInside(root: string, file: string): Promise<string | undefined> {
   let real: string;
   try {
     real = await realpath(path.join(root, file));
@@ -115,12 +120,20 @@ async function readInside(root: string, file: string): Promise<string | undefine
     return undefined;
   }
   if (!real.startsWith(root + path.sep)) return undefined;
-  const fh = await open(real, 'r').catch(() => undefined);
+  const fh = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW | constants.O_NOCTTY).catch(() => undefined);
   if (!fh) return undefined;
   try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size > MAX_FILE_BYTES) return undefined;
     const buf = Buffer.alloc(MAX_FILE_BYTES + 1);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    return bytesRead > MAX_FILE_BYTES ? undefined : buf.subarray(0, bytesRead).toString('utf8');
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, length, buf.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > MAX_FILE_BYTES) return undefined; // grew while being read
+    }
+    return buf.subarray(0, length).toString('utf8');
   } finally {
     await fh.close();
   }

@@ -86,7 +86,9 @@ export async function applyAction(
 /**
  * Creates the container; on AlreadyExists (a stale container, task or snapshot from an
  * earlier run, or one made by hand in converge's namespace) deletes what is there and
- * tries once more. A second AlreadyExists is reported, not retried hot.
+ * tries once more. A second AlreadyExists is reported, not retried hot. What is there is
+ * never deleted when converge did not make it and its task runs (it appeared after the
+ * plan was made): that is a conflict.
  */
 async function createFresh(desired: DesiredContainer, ctx: ApplyContext): Promise<void> {
   const { key } = desired;
@@ -95,6 +97,10 @@ async function createFresh(desired: DesiredContainer, ctx: ApplyContext): Promis
     return;
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
+    const there = await ctx.runtime.get(key);
+    if (there && !there.managed && there.task && there.task.status !== 'stopped') {
+      throw new ConflictError(`container ${there.id} was not made by converge and its task runs; it is left alone`, { cause: err });
+    }
     ctx.log.warn({ key, err: messageOf(err) }, 'removing stale object before create');
   }
   await ctx.runtime.remove(key, 'SIGKILL', 0, { keepLog: true });

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { Backoff, DEFAULT_BACKOFF, FailureRateLimiter, sleepOn, type BackoffOptions } from '../backoff.js';
 import { systemClock, type Clock } from '../clock.js';
-import { createDesiredStore, type DesiredStore, type Source } from '../desired.js';
+import { createDesiredStore, type DesiredStore, type Gate, type Source } from '../desired.js';
 import { codeOf, messageOf } from '../errors.js';
 import type { Key } from '../spec/types.js';
 import { Memory } from './memory.js';
@@ -17,6 +17,8 @@ import { buildStatus, type StatusRow } from './status.js';
 export interface ControllerOptions {
   runtime: Runtime;
   sources: Source[];
+  /** What may run and which sources may be empty (the policy); default OPEN_GATE. */
+  gate?: Gate;
   log: Logger;
   clock?: Clock;
   workers?: number;
@@ -53,7 +55,7 @@ export function createController(opts: ControllerOptions): Controller {
   const clock = opts.clock ?? systemClock;
   const backoff = opts.backoff ?? DEFAULT_BACKOFF;
   const resyncMs = opts.resyncMs ?? 60_000;
-  const store = createDesiredStore(opts.sources.map((s) => s.name));
+  const store = createDesiredStore(opts.sources.map((s) => s.name), opts.gate);
   // Failed reconciles (a start that fails, an image that cannot be pulled) back off on the
   // same flags as restarts, so a crash loop looks the same whichever way it fails.
   const queue = new WorkQueue(clock, new FailureRateLimiter(backoff.initialMs, backoff.maxMs));
@@ -174,14 +176,20 @@ export function createController(opts: ControllerOptions): Controller {
 
   /**
    * Tells the store which origin each running container came from, so that a name two
-   * sources declare goes back to the one that declared it before converge restarted. Best
-   * effort: with the runtime down, plain arrival order decides.
+   * sources declare goes back to the one that declared it before converge restarted, and
+   * which spec each of converge's containers was made from, so that a stricter policy
+   * stops none of them. Best effort: with the runtime down, plain arrival order decides.
    */
   async function preferRunningClaims(): Promise<void> {
     try {
       const origins = new Map<Key, string>();
-      for (const c of await runtime.list()) if (c.origin) origins.set(c.key, c.origin);
+      const made = new Map<Key, { origin: string; hash: string }>();
+      for (const c of await runtime.list()) {
+        if (c.origin) origins.set(c.key, c.origin);
+        if (c.origin && c.managed && c.specHash) made.set(c.key, { origin: c.origin, hash: c.specHash });
+      }
       store.prefer(origins);
+      store.adopt(made);
     } catch (err) {
       log.warn({ err }, 'could not list containers before reading sources');
     }

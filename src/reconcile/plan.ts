@@ -1,5 +1,10 @@
 // The planner: a pure function from (desired, actual) to the actions that make them
 // agree. It decides; apply.ts acts. Nothing here touches containerd or the clock.
+//
+// Only containers converge made (ActualContainer.managed) are ever removed, restarted or
+// replaced. One it did not make is left alone when nothing declares its key; when a spec
+// does, it is a conflict while its task runs, and a stale object (no running task) to
+// replace once it is not.
 
 import type { ActualContainer } from './runtime.js';
 import type { DesiredContainer, Key } from '../spec/types.js';
@@ -11,8 +16,11 @@ export type Action =
   | { type: 'start'; key: Key; reason: string }
   | { type: 'restart'; key: Key; reason: string; exitCode: number; consecutive: number }
   | { type: 'remove'; key: Key; reason: string }
-  /** Nothing to do yet; look again at `at` (epoch ms), or when something changes if absent. */
-  | { type: 'wait'; key: Key; reason: string; at?: number };
+  /**
+   * Nothing to do yet; look again at `at` (epoch ms), or when something changes if absent.
+   * `conflict`: the key's name is held by a container converge did not make.
+   */
+  | { type: 'wait'; key: Key; reason: string; at?: number; conflict?: true };
 
 export type ActionType = Action['type'];
 
@@ -35,6 +43,7 @@ export interface PlanContext {
 
 /** The one action for one key, or undefined when the key is converged. */
 export function planKey(desired: DesiredContainer | undefined, actual: ActualContainer | undefined, ctx: PlanContext): Action | undefined {
+  if (actual && !actual.managed) return planForeign(desired, actual, ctx);
   if (!desired) {
     if (!actual) return undefined;
     if (!ctx.removalAllowed) return { type: 'wait', key: actual.key, reason: 'not removing before every source has been read' };
@@ -63,6 +72,19 @@ export function planKey(desired: DesiredContainer | undefined, actual: ActualCon
   }
   if (task.status !== 'stopped') return undefined; // running, paused, pausing, unknown
   return planExited(desired, task.exitStatus ?? 0, task.exitedAt?.getTime() ?? ctx.now, ctx);
+}
+
+/** A task that is there and has not ended: it may hold files, ports, data. */
+const taskLives = (actual: ActualContainer): boolean => actual.task !== undefined && actual.task.status !== 'stopped';
+
+function planForeign(desired: DesiredContainer | undefined, actual: ActualContainer, ctx: PlanContext): Action | undefined {
+  if (!desired) return undefined; // not converge's, and nothing asks for its name: not converge's business
+  if (taskLives(actual)) {
+    const reason = `conflict: container ${actual.id} was not made by converge (no converge.dev/managed label) and its task runs; it is left alone, and ${desired.key} waits until it is gone`;
+    return { type: 'wait', key: desired.key, reason, conflict: true };
+  }
+  if (!ctx.removalAllowed) return { type: 'wait', key: desired.key, reason: 'not replacing before every source has been read' };
+  return { type: 'recreate', key: desired.key, reason: 'a stale container not made by converge (no running task) holds the name' };
 }
 
 function planExited(desired: DesiredContainer, exitCode: number, exitedAt: number, ctx: PlanContext): Action | undefined {

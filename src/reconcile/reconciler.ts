@@ -67,7 +67,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       const ctx = planContext();
       action = planKey(desired, current, ctx);
       const state = memory.state(key);
+      const wasWaiting = state.waiting?.reason;
       state.waiting = undefined;
+      if (action?.type === 'wait' && action.conflict && wasWaiting !== action.reason) {
+        log.warn({ key, reason: action.reason }, 'name held by a container converge did not make; leaving it alone');
+      }
       if (!action || action.type === 'wait') {
         // No action was tried, so an error from an earlier one no longer describes the key.
         state.error = undefined;

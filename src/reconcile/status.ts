@@ -9,7 +9,7 @@ import type { Key } from '../spec/types.js';
 import type { KeyState, Memory } from './memory.js';
 import type { ActualContainer } from './runtime.js';
 
-export type Phase = 'Pending' | 'Pulling' | 'Created' | 'Running' | 'Exited' | 'BackOff' | 'Failed' | 'Updating' | 'Removing' | 'Orphaned';
+export type Phase = 'Pending' | 'Pulling' | 'Created' | 'Running' | 'Exited' | 'BackOff' | 'Failed' | 'Updating' | 'Removing' | 'Orphaned' | 'Conflict';
 
 export interface StatusRow {
   name: string;
@@ -46,7 +46,9 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number): S
     if (p.key !== undefined) problemsByKey.set(p.key, [...(problemsByKey.get(p.key) ?? []), formatProblem(p)]);
     else if (!problemsByFile.has(p.file)) problemsByFile.set(p.file, formatProblem(p));
   }
-  const keys = [...new Set([...desired.keys(), ...actual.keys()])].sort();
+  // A container converge did not make is shown only when a spec asks for its name (a conflict).
+  const actualKeys = [...actual.keys()].filter((key) => actual.get(key)!.managed || desired.has(key));
+  const keys = [...new Set([...desired.keys(), ...actualKeys])].sort();
   return keys.map((key) => {
     const d = desired.get(key);
     const a = actual.get(key);
@@ -106,6 +108,9 @@ function phaseOf(
     return sourcesRead ? { phase: 'Removing', message: 'no longer desired' } : { phase: 'Orphaned', message: 'kept until every source has been read' };
   }
   if (!a) return { phase: 'Pending', message: s.waiting?.reason ?? '' };
+  if (!a.managed && a.task && a.task.status !== 'stopped') {
+    return { phase: 'Conflict', message: s.waiting?.reason ?? `container ${a.id} was not made by converge and its task runs` };
+  }
   if (a.specHash !== hash) return { phase: 'Updating', message: 'spec changed' };
   const status = a.task?.status;
   if (status === 'running' || status === 'paused' || status === 'pausing') return { phase: 'Running', message: '' };

@@ -7,6 +7,7 @@ import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { isCapability, normalizeCapability } from './capabilities.js';
 import { CPU_PATTERN, MEMORY_PATTERN, parseBytes, parseCpu } from './quantity.js';
 import { IPV4_PATTERN, portIssues } from './ports.js';
 import { quote } from './quote.js';
@@ -21,25 +22,26 @@ export interface SpecIssue {
   linePath?: string;
 }
 
-const SCHEMA_FILE = join('schemas', 'container.schema.json');
+const SCHEMA_NAME = 'container.schema.json';
 
 /**
- * The schema file, found by walking up from this module: it sits at the package root, while
- * this module runs from src/spec/ or dist/src/spec/.
+ * A schema file of schemas/, found by walking up from this module: it sits at the package
+ * root, while this module runs from src/spec/ or dist/src/spec/.
  */
-export function schemaPath(): string {
+export function schemaPath(name = SCHEMA_NAME): string {
+  const file = join('schemas', name);
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    const candidate = join(dir, SCHEMA_FILE);
+    const candidate = join(dir, file);
     if (existsSync(candidate)) return candidate;
     const parent = dirname(dir);
-    if (parent === dir) throw new Error(`cannot find ${SCHEMA_FILE} above ${fileURLToPath(import.meta.url)}`);
+    if (parent === dir) throw new Error(`cannot find ${file} above ${fileURLToPath(import.meta.url)}`);
     dir = parent;
   }
 }
 
-export function loadSchema(): Record<string, unknown> {
-  return JSON.parse(readFileSync(schemaPath(), 'utf8')) as Record<string, unknown>;
+export function loadSchema(name = SCHEMA_NAME): Record<string, unknown> {
+  return JSON.parse(readFileSync(schemaPath(name), 'utf8')) as Record<string, unknown>;
 }
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
@@ -54,6 +56,8 @@ const PATTERN_MESSAGES: Record<string, string> = {
     'must be a label value: letters, digits, "-", "_" and ".", starting and ending with a letter or digit',
   '^[^\\s]*$': 'must not contain whitespace',
   [IPV4_PATTERN]: 'must be an IPv4 address such as 127.0.0.1',
+  '^[A-Za-z][A-Za-z_]*$': 'must be a capability name such as NET_ADMIN or CAP_NET_ADMIN, or ALL',
+  '^(dir|git|kube)(:.*)?$': 'must be a glob over origins starting with dir:, git: or kube (e.g. "git:https://git.example.com/**")',
   '^[^=\\x00]+$': 'must not contain "=" or NUL',
   '^/': 'must be an absolute path (starting with "/")',
   '^[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?$': 'must be uid[:gid], numeric or names known to the image',
@@ -62,29 +66,40 @@ const PATTERN_MESSAGES: Record<string, string> = {
     'must be a DNS-1123 subdomain: lowercase DNS labels joined by "."',
 };
 
-let compiled: ValidateFunction | undefined;
+const compiled = new Map<string, ValidateFunction>();
 
-/** Compiled once, on first use. */
-function validator(): ValidateFunction {
-  if (!compiled) {
+/** Compiled once per schema file, on first use. */
+function validator(name: string): ValidateFunction {
+  let validate = compiled.get(name);
+  if (!validate) {
     // strictTypes is off for one node: cpu carries `pattern` beside an int-or-string anyOf
     // without a type of its own, the one form Kubernetes accepts for int-or-string.
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false });
     // An annotation for Kubernetes (the CRD is generated from this file); ajv only needs to
     // know the word. The value check itself is the anyOf of integer and string beside it.
     ajv.addKeyword({ keyword: 'x-kubernetes-int-or-string', schemaType: 'boolean' });
-    compiled = ajv.compile(loadSchema());
+    validate = ajv.compile(loadSchema(name));
+    compiled.set(name, validate);
   }
-  return compiled;
+  return validate;
+}
+
+/**
+ * What JSON Schema finds wrong with `doc` against schemas/<name>, in the same words as for
+ * Container documents (the policy file is checked this way too); [] when it passes.
+ */
+export function schemaIssues(name: string, doc: unknown, kind: string): SpecIssue[] {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    return [{ path: '', message: `must be a mapping (a ${kind} document)` }];
+  }
+  const validate = validator(name);
+  return validate(doc) ? [] : fromAjv(validate.errors ?? [], doc);
 }
 
 /** Everything wrong with one document; empty when it is a valid Container. */
 export function validateDocument(doc: unknown): SpecIssue[] {
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-    return [{ path: '', message: 'must be a mapping (a Container document)' }];
-  }
-  const validate = validator();
-  const issues = validate(doc) ? [] : fromAjv(validate.errors ?? [], doc);
+  const issues = schemaIssues(SCHEMA_NAME, doc, 'Container');
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return issues;
   issues.push(...codeChecks(doc as Record<string, unknown>));
   const seen = new Set<string>();
   return issues.filter((i) => {
@@ -302,6 +317,31 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
   const signal = spec.stopSignal;
   if (typeof signal === 'string' && SIGNAL_SHAPE.test(signal) && !validSignal(signal)) {
     out.push({ path: 'spec.stopSignal', message: `unknown signal ${quote(signal)}` });
+  }
+  out.push(...securityChecks(spec));
+  return out;
+}
+
+/** Capability names the kernel knows, none both added and dropped; no root with runAsNonRoot. */
+function securityChecks(spec: Record<string, unknown>): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  const ctx = obj(spec.securityContext) ?? {};
+  const caps = obj(ctx.capabilities) ?? {};
+  const named = new Map<string, string>();
+  for (const field of ['add', 'drop']) {
+    list(caps[field]).forEach((name, i) => {
+      if (typeof name !== 'string' || !/^[A-Za-z][A-Za-z_]*$/.test(name)) return;
+      const at = fieldPath(fieldPath(`spec.securityContext.capabilities`, field), i);
+      if (!isCapability(name)) return void out.push({ path: at, message: `unknown capability ${quote(name)}` });
+      const normal = normalizeCapability(name);
+      const other = named.get(normal);
+      if (other && !other.includes(`.${field}[`)) out.push({ path: at, message: `${quote(name)} is both added and dropped (also ${other})` });
+      named.set(normal, at);
+    });
+  }
+  // A numeric root user is known now; a named one is checked when the image says who it is.
+  if (ctx.runAsNonRoot === true && typeof spec.user === 'string' && /^0+(:|$)/.test(spec.user)) {
+    out.push({ path: 'spec.user', message: 'is root (uid 0), which securityContext.runAsNonRoot forbids' });
   }
   return out;
 }

@@ -59,6 +59,17 @@ export interface Resources {
   };
 }
 
+/** What the container may do on the host; checked against the source's policy level. */
+export interface SecurityContext {
+  /** Every capability, no seccomp filter, no noNewPrivileges, all devices: the host's root. */
+  privileged?: boolean;
+  /** Names with or without CAP_ ("NET_ADMIN", "CAP_NET_ADMIN"), or ALL. */
+  capabilities?: { add?: string[]; drop?: string[] };
+  readOnlyRootFilesystem?: boolean;
+  /** Refuse to start when the user resolves to uid 0. */
+  runAsNonRoot?: boolean;
+}
+
 export interface ContainerSpecBody {
   image: string;
   imagePullPolicy?: PullPolicy;
@@ -77,6 +88,7 @@ export interface ContainerSpecBody {
   ports?: PortSpec[];
   dependsOn?: string[];
   healthCheck?: HealthCheck;
+  securityContext?: SecurityContext;
   nodeName?: string;
 }
 
@@ -145,6 +157,11 @@ export interface DesiredContainer {
   origin: string;
   /** The source revision it was read at (the Git commit), for sources that have revisions. */
   revision?: string;
+  /**
+   * Bind mount sources as the policy checked them (index of spec.mounts -> the real path,
+   * symlinks resolved), so that what was allowed is what gets mounted. Set when admitted.
+   */
+  bindSources?: Array<string | undefined>;
 }
 
 /** Something wrong with the input: never an exception, always data. */
@@ -173,4 +190,10 @@ export interface Snapshot {
   specs: DesiredContainer[];
   problems: Problem[];
   complete: boolean;
+  /**
+   * The read found nothing at all (default: no specs). A source says false when it holds
+   * things that are no specs on purpose: Kubernetes resources being deleted, whose removal
+   * must go ahead even when they are the last ones.
+   */
+  empty?: boolean;
 }

@@ -16,6 +16,7 @@ import {
   waitGoneSync,
   type ShimInfo,
 } from './procfs.js';
+import { cgroupParent } from '../../src/containerd/runc.js';
 
 /** containerd 1.6 hard-codes these for every containerd on the machine. */
 const RUNC_ROOT = '/run/containerd/runc';
@@ -84,10 +85,10 @@ function rmdirQuiet(dir: string): void {
 }
 
 /**
- * runc removes a task's own cgroup (/<ns>/<id>) and state dir, but the per-namespace parents
- * stay behind on the host; remove them when empty.
+ * runc removes a task's own cgroup (/<ns>/<id>, or converge's <parent>/<ns>/<id>) and state
+ * dir, but the parents stay behind on the host; remove them when empty.
  */
-function removeNamespaceLeftovers(namespaces: Iterable<string>): void {
+function removeNamespaceLeftovers(namespaces: Iterable<string>, address: string): void {
   let hierarchies: string[] = [];
   try {
     hierarchies = readdirSync(CGROUP_ROOT).map((h) => path.join(CGROUP_ROOT, h));
@@ -97,8 +98,12 @@ function removeNamespaceLeftovers(namespaces: Iterable<string>): void {
   for (const ns of namespaces) {
     if (ns === '' || ns.includes('/') || ns.startsWith('.')) continue;
     rmdirQuiet(path.join(RUNC_ROOT, ns));
-    for (const h of hierarchies) rmdirQuiet(path.join(h, ns));
+    for (const h of hierarchies) {
+      rmdirQuiet(path.join(h, ns));
+      rmdirQuiet(path.join(h, cgroupParent(address), ns));
+    }
   }
+  for (const h of hierarchies) rmdirQuiet(path.join(h, cgroupParent(address)));
 }
 
 /**
@@ -132,7 +137,7 @@ export function forceCleanupSync(address: string, dir: string, state: string): s
   }
 
   for (const d of fifoDirs) rmSync(d, { recursive: true, force: true });
-  removeNamespaceLeftovers(new Set([...taskNamespaces(state), ...shims.map((s) => s.namespace)]));
+  removeNamespaceLeftovers(new Set([...taskNamespaces(state), ...shims.map((s) => s.namespace)]), address);
 
   const mounts = unmountAllUnderSync(dir);
   if (mounts.length > 0) problems.push(`mounts: ${mounts.join(', ')}`);

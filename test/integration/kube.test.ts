@@ -121,6 +121,19 @@ describe(`kubernetes source (kubectl: ${KUBECTL})`, () => {
     assert.ok(statusWrites >= 1 && statusWrites <= 4, `status written only on change (${statusWrites} writes)`);
   });
 
+  it('a resource the policy denies (kube: is baseline by default) shows PolicyDenied and a Warning Event; nothing reaches containerd', async () => {
+    await apply('hostnet', { ...sleeper(), network: 'host' });
+    const denied = await waitStatus('hostnet', (o) => conditionOf(o, 'Degraded')?.reason === 'PolicyDenied', 'Degraded: PolicyDenied');
+    assert.equal(denied.status.phase, 'Denied');
+    assert.match(denied.status.message, /^denied by policy \(generation 1\): spec\.network: network: host is not allowed at level baseline .*denied by the default for kube: sources \(level baseline\); nothing runs until the policy allows it$/);
+    await waitFor(
+      async () => JSON.parse(await kubectl.ok(['get', 'events', '-o', 'json'])).items.some((e: any) => e.involvedObject.name === 'hostnet' && e.reason === 'Denied' && e.type === 'Warning'),
+      { what: 'a Warning Denied event for hostnet' },
+    );
+    assert.equal((await s.inContainerd('default.hostnet')).container, false);
+    await kubectl.ok(['delete', 'ctr', 'hostnet', '--timeout=30s']);
+  });
+
   it('an invalid resource is reported on its status while its last good version keeps running', async () => {
     await apply('keep');
     const pid = await s.waitRunning('default.keep', { converge });

@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSpec, detectCgroupVersion, readHostRlimits } from '../../src/containerd/oci.js';
+import { buildSpec, detectCgroupVersion, readHostCapabilities, readHostRlimits } from '../../src/containerd/oci.js';
 import { ociInput as input } from '../harness/specs.js';
 
 describe('runc runs the built spec', () => {
@@ -132,5 +132,39 @@ describe('runc runs the built spec', () => {
     assert.deepEqual(fields(r.stdout), {
       ifaces: String(hostIfaces), resolv: md5('/etc/resolv.conf'), hosts: md5('/etc/hosts'), write: 'readonly',
     }, r.stdout + r.stderr);
+  });
+  it('confinement: seccomp and noNewPrivileges, capabilities, a read-only root, nosuid binds; privileged has none of it', () => {
+    const data = join(base, 'suid');
+    mkdirSync(data, { recursive: true });
+    const script = [
+      'echo "seccomp=$(grep ^Seccomp: /proc/self/status | cut -f2)"',
+      'echo "nnp=$(grep ^NoNewPrivs: /proc/self/status | cut -f2)"',
+      'echo "capbnd=$(grep ^CapBnd: /proc/self/status | cut -f2)"',
+      // unshare(2) and mount(2) need CAP_SYS_ADMIN, which seccomp checks before the kernel does.
+      'unshare -n true 2>/dev/null && echo unshare=allowed || echo unshare=denied',
+      'touch /rootfile 2>/dev/null && echo root=writable || echo root=readonly',
+      'echo "bind=$(grep " /data " /proc/self/mounts | grep -o nosuid,nodev)"',
+    ].join('\n');
+    const body = (securityContext: object) => ({
+      command: ['/bin/sh', '/check.sh'], securityContext, mounts: [{ type: 'bind' as const, source: data, target: '/data' }],
+    });
+    const confined = buildSpec({
+      ...input(body({ readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } })),
+      id: `confined-${process.pid}`, containerdNamespace: namespace, cgroupVersion, hostRlimits,
+    });
+    let r = run(bundle(confined, { 'check.sh': script }), `confined-${process.pid}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(fields(r.stdout), {
+      seccomp: '2', nnp: '1', capbnd: '0000000000000400', unshare: 'denied', root: 'readonly', bind: 'nosuid,nodev',
+    }, r.stdout + r.stderr);
+
+    const privileged = buildSpec({
+      ...input(body({ privileged: true })), id: `priv-${process.pid}`, containerdNamespace: namespace, cgroupVersion, hostRlimits,
+      hostCapabilities: readHostCapabilities(),
+    });
+    r = run(bundle(privileged, { 'check.sh': script }), `priv-${process.pid}`);
+    assert.equal(r.status, 0, r.stderr);
+    const got = fields(r.stdout);
+    assert.deepEqual([got.seccomp, got.nnp, got.unshare, got.root, got.bind], ['0', '0', 'allowed', 'writable', ''], r.stdout + r.stderr);
   });
 });

@@ -61,7 +61,7 @@ describe('converge run: resilience', () => {
     assert.equal((await c3.http('/readyz')).status, 200);
   });
 
-  it('replaces stale objects with the same ID once: a hand-made container, a snapshot, a running task', async (t) => {
+  it('replaces stale objects with the same ID once: a hand-made container, a snapshot; a hand-made running task only once it has stopped', async (t) => {
     const s = await env.scenario(t, 'stale');
     // A container record (and its snapshot) made by hand, as `ctr containers create` makes them.
     await s.ctr(['containers', 'create', IMAGE, 'default.web']);
@@ -69,7 +69,7 @@ describe('converge run: resilience', () => {
     const parent = (await s.ctr(['snapshots', 'ls'])).split('\n').map((l) => l.split(/\s+/)[0]).find((k) => k.startsWith('sha256:'));
     assert.ok(parent, 'the image has a committed layer snapshot');
     await s.ctr(['snapshots', 'prepare', 'default.db', parent]);
-    // A running task made by hand.
+    // A running task made by hand: not converge's (no converge.dev/managed label), so never deleted while it runs.
     await s.ctr(['run', '-d', IMAGE, 'default.job', 'sleep', '3600']);
     const handPid = (await s.task('default.job'))?.pid;
     assert.ok(handPid);
@@ -81,18 +81,25 @@ describe('converge run: resilience', () => {
     s.write('job.yaml', container('job', { ...sleeper('job-from-spec'), terminationGracePeriodSeconds: 1 }));
     const c = await s.run();
     await c.waitReady();
-    for (const id of ['default.web', 'default.db', 'default.job']) {
+    for (const id of ['default.web', 'default.db']) {
       await s.waitRunning(id, { converge: c });
       const name = id.slice('default.'.length);
       await waitFor(() => s.logOf(id).includes(`${name}-from-spec`), { what: `${id} running its spec` });
       assert.equal((await s.get(id))?.labels[LABEL_MANAGED], 'true');
     }
-    assert.throws(() => process.kill(handPid, 0), /ESRCH/, 'the hand-made task is gone');
+    await c.waitRow('job', (r) => r.phase === 'Conflict', 'a conflict while the hand-made task runs');
+    assert.equal((await s.task('default.job'))?.pid, handPid, 'the hand-made task still runs');
+
+    // Stopped, it is a stale object: replaced once.
+    await s.ctr(['tasks', 'kill', '-s', 'SIGKILL', 'default.job']);
+    await s.waitRunning('default.job', { converge: c, notPid: handPid });
+    await waitFor(() => s.logOf('default.job').includes('job-from-spec'), { what: 'default.job running its spec' });
+    assert.equal((await s.get('default.job'))?.labels[LABEL_MANAGED], 'true');
     const actions = c.actions().map((l) => [l.key, l.action, l.reason]).sort();
     assert.deepEqual(actions, [
       ['default/db', 'create', 'missing'],
-      ['default/job', 'recreate', 'not created by converge (no spec-hash label)'],
-      ['default/web', 'recreate', 'not created by converge (no spec-hash label)'],
+      ['default/job', 'recreate', 'a stale container not made by converge (no running task) holds the name'],
+      ['default/web', 'recreate', 'a stale container not made by converge (no running task) holds the name'],
     ]);
     assert.deepEqual(c.find((l) => l.msg === 'removing stale object before create').map((l) => l.key), ['default/db']);
     assert.deepEqual(c.find((l) => l.msg === 'reconcile failed'), []);

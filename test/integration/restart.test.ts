@@ -120,7 +120,7 @@ describe('converge run: restarts and stops', () => {
 
   it('stops a task that ignores SIGTERM with SIGKILL after its grace period', async (t) => {
     const s = await env.scenario(t, 'grace');
-    const c = await s.run();
+    const c = await s.run(['--allow-empty', `dir:${s.specDir}`]); // the only file goes
     s.write('stubborn.yaml', container('stubborn', { ...sh('trap "" TERM; echo ignoring; sleep 3600'), terminationGracePeriodSeconds: 1 }));
     const pid = await s.waitRunning('default.stubborn', { converge: c });
     await waitFor(() => s.logOf('default.stubborn').includes('ignoring'), { what: 'the trap set' });
@@ -137,7 +137,7 @@ describe('converge run: restarts and stops', () => {
 
   it('stops with the spec stopSignal, without waiting the grace period', async (t) => {
     const s = await env.scenario(t, 'signal');
-    const c = await s.run();
+    const c = await s.run(['--allow-empty', `dir:${s.specDir}`]); // the only file goes
     s.write('usr.yaml', container('usr', {
       ...sh('trap "echo got-usr1; exit 0" USR1; trap "" TERM; echo ready; sleep 3600 & wait'),
       stopSignal: 'SIGUSR1',

@@ -64,13 +64,14 @@ const ALLOWED: Record<string, string[]> = {
   spec: [...BASE],
   sources: [...BASE, 'spec', 'desired'],
   desired: [...BASE, 'spec'],
+  policy: [...BASE, 'spec', 'desired'],
   reconcile: [...BASE, 'spec', 'desired'],
   pull: [...BASE, 'spec'],
   network: [...BASE, 'spec'],
   containerd: [...BASE, 'spec', 'reconcile', 'pull', 'network'],
   publish: [...BASE, 'spec', 'desired', 'reconcile', 'sources'],
   embedded: [...BASE],
-  cli: [...BASE, 'spec', 'desired', 'reconcile', 'pull', 'network', 'containerd', 'sources', 'publish', 'embedded'],
+  cli: [...BASE, 'spec', 'desired', 'policy', 'reconcile', 'pull', 'network', 'containerd', 'sources', 'publish', 'embedded'],
 };
 
 test('every top-level part of src/ imports only the parts below it', () => {

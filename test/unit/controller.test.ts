@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { createController } from '../../src/reconcile/controller.js';
-import type { Source } from '../../src/desired.js';
+import { OPEN_GATE, type Source } from '../../src/desired.js';
 import { desired as desiredOf } from '../harness/specs.js';
 import { waitFor } from '../harness/wait.js';
 import type { ActualContainer, Runtime, RuntimeEvent } from '../../src/reconcile/runtime.js';
@@ -132,7 +132,8 @@ test('a reconcile of a converged key reads and changes nothing else', async () =
 test('a removal is not read back: the answer would be forgotten with the key', async () => {
   const runtime = new MemoryRuntime();
   const source = staticSource([desired('a')]);
-  const controller = createController({ runtime, sources: [source], log });
+  // Emptying the only source removes its containers only when that source may be empty.
+  const controller = createController({ runtime, sources: [source], log, gate: { ...OPEN_GATE, allowEmpty: () => true } });
   await controller.start();
   await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
   runtime.calls = [];
@@ -240,3 +241,37 @@ for (const [policy, restarted] of [['Never', false], ['Always', true]] as const)
     await controller.stop();
   });
 }
+
+test('a container converge did not make is never removed: left alone as an orphan, a conflict when a spec names it', async () => {
+  const runtime = new MemoryRuntime();
+  const foreign = (key: string): ActualContainer => ({ id: key.replace('/', '.'), key, specHash: '', managed: false, labels: {}, restarts: 0, task: { pid: 7, status: 'running' } });
+  runtime.containers.set('default/stranger', foreign('default/stranger'));
+  runtime.containers.set('default/web', foreign('default/web'));
+  const controller = createController({ runtime, sources: [staticSource([desired('web')])], log });
+  await controller.start();
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
+  assert.deepEqual(runtime.calls.filter((c) => !c.startsWith('list') && !c.startsWith('get')), [], 'nothing removed, created or started');
+  assert.deepEqual(controller.status().map((r) => [r.name, r.phase]), [['web', 'Conflict']], 'the orphan is not converge\'s to show');
+  assert.match(controller.status()[0].message, /not made by converge/);
+
+  // Its task ends: now it is a stale object, replaced by converge's own.
+  runtime.containers.get('default/web')!.task = { pid: 7, status: 'stopped', exitStatus: 0 };
+  runtime.push({ type: 'exit', key: 'default/web', pid: 7, exitStatus: 0 });
+  await waitFor(() => runtime.containers.get('default/web')?.managed === true && controller.idle(), { what: 'the stale one replaced' });
+  assert.ok(runtime.containers.has('default/stranger'), 'the foreign orphan is still there');
+  await controller.stop();
+});
+
+test('create that meets a foreign running container (it appeared after the plan) is a conflict, nothing deleted', async () => {
+  const runtime = new MemoryRuntime();
+  runtime.create = async (d) => {
+    runtime.calls.push(`create ${d.key}`);
+    runtime.containers.set(d.key, { id: 'default.web', key: d.key, specHash: '', managed: false, labels: {}, restarts: 0, task: { pid: 9, status: 'running' } });
+    throw Object.assign(new Error('container "default.web": already exists'), { code: 'AlreadyExists' });
+  };
+  const controller = createController({ runtime, sources: [staticSource([desired('web')])], log, backoff: { initialMs: 60_000, maxMs: 60_000, resetAfterMs: 60_000 } });
+  await controller.start();
+  await waitFor(() => controller.status()[0]?.phase === 'Conflict' || controller.status()[0]?.phase === 'Failed', { what: 'the create to fail' });
+  assert.ok(!runtime.calls.some((c) => c.startsWith('remove')), runtime.calls.join(', '));
+  await controller.stop();
+});

@@ -142,3 +142,28 @@ test('an Event message is one bounded line, whatever the error carried', async (
   assert.ok(message.endsWith('…'));
   assert.ok(!/[\r\n\u001b\u0007]/.test(message), 'no control characters');
 });
+
+test('a denied resource: Degraded=True PolicyDenied on its status, and a Warning Denied Event, once', async () => {
+  const clock = new FakeClock();
+  const f = fixture();
+  const denial = 'spec.network: network: host is not allowed at level baseline (a rule may allow hostNetwork); denied by the default for kube: sources (level baseline)';
+  f.rows.length = 0; // never admitted: the controller does not know the key
+  f.view.holder = () => undefined;
+  f.view.denials = (key) => (key === KEY ? [denial] : []);
+  const publisher = createKubePublisher({ client: f.client, resources: f.resources, view: f.view, log: pino({ level: 'silent' }), nodeName: 'node-1', statusIntervalMs: 10_000, clock });
+  for (const read of f.readers) read([KEY]);
+  await settle();
+  await publisher.events.flush();
+  const put = f.requests.find((r) => r.method === 'PUT')!;
+  assert.equal(put.body.status.phase, 'Denied');
+  assert.match(put.body.status.message, /^denied by policy \(generation \d+\): spec\.network: .*; nothing runs until the policy allows it$/);
+  const degraded = put.body.status.conditions.find((c: { type: string }) => c.type === 'Degraded');
+  assert.deepEqual([degraded.status, degraded.reason], ['True', 'PolicyDenied']);
+  const events = () => f.requests.filter((r) => r.method === 'POST').map((r) => [r.body.type, r.body.reason, r.body.message]);
+  assert.deepEqual(events(), [['Warning', 'Denied', `denied by policy: ${denial}`]]);
+  clock.advance(10_000);
+  await settle();
+  await publisher.events.flush();
+  assert.equal(events().length, 1, 'the same denial is not posted again within 5 minutes');
+  await publisher.stop();
+});

@@ -110,7 +110,7 @@ describe('buildSpec mounts', () => {
   for (const [readOnly, mode] of bindCases) {
     it(`bind readOnly=${readOnly} -> ${mode}`, () => {
       const s = build(input({ mounts: [{ type: 'bind', source: '/srv/data', target: '/data', readOnly }] }));
-      assert.deepEqual(s.mounts.at(-1), { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', mode, 'rprivate'] });
+      assert.deepEqual(s.mounts.at(-1), { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', mode, 'nosuid', 'nodev', 'rprivate'] });
     });
   }
   it('tmpfs with and without a size, read-only', () => {
@@ -140,7 +140,7 @@ describe('buildSpec network', () => {
   it('host: no network namespace, host resolv.conf and hosts read-only', () => {
     const s = build(input({ network: 'host' }));
     assert.deepEqual(types(s), ['pid', 'ipc', 'uts', 'mount']);
-    for (const f of hostFiles) assert.deepEqual(mountAt(s, f), [{ destination: f, type: 'bind', source: f, options: ['rbind', 'ro', 'rprivate'] }]);
+    for (const f of hostFiles) assert.deepEqual(mountAt(s, f), [{ destination: f, type: 'bind', source: f, options: ['rbind', 'ro', 'nosuid', 'nodev', 'rprivate'] }]);
   });
   it('host: a spec mount on /etc/hosts replaces the host file', () => {
     const s = build(input({ network: 'host', mounts: [{ type: 'bind', source: '/my/hosts', target: '/etc/hosts' }] }));
@@ -195,11 +195,68 @@ describe('buildSpec linux', () => {
     assert.deepEqual(l.readonlyPaths, READONLY_PATHS);
     assert.ok(l.maskedPaths.includes('/proc/kcore') && l.readonlyPaths.includes('/proc/sys'));
   });
-  it('has no process.oomScoreAdj, no annotations, no linux.devices', () => {
+  it('has no process.oomScoreAdj, no annotations, no linux.devices (unless privileged)', () => {
     const s = buildSpec(input()) as any;
     assert.equal(s.process.oomScoreAdj, undefined);
     assert.equal(s.annotations, undefined);
     assert.equal(s.linux.devices, undefined);
+  });
+});
+
+describe('buildSpec securityContext', () => {
+  const caps = (body: Partial<ContainerSpecBody>) => build(input(body)).process.capabilities;
+  const capCases: Array<[string, ContainerSpecBody['securityContext'], string[]]> = [
+    ['none: containerd\'s default set', undefined, DEFAULT_CAPABILITIES],
+    ['drop ALL, add NET_BIND_SERVICE', { capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } }, ['CAP_NET_BIND_SERVICE']],
+    ['drop one by either spelling', { capabilities: { drop: ['net_raw', 'CAP_MKNOD'] } }, DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_NET_RAW' && c !== 'CAP_MKNOD')],
+    ['add one beyond the default', { capabilities: { add: ['SYS_ADMIN'] } }, [...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN']],
+    ['add one already there: no duplicate', { capabilities: { add: ['CHOWN'] } }, DEFAULT_CAPABILITIES],
+    ['drop ALL alone: nothing', { capabilities: { drop: ['ALL'] } }, []],
+  ];
+  for (const [name, ctx, want] of capCases) {
+    it(`capabilities: ${name}`, () => {
+      const c = caps({ securityContext: ctx });
+      for (const set of ['bounding', 'effective', 'permitted']) assert.deepEqual(c[set], want, set);
+    });
+  }
+  it('privileged: every capability, no seccomp, no noNewPrivileges, /sys writable, all devices', () => {
+    const dev = { path: '/dev/sda', type: 'b' as const, major: 8, minor: 0, fileMode: 0o660, uid: 0, gid: 6 };
+    const s = buildSpec(input({ securityContext: { privileged: true } }, undefined, { hostDevices: [dev] })) as any;
+    assert.equal(s.process.capabilities.bounding.length, 41);
+    assert.ok(s.process.capabilities.bounding.includes('CAP_SYS_ADMIN'));
+    assert.equal(s.process.noNewPrivileges, false);
+    assert.equal(s.linux.seccomp, undefined);
+    assert.deepEqual(s.linux.devices, [dev]);
+    assert.deepEqual(s.linux.resources.devices, [{ allow: true, access: 'rwm' }]);
+    assert.deepEqual(s.linux.maskedPaths, []);
+    assert.deepEqual(s.linux.readonlyPaths, []);
+    assert.equal(mountAt(s, '/sys')[0].options.at(-1), 'rw');
+    const bind = buildSpec(input({ securityContext: { privileged: true }, mounts: [{ type: 'bind', source: '/a', target: '/b' }] })) as any;
+    assert.deepEqual(bind.mounts.at(-1).options, ['rbind', 'rw', 'rprivate']);
+  });
+  it('privileged: false is the same as absent', () => {
+    assert.deepEqual(buildSpec(input({ securityContext: { privileged: false } })), buildSpec(input()));
+  });
+  it('every other container: seccomp and noNewPrivileges', () => {
+    for (const ctx of [undefined, { capabilities: { add: ['ALL'] } }, { readOnlyRootFilesystem: true }]) {
+      const s = buildSpec(input({ securityContext: ctx })) as any;
+      assert.equal(s.process.noNewPrivileges, true);
+      assert.equal(s.linux.seccomp.defaultAction, 'SCMP_ACT_ERRNO');
+    }
+  });
+  it('readOnlyRootFilesystem makes the root read-only', () => {
+    assert.deepEqual(build(input({ securityContext: { readOnlyRootFilesystem: true } })).root, { path: 'rootfs', readonly: true });
+    assert.deepEqual(build(input({ securityContext: { readOnlyRootFilesystem: false } })).root, { path: 'rootfs', readonly: false });
+  });
+  it('runAsNonRoot refuses uid 0 and lets any other uid through', () => {
+    assert.throws(() => buildSpec(input({ securityContext: { runAsNonRoot: true } })), { code: 'RunAsRoot' });
+    assert.equal(build(input({ securityContext: { runAsNonRoot: true } }, undefined, { user: { uid: 1000, gid: 0 } })).process.user.uid, 1000);
+    assert.equal(build(input({ securityContext: { runAsNonRoot: false } })).process.user.uid, 0);
+  });
+  it('bind sources the policy resolved replace the spec\'s', () => {
+    const mounts = [{ type: 'bind' as const, source: '/srv/app/link', target: '/a' }, { type: 'bind' as const, source: '/srv/b', target: '/b' }];
+    const s = build(input({ mounts }, undefined, { bindSources: ['/srv/app/real'] }));
+    assert.deepEqual([mountAt(s, '/a')[0].source, mountAt(s, '/b')[0].source], ['/srv/app/real', '/srv/b']);
   });
 });
 

@@ -22,6 +22,11 @@ function actual(name: string, task?: Partial<ActualTask>, hash = 'h1', restarts 
   };
 }
 
+/** A container converge did not make (no converge.dev/managed=true). */
+function foreign(name: string, task?: Partial<ActualTask>, hash = ''): ActualContainer {
+  return { ...actual(name, task, hash), managed: false };
+}
+
 function ctx(over: Partial<PlanContext> = {}): PlanContext {
   return { now: NOW, backoff, restarts: new Map(), removalAllowed: true, isRunning: () => true, ...over };
 }
@@ -41,6 +46,16 @@ const cases: Array<{ name: string; d?: DesiredContainer; a?: ActualContainer; c?
   { name: 'task vanished just now -> wait for back-off', d: desired('web'), a: actual('web'), c: { vanished: () => ({ exitCode: 137, exitedAt: NOW - 10 }) }, want: 'wait', reason: /back-off/ },
   { name: 'task created, never started -> start', d: desired('web'), a: actual('web', { status: 'created' }), want: 'start' },
   { name: 'orphan -> remove', a: actual('old', {}), want: 'remove', reason: /no longer desired/ },
+  { name: 'foreign orphan, running -> left alone', a: foreign('old', {}), want: undefined },
+  { name: 'foreign orphan, stopped -> left alone', a: foreign('old', stopped(0)), want: undefined },
+  { name: 'foreign orphan, no task -> left alone', a: foreign('old'), want: undefined },
+  { name: 'foreign, running, same name as a spec -> conflict', d: desired('web'), a: foreign('web', {}), want: 'wait', reason: /conflict: .*not made by converge.*left alone/ },
+  { name: 'foreign with converge\'s hash, running -> still a conflict', d: desired('web'), a: foreign('web', {}, 'h1'), want: 'wait', reason: /conflict/ },
+  { name: 'foreign, paused -> conflict', d: desired('web'), a: foreign('web', { status: 'paused' }), want: 'wait', reason: /conflict/ },
+  { name: 'foreign, created task -> conflict', d: desired('web'), a: foreign('web', { status: 'created' }), want: 'wait', reason: /conflict/ },
+  { name: 'foreign, task exited -> stale: recreate', d: desired('web'), a: foreign('web', stopped(0)), want: 'recreate', reason: /stale container not made by converge/ },
+  { name: 'foreign, no task -> stale: recreate', d: desired('web'), a: foreign('web'), want: 'recreate', reason: /stale/ },
+  { name: 'foreign, no task, before every source was read -> wait', d: desired('web'), a: foreign('web'), c: { removalAllowed: false }, want: 'wait', reason: /not replacing/ },
   { name: 'orphan before sources read -> wait', a: actual('old', {}), c: { removalAllowed: false }, want: 'wait' },
   { name: 'nothing anywhere -> nothing', want: undefined },
   { name: 'exited 0, Always -> restart', d: desired('web'), a: actual('web', stopped(0)), want: 'restart' },

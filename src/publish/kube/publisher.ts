@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../clock.js';
 import type { ReconcileEvent } from '../../reconcile/controller.js';
+import type { Key } from '../../spec/types.js';
 import type { KubeClient } from '../../sources/kube/client.js';
 import { GROUP, PLURAL, VERSION } from '../../sources/kube/crd.js';
 import type { KubeObject } from '../../sources/kube/convert.js';
@@ -88,10 +89,24 @@ export function createKubePublisher(opts: KubePublisherOptions): KubePublisher {
     if (ev) events.record(obj, 'Normal', ev.reason, ev.text(e, id));
   }
 
+  /**
+   * A denied resource never reaches the controller, so its Event comes from here, after
+   * every read and tick (the recorder posts the same Warning once per 5 minutes).
+   */
+  function recordDenials(key: Key): void {
+    const denials = view.denials?.(key) ?? [];
+    const obj = resources.objectOf(key);
+    if (denials.length === 0 || !obj || obj.metadata.deletionTimestamp) return;
+    events.record(obj, 'Warning', 'Denied', `denied by policy: ${denials.join('; ')}`);
+  }
+
   function tick(): void {
     ticker = clock.setTimeout(() => {
       if (stopped) return;
-      for (const key of resources.keys()) writer.poke(key);
+      for (const key of resources.keys()) {
+        writer.poke(key);
+        recordDenials(key);
+      }
       tick();
     }, statusIntervalMs);
   }
@@ -99,7 +114,10 @@ export function createKubePublisher(opts: KubePublisherOptions): KubePublisher {
   const unsubscribe = [
     view.onReconcile(reconciled),
     resources.onRead((keys) => {
-      for (const key of keys) writer.poke(key);
+      for (const key of keys) {
+        writer.poke(key);
+        recordDenials(key);
+      }
     }),
   ];
   tick();

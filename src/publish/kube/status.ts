@@ -44,6 +44,8 @@ export interface StatusInput {
   row?: StatusRow;
   /** This resource's spec problems, formatted (invalid spec). */
   problems: string[];
+  /** What the policy denies of this resource's spec, formatted. */
+  denials?: string[];
   /** The origin that holds the key instead of this resource (a conflict). */
   heldBy?: string;
   /** deletionTimestamp is set. */
@@ -93,6 +95,8 @@ function shapeOf(phase: string, exitCode: number | undefined): Shape {
       return { phase, ready: ['InvalidSpec', F], progressing: ['InvalidSpec', F], degraded: ['InvalidSpec', T] };
     case 'Conflict':
       return { phase, ready: ['Conflict', F], progressing: ['Conflict', F], degraded: ['Conflict', T] };
+    case 'Denied':
+      return { phase, ready: ['PolicyDenied', F], progressing: ['PolicyDenied', F], degraded: ['PolicyDenied', T] };
     default:
       return { phase, ready: [phase || 'Unknown', U], progressing: [phase || 'Unknown', U], degraded: [phase || 'Unknown', U] };
   }
@@ -114,6 +118,7 @@ const iso = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
 
 export function buildContainerStatus(input: StatusInput): ContainerStatus {
   const { row, problems, generation } = input;
+  const denials = input.denials ?? [];
   let phase: string;
   let message: string;
   if (input.deleting) {
@@ -125,6 +130,9 @@ export function buildContainerStatus(input: StatusInput): ContainerStatus {
   } else if (problems.length > 0) {
     phase = row ? row.phase : 'Invalid';
     message = `invalid spec (generation ${generation}): ${problems.join('; ')}; ${row ? 'the last good version keeps running' : 'nothing runs until it is fixed'}`;
+  } else if (denials.length > 0) {
+    phase = row ? row.phase : 'Denied';
+    message = `denied by policy (generation ${generation}): ${denials.join('; ')}; ${row ? 'the last allowed version keeps running' : 'nothing runs until the policy allows it'}`;
   } else if (row) {
     phase = row.phase;
     message = stableMessage(row.message);
@@ -138,6 +146,7 @@ export function buildContainerStatus(input: StatusInput): ContainerStatus {
   const exitCode = row?.exitCode ?? undefined;
   const shape = shapeOf(phase, exitCode === null ? undefined : exitCode);
   if (problems.length > 0 && !input.deleting && !input.heldBy) shape.degraded = ['InvalidSpec', T];
+  else if (denials.length > 0 && !input.deleting && !input.heldBy) shape.degraded = ['PolicyDenied', T];
 
   const previous = input.previous?.conditions ?? [];
   const condition = (type: ConditionType, [reason, status]: Triple, text: string): Condition => {

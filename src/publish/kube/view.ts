@@ -16,6 +16,8 @@ export interface ControllerView {
   /** Nothing of the key's container is left in the runtime. */
   gone(key: Key): Promise<boolean>;
   onReconcile(listener: (e: ReconcileEvent) => void): () => void;
+  /** What the policy denies of the key's resource ("field: why; denied by rule"). */
+  denials?(key: Key): string[];
 }
 
 export function controllerView(controller: Controller, runtime: Pick<Runtime, 'get'>): ControllerView {
@@ -25,5 +27,10 @@ export function controllerView(controller: Controller, runtime: Pick<Runtime, 'g
     holder: (key) => controller.store.desired().get(key)?.origin,
     gone: async (key) => (await runtime.get(key)) === undefined,
     onReconcile: (listener) => controller.onReconcile(listener),
+    denials: (key) =>
+      controller.store
+        .denials()
+        .filter((p) => p.file === `kube:${key}`)
+        .map((p) => `${p.path ? `${p.path}: ` : ''}${p.message}`),
   };
 }

@@ -167,6 +167,7 @@ export class StatusWriter {
       generation: obj.metadata.generation ?? 0,
       row: holder === origin ? this.rowOf(key) : undefined,
       problems: this.opts.problemsOf(key),
+      denials: this.opts.view.denials?.(key) ?? [],
       heldBy: holder !== undefined && holder !== origin ? holder : undefined,
       deleting: obj.metadata.deletionTimestamp !== undefined,
       previous: obj.status,

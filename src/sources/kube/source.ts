@@ -106,7 +106,8 @@ export function createKubeSource(opts: KubeSourceOptions): KubeSource {
       const why = informer.lastError?.message ?? 'not read yet';
       problems.unshift({ file: `kube:${opts.client.server}`, path: '', message: `cannot read Container resources (${why}); the last known ones are kept` });
     }
-    onSnapshot({ source: name, specs, problems, complete: informer.synced });
+    // A resource being deleted is no spec, but the source is not empty: its removal is asked for.
+    onSnapshot({ source: name, specs, problems, complete: informer.synced, empty: informer.objects.size === 0 });
     const keys = [...present];
     for (const reader of [...readers]) reader(keys);
   }
