@@ -2,7 +2,9 @@
 // `ctr run --seccomp` and the CRI plugin's RuntimeDefault apply, itself docker's), built
 // from its facts: which system calls are allowed to everyone, which ones only with a given
 // capability in the bounding set, which ones only on some architectures, and the argument
-// conditions on personality(2) and clone(2). Anything else fails with EPERM.
+// conditions on personality(2), clone(2) and socket(2). Anything else fails with EPERM.
+// Where containerd 2.x tightened its default (io_uring closed, socket(2) by address family),
+// converge follows the stricter one on every containerd.
 //
 // It is written out here rather than asked of containerd because containerd's API has no
 // call that returns it (the profile lives in its Go client), and a client that builds its
@@ -24,8 +26,8 @@ getgid getgid32 getgroups getgroups32 getitimer getpeername getpgid getpgrp getp
 getrandom getresgid getresgid32 getresuid getresuid32 getrlimit get_robust_list getrusage getsid
 getsockname getsockopt get_thread_area gettid gettimeofday getuid getuid32 getxattr inotify_add_watch
 inotify_init inotify_init1 inotify_rm_watch io_cancel ioctl io_destroy io_getevents io_pgetevents
-io_pgetevents_time64 ioprio_get ioprio_set io_setup io_submit io_uring_enter io_uring_register
-io_uring_setup ipc kill landlock_add_rule landlock_create_ruleset landlock_restrict_self lchown lchown32
+io_pgetevents_time64 ioprio_get ioprio_set io_setup io_submit 
+ipc kill landlock_add_rule landlock_create_ruleset landlock_restrict_self lchown lchown32
 lgetxattr link linkat listen listxattr llistxattr _llseek lremovexattr lseek lsetxattr lstat lstat64
 madvise membarrier memfd_create memfd_secret mincore mkdir mkdirat mknod mknodat mlock mlock2 mlockall
 mmap mmap2 mprotect mq_getsetattr mq_notify mq_open mq_timedreceive mq_timedreceive_time64 mq_timedsend
@@ -43,7 +45,7 @@ sendfile sendfile64 sendmmsg sendmsg sendto setfsgid setfsgid32 setfsuid setfsui
 setgroups setgroups32 setitimer setpgid setpriority setregid setregid32 setresgid setresgid32 setresuid
 setresuid32 setreuid setreuid32 setrlimit set_robust_list setsid setsockopt set_thread_area
 set_tid_address setuid setuid32 setxattr shmat shmctl shmdt shmget shutdown sigaltstack signalfd
-signalfd4 sigprocmask sigreturn socket socketcall socketpair splice stat stat64 statfs statfs64 statx
+signalfd4 sigprocmask sigreturn socketcall socketpair splice stat stat64 statfs statfs64 statx
 symlink symlinkat sync sync_file_range syncfs sysinfo tee tgkill time timer_create timer_delete
 timer_getoverrun timer_gettime timer_gettime64 timer_settime timer_settime64 timerfd_create
 timerfd_gettime timerfd_gettime64 timerfd_settime timerfd_settime64 times tkill truncate truncate64
@@ -102,6 +104,16 @@ const PERSONAS = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
 const CLONE_NAMESPACE_FLAGS = 0x7e020000;
 const ENOSYS = 38;
 
+/**
+ * socket(2) only for address families a container has a use for, as containerd 2.x's default
+ * profile allows them: every family below AF_ALG (38) in one comparison, then one by one
+ * AF_NFC (39), AF_KCM (41), AF_QIPCRTR (42), AF_SMC (43), AF_XDP (44), AF_MCTP (45).
+ * AF_ALG (the kernel's crypto API) and AF_VSOCK (40, host/guest sockets, global across
+ * network namespaces on most kernels) stay closed. containerd 1.6 allowed every family.
+ */
+const SOCKET_BELOW = 38;
+const SOCKET_FAMILIES = [39, 41, 42, 43, 44, 45];
+
 /** ptrace(2) could get around seccomp before Linux 4.8; later it is allowed to everyone. */
 export function ptraceIsSafe(kernel = release()): boolean {
   const [major, minor] = kernel.split('.').map((n) => Number.parseInt(n, 10));
@@ -135,6 +147,10 @@ export function seccompProfile(capabilities: readonly string[], opts: SeccompOpt
   const rules: SeccompRule[] = [{ names: [...ALWAYS], action: 'SCMP_ACT_ALLOW' }];
   for (const value of PERSONAS) {
     rules.push({ names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value, op: 'SCMP_CMP_EQ' }] });
+  }
+  rules.push({ names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: SOCKET_BELOW, op: 'SCMP_CMP_LT' }] });
+  for (const value of SOCKET_FAMILIES) {
+    rules.push({ names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value, op: 'SCMP_CMP_EQ' }] });
   }
   if (ptraceIsSafe(opts.kernel)) rules.push({ names: ['ptrace'], action: 'SCMP_ACT_ALLOW' });
   const own = BY_ARCH[arch]?.syscalls ?? [];
