@@ -17,7 +17,8 @@ import { createMetrics } from '../../src/publish/metrics.js';
 import { type ServerSecurity, startServer, type StatusServer } from '../../src/publish/http.js';
 import type { ServerLimits } from '../../src/publish/guard.js';
 import { gitSyncRoute, signBody } from '../../src/publish/webhook.js';
-import type { GitSource, SyncOutcome } from '../../src/sources/git.js';
+import type { GitSource } from '../../src/sources/git.js';
+import { fakeGitSource } from '../harness/fakes.js';
 import { GitRepo } from '../harness/git.js';
 import { cli, container, Env, sleeper, STATE_FILE, waitFor } from './util.js';
 
@@ -35,24 +36,7 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function fakeSource(): GitSource & { calls: number } {
-  const outcome: SyncOutcome = { result: 'applied', revision: 'c0ffee', fetched: 'c0ffee' };
-  const s = {
-    name: 'git:file:///repo.git',
-    kind: 'git' as const,
-    ref: 'main',
-    calls: 0,
-    async sync() {
-      s.calls += 1;
-      return outcome;
-    },
-    follows: (ref: string) => ref === 'refs/heads/main',
-    status: () => ({ name: s.name, kind: 'git' as const }) as unknown as ReturnType<GitSource['status']>,
-    start: async () => undefined,
-    stop: async () => undefined,
-  };
-  return s;
-}
+const fakeSource = (): GitSource & { calls: number } => fakeGitSource('git:file:///repo.git');
 
 async function serve(t: TestContext, opts: { secret?: string; security?: ServerSecurity; limits?: Partial<ServerLimits> } = {}) {
   const source = fakeSource();

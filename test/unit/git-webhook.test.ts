@@ -7,7 +7,8 @@ import { pino } from 'pino';
 import { createMetrics } from '../../src/publish/metrics.js';
 import { startServer, type StatusServer } from '../../src/publish/http.js';
 import { gitSyncRoute, pushedRefOf, signBody, sourcesRoute, verifySignature } from '../../src/publish/webhook.js';
-import type { GitSource, SyncOutcome } from '../../src/sources/git.js';
+import type { GitSource } from '../../src/sources/git.js';
+import { fakeGitSource } from '../harness/fakes.js';
 import type { Source } from '../../src/desired.js';
 
 const log = pino({ level: 'silent' });
@@ -39,24 +40,7 @@ test('pushedRefOf reads JSON and form-encoded payloads', () => {
   assert.equal(pushedRefOf(Buffer.from('{not json')), undefined);
 });
 
-function fakeSource(): GitSource & { calls: number } {
-  const outcome: SyncOutcome = { result: 'applied', revision: 'c0ffee', fetched: 'c0ffee' };
-  const s = {
-    name: 'git:https://***@host/repo.git',
-    kind: 'git' as const,
-    ref: 'main',
-    calls: 0,
-    async sync() {
-      s.calls += 1;
-      return outcome;
-    },
-    follows: (ref: string) => ref === 'refs/heads/main',
-    status: () => ({ name: s.name, kind: 'git' as const, revision: 'c0ffee' }) as unknown as ReturnType<GitSource['status']>,
-    start: async () => undefined,
-    stop: async () => undefined,
-  };
-  return s;
-}
+const fakeSource = (): GitSource & { calls: number } => fakeGitSource('git:https://***@host/repo.git');
 
 async function serve(t: { after(fn: () => unknown): void }, source: GitSource, secret?: string): Promise<StatusServer> {
   const dir: Source = { name: 'dir:/etc/converge', start: async () => undefined, stop: async () => undefined };
