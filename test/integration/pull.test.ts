@@ -277,7 +277,8 @@ describe('converge run pulls images', () => {
     const resumed = c.find((l) => l.msg === 'resuming blob' && l.digest === layer.digest);
     assert.equal(resumed[0]?.offset, from);
     assert.ok((await s.ctr(['images', 'ls', '-q'])).includes(image));
-    assert.equal((await c.row('web'))?.phase, 'Running');
+    // The row follows containerd once the reconcile that started the task has read it back.
+    await c.waitRow('web', (r) => r.phase === 'Running', 'Running on the row, the failure cleared');
   });
 
   it('pulls an image once for two specs; a missing image, Never, or a failed pull on recreate stay with their container', async (t) => {
