@@ -19,7 +19,7 @@ import { GIT_FLAGS, gitFromFlags } from './git-flags.js';
 import { KUBE_FLAGS, kubeFromFlags } from './kube-flags.js';
 import { sourcesRoute } from '../publish/webhook.js';
 import { createController } from '../reconcile/controller.js';
-import { countReconciles, createMetrics } from '../publish/metrics.js';
+import { countProbes, countReconciles, createMetrics } from '../publish/metrics.js';
 import { startServer, type StatusServer } from '../publish/http.js';
 import { failpointFromEnv } from './failpoint.js';
 
@@ -105,6 +105,7 @@ async function serve(ctx: {
   const metrics = createMetrics({ processMetrics: true });
   const controller = createController({ runtime, sources, log, workers, resyncMs, backoff });
   countReconciles(metrics, controller);
+  countProbes(metrics, controller);
   const kubePublisher = kube?.publish(controller, runtime);
 
   let server: StatusServer | undefined;

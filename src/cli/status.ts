@@ -10,7 +10,7 @@ import { resolveAddress } from '../embedded/address.js';
 import { STATE_FILE } from './common.js';
 import { createLogger } from '../log.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
-import type { StatusRow } from '../reconcile/status.js';
+import { healthSummary, type StatusRow } from '../reconcile/status.js';
 import type { ActualContainer } from '../reconcile/runtime.js';
 import { formatGitSources } from '../sources/git/format.js';
 
@@ -77,6 +77,11 @@ function rowOf(c: ActualContainer): StatusRow {
     revision: null,
     createdAt: c.createdAt?.toISOString() ?? null,
     startedAt: null,
+    // Health lives in the running controller; containerd alone does not know it.
+    health: null,
+    healthFailures: 0,
+    healthOutput: null,
+    lastProbeAt: null,
   };
 }
 
@@ -92,12 +97,19 @@ export function formatTable(rows: StatusRow[], now: number): string {
   const header = ['NAMESPACE', 'NAME', 'PHASE', 'RESTARTS', 'AGE', 'EXIT', 'MESSAGE'];
   const cells = rows.map((r) => {
     const since = r.startedAt ?? r.createdAt;
-    return [r.namespace, r.name, r.phase, String(r.restarts), since ? formatAge(now - Date.parse(since)) : '-', r.exitCode === null ? '-' : String(r.exitCode), r.message];
+    const message = [r.message, healthSummary(r)].filter(Boolean).join('; ');
+    return [r.namespace, r.name, r.phase, String(r.restarts), since ? formatAge(now - Date.parse(since)) : '-', r.exitCode === null ? '-' : String(r.exitCode), message];
   });
+  // A HEALTH column only when some container has a health check.
+  if (rows.some((r) => r.health)) {
+    header.splice(3, 0, 'HEALTH');
+    cells.forEach((c, i) => c.splice(3, 0, rows[i].health ?? '-'));
+  }
   // A REVISION column (the Git commit each spec was read at) only when some row has one.
   if (rows.some((r) => r.revision)) {
-    header.splice(6, 0, 'REVISION');
-    cells.forEach((c, i) => c.splice(6, 0, rows[i].revision?.slice(0, 12) ?? '-'));
+    const at = header.indexOf('MESSAGE');
+    header.splice(at, 0, 'REVISION');
+    cells.forEach((c, i) => c.splice(at, 0, rows[i].revision?.slice(0, 12) ?? '-'));
   }
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c: string[]) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]))).join('  ').trimEnd() + '\n';

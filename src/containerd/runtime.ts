@@ -5,7 +5,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { CreateOptions, Runtime, RuntimeEvent } from '../reconcile/runtime.js';
+import { RuntimeError, type CreateOptions, type Runtime, type RuntimeEvent } from '../reconcile/runtime.js';
 import type { DesiredContainer } from '../spec/types.js';
 import { LABEL_KEY, LABEL_MANAGED, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, idOf } from './labels.js';
 import { ContainerdClient } from './client.js';
@@ -20,6 +20,8 @@ import { ImagesService } from './images.js';
 import { LeaseKeeper, LeasesService } from './leases.js';
 import { toActual } from './actual.js';
 import { TaskOps } from './taskops.js';
+import { ExecProbes } from './execprobe.js';
+import { httpProbe, tcpProbe } from '../probe/net.js';
 import { NamespacesService } from './namespaces.js';
 import { buildSpec, detectCgroupVersion, readHostRlimits } from './oci.js';
 import { SnapshotsService } from './snapshots.js';
@@ -107,6 +109,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> => leaseKeeper.withLease(leaseMs, fn);
   const taskOps = new TaskOps(tasks, log, timeoutMs);
   const { getTask, deleteTaskQuiet, stop } = taskOps;
+  const execProbes = new ExecProbes(tasks, containers, path.join(opts.stateDir, 'probes'), log, timeoutMs);
 
   const logPath = (id: string): string => path.join(logDir, `${id}.log`);
 
@@ -206,6 +209,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
           throw err;
         }
       });
+      execProbes.forget(id);
       log.debug({ id, key: desired.key, image: image.imageName }, 'container created');
     },
 
@@ -244,6 +248,20 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     },
 
     stop: (key, signal, graceMs) => stop(idOf(key), signal, graceMs),
+
+    kill: (key, signal, graceMs) => taskOps.halt(idOf(key), signal, graceMs),
+
+    async probe(desired) {
+      const check = desired.resolved.healthCheck;
+      if (!check) throw new RuntimeError('InvalidArgument', `${desired.key} has no healthCheck`);
+      const { action, timeoutMs: limit } = check;
+      if (action.kind === 'exec') return execProbes.run(idOf(desired.key), desired.hash, action.command, limit);
+      // From converge to the container: the host's loopback for network host. (The schema
+      // allows httpGet and tcpSocket only where converge can reach the container.)
+      if (desired.resolved.network !== 'host') throw new RuntimeError('FailedPrecondition', `no address of ${desired.key} to probe`);
+      const host = '127.0.0.1';
+      return action.kind === 'http' ? httpProbe(host, action.port, action.path, limit) : tcpProbe(host, action.port, limit);
+    },
 
     async deleteTask(key) {
       return deleteTaskQuiet(idOf(key));

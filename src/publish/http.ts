@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { StatusRow } from '../reconcile/status.js';
-import type { Metrics } from './metrics.js';
+import { observeRows, type Metrics } from './metrics.js';
 
 export interface ServerDeps {
   ready(): boolean;
@@ -99,9 +99,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, deps:
       return;
     }
     case '/metrics': {
-      const rows = deps.status();
-      deps.metrics.containers.reset();
-      for (const row of rows) deps.metrics.containers.inc({ phase: row.phase });
+      observeRows(deps.metrics, deps.status());
       const body = await deps.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(body);
       return;

@@ -70,6 +70,12 @@ export async function applyAction(
       await createFresh(must(desired, action), ctx);
       return runtime.start(key);
     }
+    case 'kill': {
+      // Stopped the way its spec says, and kept: the exit goes through the restart policy.
+      const stop = stopOf(actual, desired);
+      await (runtime.kill ?? runtime.stop).call(runtime, key, stop.signal, stop.graceMs);
+      return {};
+    }
     case 'start':
       if (actual?.task && actual.task.status !== 'stopped') {
         // A task created but never started (converge died in between): begin again.

@@ -9,6 +9,9 @@ import { createDesiredStore, type DesiredStore, type Source } from '../desired.j
 import { codeOf, messageOf } from '../errors.js';
 import type { Key } from '../spec/types.js';
 import { Memory } from './memory.js';
+import { describeHealth } from './health.js';
+import { Prober, type HealthChange } from './prober.js';
+import type { WheelOptions } from './wheel.js';
 import { WorkQueue } from './queue.js';
 import { createReconciler, type AppliedAction, type Result } from './reconciler.js';
 import type { Runtime } from './runtime.js';
@@ -22,6 +25,10 @@ export interface ControllerOptions {
   workers?: number;
   resyncMs?: number;
   backoff?: BackoffOptions;
+  /** Health probes running at once, at most (default 16). */
+  probeConcurrency?: number;
+  /** The probe wheel's resolution (tests). */
+  probeWheel?: WheelOptions;
 }
 
 export interface Controller {
@@ -37,6 +44,10 @@ export interface Controller {
   resync(): Promise<void>;
   /** Called after every reconcile of a key: the status stream publishers read. */
   onReconcile(listener: (e: ReconcileEvent) => void): () => void;
+  /** Called after every health probe that counted (a transition when the status differs). */
+  onHealth(listener: (e: HealthChange) => void): () => void;
+  /** The health checks' scheduler (tests and benchmarks read its counts and spread). */
+  prober: Prober;
 }
 
 /** One finished reconcile: the action applied (if any), or the error it failed with. */
@@ -58,7 +69,10 @@ export function createController(opts: ControllerOptions): Controller {
   // same flags as restarts, so a crash loop looks the same whichever way it fails.
   const queue = new WorkQueue(clock, new FailureRateLimiter(backoff.initialMs, backoff.maxMs));
   const memory = new Memory();
-  const reconcile = createReconciler({ runtime, store, memory, log, clock, backoff });
+  const healthListeners = new Set<(e: HealthChange) => void>();
+  const prober = new Prober({ runtime, clock, log, onProbe: probed, concurrency: opts.probeConcurrency, wheel: opts.probeWheel });
+  const health = (key: Key, pid: number) => prober.health(key, pid);
+  const reconcile = createReconciler({ runtime, store, memory, log, clock, backoff, health });
   const abort = new AbortController();
   const listeners = new Set<(e: ReconcileEvent) => void>();
   let initialPending: Set<Key> | undefined;
@@ -78,12 +92,33 @@ export function createController(opts: ControllerOptions): Controller {
     return out;
   }
 
+  /** A probe counted: a change of health is a fact for the reconcile (kill) and the dependents. */
+  function probed(change: HealthChange): void {
+    const { key, before, after } = change;
+    if (before.status !== after.status) {
+      const fields = { key, pid: change.pid, health: after.status, was: before.status, failures: after.failures, output: after.last?.output };
+      if (after.status === 'Unhealthy') log.warn(fields, `health changed: ${describeHealth(after)}`);
+      else log.info(fields, 'health changed');
+      queue.add(key);
+      for (const dep of dependentsOf([key])) queue.add(dep);
+    }
+    for (const listener of [...healthListeners]) {
+      try {
+        listener(change);
+      } catch (err) {
+        log.error({ key, err }, 'health listener failed');
+      }
+    }
+  }
+
   /** The switch on the Result: the only place that decides when a key runs again. */
   function settle(key: Key, result: Result): ReconcileEvent {
     switch (result.type) {
       case 'done':
         queue.forget(key);
         if (result.action && result.action !== 'remove') for (const dep of dependentsOf([key])) queue.add(dep);
+        // A killed task's exit is the next thing to act on (restart policy, back-off).
+        if (result.action === 'kill') queue.add(key);
         return { key, action: result.action, reason: result.reason, pid: result.pid };
       case 'requeueAfter':
         queue.forget(key);
@@ -105,6 +140,8 @@ export function createController(opts: ControllerOptions): Controller {
       if (key === undefined) return;
       try {
         const event = settle(key, await reconcile(key));
+        // Probes follow what runs: begin for a running task with a check, end for the rest.
+        prober.track(store.desired().get(key), memory.actual.get(key));
         for (const listener of [...listeners]) {
           try {
             listener(event);
@@ -189,6 +226,7 @@ export function createController(opts: ControllerOptions): Controller {
       const { key } = event;
       memory.touch(key);
       if (event.type === 'oom') memory.state(key).oomKilled = true;
+      if (event.type === 'exit' || event.type === 'delete') prober.forget(key); // probes stop with the task
       if (event.type === 'exit') {
         log.info({ key, pid: event.pid, exitStatus: event.exitStatus }, 'task exited');
         memory.exits.set(key, { pid: event.pid, exitStatus: event.exitStatus, exitedAt: event.exitedAt?.getTime() ?? clock.now() });
@@ -225,18 +263,24 @@ export function createController(opts: ControllerOptions): Controller {
     },
     async stop() {
       abort.abort();
+      const probing = prober.stop();
       if (resyncTimer !== undefined) clock.clearTimeout(resyncTimer);
       await Promise.all(opts.sources.map((s) => s.stop()));
       queue.shutdown();
-      await Promise.allSettled(running);
+      await Promise.allSettled([...running, probing]);
     },
     ready: () => isReady,
     onReconcile(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    onHealth(listener) {
+      healthListeners.add(listener);
+      return () => healthListeners.delete(listener);
+    },
+    prober,
     idle: () => queue.idle(),
     resync: resyncUntilDone,
-    status: () => buildStatus(store, memory, clock.now()),
+    status: () => buildStatus(store, memory, clock.now(), (key) => prober.health(key)),
   };
 }

@@ -15,6 +15,8 @@ export interface KeyState {
   startedAt?: number;
   /** The image pull this key waits for (before a create or recreate). */
   pulling?: { image: string; done: number; total: number };
+  /** Why converge killed the current task for failing its health check (until a new task runs). */
+  healthKill?: string;
 }
 
 /** An exit the runtime reported, kept until a reconcile has acted on it. */

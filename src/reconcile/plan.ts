@@ -4,6 +4,7 @@
 import type { ActualContainer } from './runtime.js';
 import type { DesiredContainer, Key } from '../spec/types.js';
 import { restartAt, type BackoffOptions, type RestartState } from '../backoff.js';
+import { describeHealth, type HealthState } from './health.js';
 
 export type Action =
   | { type: 'create'; key: Key; reason: string }
@@ -11,6 +12,8 @@ export type Action =
   | { type: 'start'; key: Key; reason: string }
   | { type: 'restart'; key: Key; reason: string; exitCode: number; consecutive: number }
   | { type: 'remove'; key: Key; reason: string }
+  /** Stop a running task that failed its health check; its exit then meets the restart policy. */
+  | { type: 'kill'; key: Key; reason: string }
   /** Nothing to do yet; look again at `at` (epoch ms), or when something changes if absent. */
   | { type: 'wait'; key: Key; reason: string; at?: number };
 
@@ -31,6 +34,10 @@ export interface PlanContext {
    * docker records it) when a task was known to exist. Undefined: no task was ever seen.
    */
   vanished?(key: Key): { exitCode: number; exitedAt: number } | undefined;
+  /** The health of the key's running task `pid`, when it has a health check being probed. */
+  health?(key: Key, pid: number): HealthState | undefined;
+  /** Why converge killed the key's last task for failing its health check, if it did. */
+  killedUnhealthy?(key: Key): string | undefined;
 }
 
 /** The one action for one key, or undefined when the key is converged. */
@@ -61,19 +68,33 @@ export function planKey(desired: DesiredContainer | undefined, actual: ActualCon
   if (task.status === 'created') {
     return { type: 'start', key, reason: 'task created but not started' };
   }
-  if (task.status !== 'stopped') return undefined; // running, paused, pausing, unknown
+  if (task.status === 'running') return planHealth(desired, task.pid, ctx);
+  if (task.status !== 'stopped') return undefined; // paused, pausing, unknown
   return planExited(desired, task.exitStatus ?? 0, task.exitedAt?.getTime() ?? ctx.now, ctx);
+}
+
+/**
+ * An Unhealthy task is killed so that its restart policy restarts it (kubelet's liveness
+ * rule); with restartPolicy Never it is only reported, since nothing would start it again.
+ */
+function planHealth(desired: DesiredContainer, pid: number, ctx: PlanContext): Action | undefined {
+  const health = ctx.health?.(desired.key, pid);
+  if (health?.status !== 'Unhealthy' || desired.resolved.restartPolicy === 'Never') return undefined;
+  return { type: 'kill', key: desired.key, reason: describeHealth(health) };
 }
 
 function planExited(desired: DesiredContainer, exitCode: number, exitedAt: number, ctx: PlanContext): Action | undefined {
   const key = desired.key;
   const policy = desired.resolved.restartPolicy;
+  // A task converge killed for its health check restarts under OnFailure whatever its exit
+  // code (it may have exited 0 on SIGTERM), as kubelet restarts a failed liveness probe.
+  const killed = ctx.killedUnhealthy?.(key);
   if (policy === 'Never') return undefined;
-  if (policy === 'OnFailure' && exitCode === 0) return undefined;
+  if (policy === 'OnFailure' && exitCode === 0 && !killed) return undefined;
   const blocked = waitForDependencies(desired, ctx);
   if (blocked) return blocked;
   const { at, consecutive } = restartAt(ctx.restarts.get(key), exitedAt, ctx.backoff);
-  const reason = `exited with code ${exitCode}, restartPolicy ${policy}`;
+  const reason = killed ? `killed for its health check (${killed}), restartPolicy ${policy}` : `exited with code ${exitCode}, restartPolicy ${policy}`;
   if (at > ctx.now) return { type: 'wait', key, reason: `back-off restarting: ${reason}`, at };
   return { type: 'restart', key, reason, exitCode, consecutive };
 }

@@ -9,6 +9,7 @@ import type { DesiredStore } from '../desired.js';
 import type { Key } from '../spec/types.js';
 import { applyAction } from './apply.js';
 import type { Memory } from './memory.js';
+import type { HealthState } from './health.js';
 import { planKey, type Action, type PlanContext } from './plan.js';
 import type { ActualContainer, Runtime } from './runtime.js';
 
@@ -27,6 +28,8 @@ export interface ReconcilerDeps {
   log: Logger;
   clock: Clock;
   backoff: BackoffOptions;
+  /** The health of a key's running task, from the prober. */
+  health?: (key: Key, pid: number) => HealthState | undefined;
 }
 
 export type Reconcile = (key: Key) => Promise<Result>;
@@ -42,6 +45,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       removalAllowed: store.ready(),
       isRunning: (k) => memory.actual.get(k)?.task?.status === 'running',
       vanished: (k) => memory.vanished(k, clock.now()),
+      health: deps.health,
+      killedUnhealthy: (k) => memory.states.get(k)?.healthKill,
     };
   }
 
@@ -99,6 +104,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       // A listing taken while the action ran may show it half done: read anew instead.
       memory.touch(key);
       remember(action, pid);
+      if (action.type === 'kill') state.healthKill = action.reason;
       child.info({ reason: action.reason, pid, ms: clock.now() - began }, 'action done');
       const after = await runtime.get(key);
       memory.setActual(key, after);
@@ -135,6 +141,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     }
     const state = memory.state(key);
     state.oomKilled = undefined; // a new task: an OOM kill of the old one is history
+    state.healthKill = undefined;
     memory.exits.delete(key);
     memory.hadTask.add(key);
     if (pid !== undefined) state.startedAt = now;

@@ -83,6 +83,17 @@ export interface PullProgress {
   total: number;
 }
 
+/** What one probe of a health check found. A failing check is a result, never an error. */
+export interface ProbeResult {
+  healthy: boolean;
+  /** What the check printed (exec) or answered (httpGet), bounded by the runtime; "" for none. */
+  output: string;
+  /** exec: the exit code; httpGet: the HTTP status. */
+  code?: number;
+  /** The check did not finish within its timeoutSeconds. */
+  timedOut?: boolean;
+}
+
 /**
  * All the reconciler knows of the runtime. Every method has a deadline; removing what is
  * already gone is success. Errors carry a RuntimeErrorCode.
@@ -104,6 +115,19 @@ export interface Runtime {
   start(key: Key): Promise<{ pid: number }>;
   /** Stops the task: signal, wait up to graceMs, then SIGKILL; deletes the task. */
   stop(key: Key, signal: string, graceMs: number): Promise<void>;
+  /**
+   * Stops the task as stop() does (signal, grace, SIGKILL) but keeps it, stopped with its exit
+   * status, so that the restart policy reads the exit as any other (an unhealthy task).
+   * Absent: stop() is used.
+   */
+  kill?(key: Key, signal: string, graceMs: number): Promise<void>;
+  /**
+   * One probe of the desired spec's healthCheck against the key's running task: exec inside
+   * it, or httpGet/tcpSocket to its address. Rejects only when the probe could not be made for
+   * reasons that are not the container's (runtime unreachable, task gone): those never count
+   * as failures. Absent: health checks are not run.
+   */
+  probe?(desired: DesiredContainer): Promise<ProbeResult>;
   /** Deletes a stopped task (keeps the container); returns its exit status if there was one. */
   deleteTask(key: Key): Promise<{ exitStatus: number } | undefined>;
   /** Stops and deletes task, container, snapshot and (unless keepLog) its log. Nothing of it is left. */

@@ -5,6 +5,7 @@
 import type { DesiredStore } from '../desired.js';
 import { formatProblem } from '../spec/load.js';
 import type { Key } from '../spec/types.js';
+import type { HealthState, HealthStatus } from './health.js';
 import type { KeyState, Memory } from './memory.js';
 import type { ActualContainer } from './runtime.js';
 
@@ -27,9 +28,16 @@ export interface StatusRow {
   createdAt: string | null;
   /** ISO time converge last started its task, when known (not for adopted tasks). */
   startedAt: string | null;
+  /** The running task's health, when its spec has a healthCheck; null otherwise. */
+  health: HealthStatus | null;
+  /** Consecutive failed probes that counted. */
+  healthFailures: number;
+  /** What the last probe printed or answered (bounded), and when it finished. */
+  healthOutput: string | null;
+  lastProbeAt: string | null;
 }
 
-export function buildStatus(store: DesiredStore, memory: Memory, now: number): StatusRow[] {
+export function buildStatus(store: DesiredStore, memory: Memory, now: number, healthOf: (key: Key) => HealthState | undefined = () => undefined): StatusRow[] {
   const { actual, states } = memory;
   const desired = store.desired();
   // Problems are shown in full (file, document, line, field): the row is where a user looks.
@@ -59,6 +67,7 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number): S
       message = [pullMessage(s.pulling), s.error ? `last try: ${s.error.code}: ${s.error.message}` : ''].filter(Boolean).join('; ');
       phase = 'Pulling';
     }
+    const health = task?.status === 'running' && d?.resolved.healthCheck && a?.specHash === d.hash ? (healthOf(key) ?? null) : null;
     const fileProblem = d ? problemsByFile.get(d.origin.replace(/^[a-z]+:/, '')) ?? problemsByFile.get(d.origin) : undefined;
     if (fileProblem) message = [message, `spec source has errors, running its last good version: ${fileProblem}`].filter(Boolean).join('; ');
     for (const problem of problemsByKey.get(key) ?? []) message = [message, `conflict: ${problem}`].filter(Boolean).join('; ');
@@ -76,8 +85,24 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number): S
       revision: d?.revision ?? null,
       createdAt: a?.createdAt?.toISOString() ?? null,
       startedAt: s.startedAt !== undefined ? new Date(s.startedAt).toISOString() : null,
+      health: health?.status ?? (task?.status === 'running' && d?.resolved.healthCheck ? 'Starting' : null),
+      healthFailures: health?.failures ?? 0,
+      healthOutput: health?.last?.output ?? null,
+      lastProbeAt: health?.last ? new Date(health.last.at).toISOString() : null,
     };
   });
+}
+
+/**
+ * What a row says of its health beyond the HEALTH column, for a task that is not Healthy:
+ * "unhealthy: 3 consecutive failed probes; last: exit code 1". Empty when there is nothing.
+ */
+export function healthSummary(row: Pick<StatusRow, 'health' | 'healthFailures' | 'healthOutput' | 'lastProbeAt'>): string {
+  if (!row.health || row.health === 'Healthy') return '';
+  const failures = `${row.healthFailures} consecutive failed probe${row.healthFailures === 1 ? '' : 's'}`;
+  const last = row.healthOutput ? `; last: ${row.healthOutput.replace(/\s+/g, ' ').slice(0, 200)}` : '';
+  if (row.health === 'Unhealthy') return `unhealthy: ${failures}${last}`;
+  return row.lastProbeAt ? `starting${row.healthFailures ? `: ${failures}` : ''}${last}` : 'starting: no probe yet';
 }
 
 /** "pulling IMAGE: 1.2 MiB of 3.4 MiB (35%)", or "...: resolving" before the size is known. */

@@ -3,7 +3,7 @@
 
 import { specHash } from './hash.js';
 import { defaultPullPolicy } from './reference.js';
-import { DEFAULTS, keyOf, type ContainerSpec, type DesiredContainer, type ResolvedSpec } from './types.js';
+import { DEFAULTS, keyOf, type ContainerSpec, type DesiredContainer, type HealthCheck, type ProbeAction, type ResolvedHealthCheck, type ResolvedSpec } from './types.js';
 
 export function resolveSpec(spec: ContainerSpec): ResolvedSpec {
   const body = spec.spec;
@@ -14,6 +14,23 @@ export function resolveSpec(spec: ContainerSpec): ResolvedSpec {
     stopSignal: body.stopSignal ?? DEFAULTS.stopSignal,
     graceMs: (body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds) * 1000,
     dependsOn: (body.dependsOn ?? []).map((name) => keyOf(namespace, name)),
+    network: body.network ?? DEFAULTS.network,
+    ...(body.healthCheck ? { healthCheck: resolveHealthCheck(body.healthCheck) } : {}),
+  };
+}
+
+function resolveHealthCheck(check: HealthCheck): ResolvedHealthCheck {
+  const d = DEFAULTS.healthCheck;
+  let action: ProbeAction;
+  if (check.httpGet) action = { kind: 'http', port: check.httpGet.port, path: check.httpGet.path ?? d.httpPath };
+  else if (check.tcpSocket) action = { kind: 'tcp', port: check.tcpSocket.port };
+  else action = { kind: 'exec', command: [...(check.exec ?? [])] };
+  return {
+    action,
+    startPeriodMs: (check.startPeriodSeconds ?? d.startPeriodSeconds) * 1000,
+    periodMs: (check.periodSeconds ?? d.periodSeconds) * 1000,
+    timeoutMs: (check.timeoutSeconds ?? d.timeoutSeconds) * 1000,
+    failureThreshold: check.failureThreshold ?? d.failureThreshold,
   };
 }
 

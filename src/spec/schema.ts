@@ -54,6 +54,7 @@ const PATTERN_MESSAGES: Record<string, string> = {
   '^[^\\s]*$': 'must not contain whitespace',
   '^[^=\\x00]+$': 'must not contain "=" or NUL',
   '^/': 'must be an absolute path (starting with "/")',
+  '^/[^\\s]*$': 'must be a path starting with "/", without whitespace',
   '^[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?$': 'must be uid[:gid], numeric or names known to the image',
   '^((SIG)?[A-Z][A-Z0-9]*|[0-9]+)$': 'must be a signal name such as SIGTERM, or a signal number',
   '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$':
@@ -67,7 +68,9 @@ function validator(): ValidateFunction {
   if (!compiled) {
     // strictTypes is off for one node: cpu carries `pattern` beside an int-or-string anyOf
     // without a type of its own, the one form Kubernetes accepts for int-or-string.
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false });
+    // strictRequired is off for the healthCheck's oneOf: its branches only say which field
+    // is required (the fields are defined beside it), the form Kubernetes accepts.
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
     // An annotation for Kubernetes (the CRD is generated from this file); ajv only needs to
     // know the word. The value check itself is the anyOf of integer and string beside it.
     ajv.addKeyword({ keyword: 'x-kubernetes-int-or-string', schemaType: 'boolean' });
@@ -114,11 +117,12 @@ const TYPE_WORDS: Record<string, string> = {
 };
 
 function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
-  // An anyOf (cpu: integer or string) speaks for its branches: drop the branch errors.
-  const anyOfAt = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  // An anyOf (cpu: integer or string) or a oneOf (healthCheck: one kind of check) speaks for
+  // its branches: drop the branch errors.
+  const junctorAt = new Set(errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.instancePath));
   const out: SpecIssue[] = [];
   for (const e of errors) {
-    if (anyOfAt.has(e.instancePath) && e.keyword !== 'anyOf' && /\/anyOf\/\d+\//.test(e.schemaPath)) continue;
+    if (junctorAt.has(e.instancePath) && e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && /\/(anyOf|oneOf)\/\d+\//.test(e.schemaPath)) continue;
     const at = toPath(e.instancePath, doc);
     const p = e.params as Record<string, unknown>;
     switch (e.keyword) {
@@ -146,6 +150,9 @@ function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
         break;
       }
         break;
+      case 'oneOf':
+        out.push({ path: at, message: oneOfMessage(e) });
+        break;
       case 'pattern':
         out.push({ path: at, message: PATTERN_MESSAGES[String(p.pattern)] ?? `must match ${String(p.pattern)}` });
         break;
@@ -167,6 +174,13 @@ function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
     }
   }
   return out;
+}
+
+/** "must have exactly one of exec, httpGet, tcpSocket" for a oneOf of `required` branches. */
+function oneOfMessage(e: ErrorObject): string {
+  const branches = (e.schema as Array<{ required?: string[] }> | undefined) ?? [];
+  const names = branches.map((b) => b.required?.[0]).filter((n): n is string => typeof n === 'string');
+  return names.length === branches.length && names.length > 0 ? `must have exactly one of ${names.join(', ')}` : 'must match exactly one of its forms';
 }
 
 /**
@@ -291,6 +305,18 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
     else if (deps.has(name)) out.push({ path: at, message: `lists ${quote(name)} twice` });
     deps.add(name);
   });
+
+  // httpGet and tcpSocket go from converge to the container's address: with network none
+  // (its own network namespace, loopback only) there is none converge can reach.
+  const check = obj(spec.healthCheck);
+  const network = spec.network ?? 'none';
+  if (check && network === 'none') {
+    for (const kind of ['httpGet', 'tcpSocket']) {
+      if (check[kind] !== undefined) {
+        out.push({ path: fieldPath('spec.healthCheck', kind), message: 'needs network host or bridge (converge cannot reach a container with network none); use exec' });
+      }
+    }
+  }
 
   const signal = spec.stopSignal;
   if (typeof signal === 'string' && SIGNAL_SHAPE.test(signal) && !validSignal(signal)) {

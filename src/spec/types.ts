@@ -26,11 +26,26 @@ export interface TmpfsMount {
 
 export type Mount = BindMount | TmpfsMount;
 
+/** Exactly one of exec, httpGet, tcpSocket (the schema's oneOf). */
 export interface HealthCheck {
-  exec: string[];
+  exec?: string[];
+  httpGet?: { port: number; path?: string };
+  tcpSocket?: { port: number };
+  startPeriodSeconds?: number;
   periodSeconds?: number;
   timeoutSeconds?: number;
   failureThreshold?: number;
+}
+
+/** A health check with its defaults applied: what the prober runs. */
+export type ProbeAction = { kind: 'exec'; command: string[] } | { kind: 'http'; port: number; path: string } | { kind: 'tcp'; port: number };
+
+export interface ResolvedHealthCheck {
+  action: ProbeAction;
+  startPeriodMs: number;
+  periodMs: number;
+  timeoutMs: number;
+  failureThreshold: number;
 }
 
 export interface Resources {
@@ -90,6 +105,7 @@ export const DEFAULTS = {
   stopSignal: 'SIGTERM',
   terminationGracePeriodSeconds: 10,
   network: 'none' as const,
+  healthCheck: { startPeriodSeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, httpPath: '/' },
 };
 
 /** "namespace/name" of a spec. */
@@ -108,6 +124,9 @@ export interface ResolvedSpec {
   graceMs: number;
   /** Keys (same metadata.namespace) this container waits for. */
   dependsOn: Key[];
+  network: 'none' | 'host';
+  /** Absent when the spec has no healthCheck. */
+  healthCheck?: ResolvedHealthCheck;
 }
 
 /** One container as a source declares it. */

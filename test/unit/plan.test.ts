@@ -26,6 +26,9 @@ function ctx(over: Partial<PlanContext> = {}): PlanContext {
   return { now: NOW, backoff, restarts: new Map(), removalAllowed: true, isRunning: () => true, ...over };
 }
 
+const CHECK = { healthCheck: { exec: ['true'] } };
+const unhealthy = { status: 'Unhealthy' as const, failures: 3, since: NOW - 60_000, passedOnce: true, last: { at: NOW, healthy: false, output: 'boom' } };
+
 const stopped = (exitStatus: number, ago = 1000) => ({ status: 'stopped' as const, exitStatus, exitedAt: new Date(NOW - ago) });
 
 const cases: Array<{ name: string; d?: DesiredContainer; a?: ActualContainer; c?: Partial<PlanContext>; want: string | undefined; reason?: RegExp }> = [
@@ -66,6 +69,15 @@ const cases: Array<{ name: string; d?: DesiredContainer; a?: ActualContainer; c?
   { name: 'dependency not running -> wait', d: desired('web', { dependsOn: ['db'] }), c: { isRunning: () => false }, want: 'wait', reason: /waiting for db/ },
   { name: 'dependency running -> create', d: desired('web', { dependsOn: ['db'] }), want: 'create' },
   { name: 'running task ignores dependency', d: desired('web', { dependsOn: ['db'] }), a: actual('web', {}), c: { isRunning: () => false }, want: undefined },
+  // Health checks: an Unhealthy running task is like an exit.
+  { name: 'running, Unhealthy, Always -> kill', d: desired('web', CHECK), a: actual('web', {}), c: { health: () => unhealthy }, want: 'kill', reason: /unhealthy: 3 consecutive failed probes; last: boom/ },
+  { name: 'running, Unhealthy, OnFailure -> kill', d: desired('web', { ...CHECK, restartPolicy: 'OnFailure' }), a: actual('web', {}), c: { health: () => unhealthy }, want: 'kill' },
+  { name: 'running, Unhealthy, Never -> only reported', d: desired('web', { ...CHECK, restartPolicy: 'Never' }), a: actual('web', {}), c: { health: () => unhealthy }, want: undefined },
+  { name: 'running, Unhealthy of another pid -> nothing', d: desired('web', CHECK), a: actual('web', {}), c: { health: (_k, pid) => (pid === 7 ? unhealthy : undefined) }, want: undefined },
+  { name: 'running, Healthy -> nothing', d: desired('web', CHECK), a: actual('web', {}), c: { health: () => ({ ...unhealthy, status: 'Healthy' as const }) }, want: undefined },
+  { name: 'killed for health, exit 0, OnFailure -> restart', d: desired('web', { ...CHECK, restartPolicy: 'OnFailure' }), a: actual('web', stopped(0)), c: { killedUnhealthy: () => 'unhealthy' }, want: 'restart', reason: /killed for its health check/ },
+  { name: 'killed for health, exit 143, Never -> leave', d: desired('web', { ...CHECK, restartPolicy: 'Never' }), a: actual('web', stopped(143)), c: { killedUnhealthy: () => 'unhealthy' }, want: undefined },
+  { name: 'killed for health, just now -> back-off as any exit', d: desired('web', CHECK), a: actual('web', stopped(137, 10)), c: { killedUnhealthy: () => 'unhealthy' }, want: 'wait', reason: /back-off restarting: killed/ },
 ];
 
 for (const tc of cases) {

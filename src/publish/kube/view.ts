@@ -6,6 +6,7 @@ import type { Key } from '../../spec/types.js';
 import type { Runtime } from '../../reconcile/runtime.js';
 import type { Controller, ReconcileEvent } from '../../reconcile/controller.js';
 import type { StatusRow } from '../../reconcile/status.js';
+import type { HealthChange } from '../../reconcile/prober.js';
 
 export interface ControllerView {
   status(): StatusRow[];
@@ -16,6 +17,8 @@ export interface ControllerView {
   /** Nothing of the key's container is left in the runtime. */
   gone(key: Key): Promise<boolean>;
   onReconcile(listener: (e: ReconcileEvent) => void): () => void;
+  /** Health probes that counted (absent: no health Events). */
+  onHealth?(listener: (e: HealthChange) => void): () => void;
 }
 
 export function controllerView(controller: Controller, runtime: Pick<Runtime, 'get'>): ControllerView {
@@ -25,5 +28,6 @@ export function controllerView(controller: Controller, runtime: Pick<Runtime, 'g
     holder: (key) => controller.store.desired().get(key)?.origin,
     gone: async (key) => (await runtime.get(key)) === undefined,
     onReconcile: (listener) => controller.onReconcile(listener),
+    onHealth: (listener) => controller.onHealth(listener),
   };
 }

@@ -122,8 +122,9 @@ export const STATUS_SCHEMA: JsonSchema = {
     exitCode: { description: 'Exit code of the last exited task.', type: 'integer', format: 'int32' },
     startedAt: { description: 'When converge last started the task.', ...ISO_TIME },
     message: { type: 'string' },
+    health: { description: 'Starting, Healthy or Unhealthy: the running task\'s health check, when the spec has one.', type: 'string' },
     conditions: {
-      description: 'Ready, Progressing and Degraded, in the Kubernetes conventions.',
+      description: 'Ready, Progressing and Degraded (and Healthy, with a health check), in the Kubernetes conventions.',
       type: 'array',
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['type'],
