@@ -5,8 +5,10 @@
 // a claim lasts while its declarer still declares the key, a newcomer never takes it over,
 // and when the holder lets go the next claimant in order of arrival gets it. So nothing
 // flaps, and within one snapshot the order of the snapshot (sorted file names) decides.
-// The losers are reported as problems.
+// The losers are reported as problems. So are dependsOn cycles among the holders: every
+// member is named, on every member's row, and the planner starts none of them.
 
+import { cycleProblems, cyclesByKey } from './spec/deps.js';
 import type { DesiredContainer, Key, Problem, Snapshot } from './spec/types.js';
 
 /**
@@ -31,8 +33,10 @@ export interface DesiredStore {
   update(snapshot: Snapshot): void;
   /** Key -> the container that holds it. */
   desired(): ReadonlyMap<Key, DesiredContainer>;
-  /** The problems of every source's latest snapshot, plus one per losing claim. */
+  /** The problems of every source's latest snapshot, plus one per losing claim and per member of a dependency cycle. */
   problems(): Problem[];
+  /** The dependsOn cycle the key's container is part of ("a -> b -> a"), if any. */
+  cycle(key: Key): string | undefined;
   /** Every configured source has emitted at least one complete snapshot. */
   ready(): boolean;
   /**
@@ -75,6 +79,8 @@ export function createDesiredStore(sourceNames: string[]): DesiredStore {
   const holders = new Map<Key, DesiredContainer>();
   const listeners = new Set<(keys: Key[]) => void>();
   let preferred: ReadonlyMap<Key, string> = new Map();
+  /** Cycles among the holders, found again whenever a holder changes. */
+  let cycles = new Map<Key, string>();
 
   const isReady = () => sourceNames.every((n) => sources.get(n)?.seenComplete === true);
 
@@ -124,6 +130,14 @@ export function createDesiredStore(sourceNames: string[]): DesiredStore {
       else holders.delete(key);
       if (before?.hash !== after?.hash || before?.origin !== after?.origin) changed.push(key);
     }
+    if (changed.length > 0) {
+      const before = cycles;
+      cycles = cyclesByKey(holders.values());
+      // A cycle made or broken elsewhere changes what its members wait for.
+      for (const key of new Set([...before.keys(), ...cycles.keys()])) {
+        if (before.get(key) !== cycles.get(key) && !changed.includes(key)) changed.push(key);
+      }
+    }
     if (changed.length > 0 || (!wasReady && isReady())) {
       changed.sort();
       for (const listener of [...listeners]) listener(changed);
@@ -144,6 +158,7 @@ export function createDesiredStore(sourceNames: string[]): DesiredStore {
         });
       }
     }
+    if (cycles.size > 0) out.push(...cycleProblems(holders.values()));
     return out;
   }
 
@@ -151,6 +166,7 @@ export function createDesiredStore(sourceNames: string[]): DesiredStore {
     update,
     desired: () => holders,
     problems,
+    cycle: (key) => cycles.get(key),
     ready: isReady,
     prefer(origins) {
       preferred = origins;

@@ -88,7 +88,7 @@ export function createController(opts: ControllerOptions): Controller {
   function dependentsOf(keys: Iterable<Key>): Key[] {
     const wanted = new Set(keys);
     const out: Key[] = [];
-    for (const d of store.desired().values()) if (d.resolved.dependsOn.some((k) => wanted.has(k))) out.push(d.key);
+    for (const d of store.desired().values()) if (d.resolved.dependsOn.some((dep) => wanted.has(dep.key))) out.push(d.key);
     return out;
   }
 
@@ -109,6 +109,12 @@ export function createController(opts: ControllerOptions): Controller {
         log.error({ key, err }, 'health listener failed');
       }
     }
+  }
+
+  /** The key's task as last read, as far as dependsOn conditions go. */
+  function taskSignature(key: Key): string {
+    const t = memory.actual.get(key)?.task;
+    return t ? `${t.status}:${t.pid}:${t.exitStatus ?? ''}` : 'none';
   }
 
   /** The switch on the Result: the only place that decides when a key runs again. */
@@ -139,7 +145,10 @@ export function createController(opts: ControllerOptions): Controller {
       const key = await queue.get();
       if (key === undefined) return;
       try {
+        const before = taskSignature(key);
         const event = settle(key, await reconcile(key));
+        // What dependents wait for (running, exited, how) changed: they look again.
+        if (taskSignature(key) !== before) for (const dep of dependentsOf([key])) queue.add(dep);
         // Probes follow what runs: begin for a running task with a check, end for the rest.
         prober.track(store.desired().get(key), memory.actual.get(key));
         for (const listener of [...listeners]) {

@@ -2,9 +2,9 @@
 // agree. It decides; apply.ts acts. Nothing here touches containerd or the clock.
 
 import type { ActualContainer } from './runtime.js';
-import type { DesiredContainer, Key } from '../spec/types.js';
+import type { Dependency, DesiredContainer, Key } from '../spec/types.js';
 import { restartAt, type BackoffOptions, type RestartState } from '../backoff.js';
-import { describeHealth, type HealthState } from './health.js';
+import { describeHealth, type HealthState, type HealthStatus } from './health.js';
 
 export type Action =
   | { type: 'create'; key: Key; reason: string }
@@ -19,6 +19,16 @@ export type Action =
 
 export type ActionType = Action['type'];
 
+/** A dependency as the planner sees it. */
+export interface DependencyState {
+  /** Some source declares it. */
+  declared: boolean;
+  /** Its task, if it has one: running, or stopped with an exit code. */
+  task?: { status: 'running'; health?: HealthStatus } | { status: 'stopped'; exitCode: number } | { status: 'other' };
+  /** Its spec has a healthCheck. */
+  hasCheck: boolean;
+}
+
 export interface PlanContext {
   now: number;
   backoff: BackoffOptions;
@@ -26,8 +36,10 @@ export interface PlanContext {
   restarts: ReadonlyMap<Key, RestartState>;
   /** False until every source has been read once: nothing is removed or replaced before. */
   removalAllowed: boolean;
-  /** Whether a key's task is running now, for dependsOn. */
-  isRunning(key: Key): boolean;
+  /** What a dependency is doing now, for dependsOn. */
+  dependency(key: Key): DependencyState;
+  /** The dependsOn cycle the key is part of ("a -> b -> a"); its members wait. */
+  cycle?(key: Key): string | undefined;
   /**
    * How the key's task ended when it is gone without converge deleting it (a killed shim,
    * containerd deleting it): the exit the event stream reported, else 255 (unknown, as
@@ -56,7 +68,8 @@ export function planKey(desired: DesiredContainer | undefined, actual: ActualCon
     // later may be the one that declared the running container.
     if (!ctx.removalAllowed) return { type: 'wait', key, reason: 'not replacing before every source has been read' };
     const reason = actual.specHash ? 'spec changed' : 'not created by converge (no spec-hash label)';
-    return { type: 'recreate', key, reason };
+    // The new spec waits for its dependencies as a create would; the old one runs meanwhile.
+    return waitForDependencies(desired, ctx) ?? { type: 'recreate', key, reason };
   }
   const task = actual.task;
   if (!task) {
@@ -100,10 +113,50 @@ function planExited(desired: DesiredContainer, exitCode: number, exitedAt: numbe
 }
 
 function waitForDependencies(desired: DesiredContainer, ctx: PlanContext): Action | undefined {
-  const pending = desired.resolved.dependsOn.filter((key) => !ctx.isRunning(key));
+  const key = desired.key;
+  const cycle = ctx.cycle?.(key);
+  if (cycle) return { type: 'wait', key, reason: `part of the dependency cycle ${cycle}` };
+  const pending: string[] = [];
+  for (const dep of desired.resolved.dependsOn) {
+    const why = unmet(dep, ctx.dependency(dep.key));
+    if (why) pending.push(why);
+  }
   if (pending.length === 0) return undefined;
-  const names = pending.map((key) => key.slice(key.indexOf('/') + 1));
-  return { type: 'wait', key: desired.key, reason: `waiting for ${names.join(', ')} to run` };
+  return { type: 'wait', key, reason: `waiting for ${pending.join('; ')}` };
+}
+
+/** A dependency's state from the desired and actual maps (and the prober's health, if any). */
+export function dependencyStateOf(
+  key: Key,
+  desired: ReadonlyMap<Key, DesiredContainer>,
+  actual: ReadonlyMap<Key, ActualContainer>,
+  health?: (key: Key, pid: number) => HealthState | undefined,
+): DependencyState {
+  const d = desired.get(key);
+  const task = actual.get(key)?.task;
+  const state: DependencyState = { declared: d !== undefined, hasCheck: d?.resolved.healthCheck !== undefined };
+  if (task?.status === 'running') state.task = { status: 'running', health: health?.(key, task.pid)?.status };
+  else if (task?.status === 'stopped') state.task = { status: 'stopped', exitCode: task.exitStatus ?? 0 };
+  else if (task) state.task = { status: 'other' };
+  return state;
+}
+
+/** What keeps one dependency's condition from being met, or undefined when it is met. */
+export function unmet(dep: Dependency, state: DependencyState): string | undefined {
+  const name = dep.key.slice(dep.key.indexOf('/') + 1);
+  if (!state.declared) return `${name} (no source declares it)`;
+  const task = state.task;
+  switch (dep.condition) {
+    case 'Started':
+      return task?.status === 'running' ? undefined : `${name} to run`;
+    case 'Healthy':
+      if (!state.hasCheck) return `${name} to be healthy (it has no healthCheck)`;
+      if (task?.status !== 'running') return `${name} to run and pass its health check`;
+      return task.health === 'Healthy' ? undefined : `${name} to pass its health check (${task.health ?? 'Starting'})`;
+    case 'Completed':
+      if (task?.status === 'stopped') return task.exitCode === 0 ? undefined : `${name} to complete (it exited with code ${task.exitCode})`;
+      return `${name} to complete${task?.status === 'running' ? ' (running)' : ''}`;
+  }
 }
 
 /** Every action needed over whole snapshots (used by `converge plan` and the resync). */

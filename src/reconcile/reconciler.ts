@@ -10,7 +10,7 @@ import type { Key } from '../spec/types.js';
 import { applyAction } from './apply.js';
 import type { Memory } from './memory.js';
 import type { HealthState } from './health.js';
-import { planKey, type Action, type PlanContext } from './plan.js';
+import { dependencyStateOf, planKey, type Action, type PlanContext } from './plan.js';
 import type { ActualContainer, Runtime } from './runtime.js';
 
 export type AppliedAction = Exclude<Action['type'], 'wait'>;
@@ -43,7 +43,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       backoff,
       restarts: memory.restarts,
       removalAllowed: store.ready(),
-      isRunning: (k) => memory.actual.get(k)?.task?.status === 'running',
+      // A dependency as last read, with its health from the prober.
+      dependency: (k) => dependencyStateOf(k, store.desired(), memory.actual, deps.health),
+      cycle: (k) => store.cycle(k),
       vanished: (k) => memory.vanished(k, clock.now()),
       health: deps.health,
       killedUnhealthy: (k) => memory.states.get(k)?.healthKill,

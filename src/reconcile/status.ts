@@ -46,7 +46,9 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number, he
   const problemsByFile = new Map<string, string>();
   const problemsByKey = new Map<Key, string[]>();
   for (const p of store.problems()) {
-    if (p.key !== undefined) problemsByKey.set(p.key, [...(problemsByKey.get(p.key) ?? []), formatProblem(p)]);
+    // A claim that lost to an earlier one is a conflict; a dependency cycle says what it is.
+    const text = p.path === 'metadata.name' ? `conflict: ${formatProblem(p)}` : formatProblem(p);
+    if (p.key !== undefined) problemsByKey.set(p.key, [...(problemsByKey.get(p.key) ?? []), text]);
     else if (!problemsByFile.has(p.file)) problemsByFile.set(p.file, formatProblem(p));
   }
   const keys = [...new Set([...desired.keys(), ...actual.keys()])].sort();
@@ -70,7 +72,7 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number, he
     const health = task?.status === 'running' && d?.resolved.healthCheck && a?.specHash === d.hash ? (healthOf(key) ?? null) : null;
     const fileProblem = d ? problemsByFile.get(d.origin.replace(/^[a-z]+:/, '')) ?? problemsByFile.get(d.origin) : undefined;
     if (fileProblem) message = [message, `spec source has errors, running its last good version: ${fileProblem}`].filter(Boolean).join('; ');
-    for (const problem of problemsByKey.get(key) ?? []) message = [message, `conflict: ${problem}`].filter(Boolean).join('; ');
+    for (const problem of problemsByKey.get(key) ?? []) message = [message, problem].filter(Boolean).join('; ');
     return {
       name,
       namespace,

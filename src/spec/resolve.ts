@@ -13,7 +13,9 @@ export function resolveSpec(spec: ContainerSpec): ResolvedSpec {
     imagePullPolicy: body.imagePullPolicy ?? defaultPullPolicy(body.image),
     stopSignal: body.stopSignal ?? DEFAULTS.stopSignal,
     graceMs: (body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds) * 1000,
-    dependsOn: (body.dependsOn ?? []).map((name) => keyOf(namespace, name)),
+    dependsOn: (body.dependsOn ?? []).map((d) =>
+      typeof d === 'string' ? { key: keyOf(namespace, d), condition: 'Started' as const } : { key: keyOf(namespace, d.name), condition: d.condition ?? 'Started' },
+    ),
     network: body.network ?? DEFAULTS.network,
     ...(body.healthCheck ? { healthCheck: resolveHealthCheck(body.healthCheck) } : {}),
   };

@@ -74,6 +74,8 @@ function validator(): ValidateFunction {
     // An annotation for Kubernetes (the CRD is generated from this file); ajv only needs to
     // know the word. The value check itself is the anyOf of integer and string beside it.
     ajv.addKeyword({ keyword: 'x-kubernetes-int-or-string', schemaType: 'boolean' });
+    // Likewise: marks dependsOn's string-or-object items, which the CRD keeps untyped.
+    ajv.addKeyword({ keyword: 'x-kubernetes-preserve-unknown-fields', schemaType: 'boolean' });
     compiled = ajv.compile(loadSchema());
   }
   return compiled;
@@ -117,12 +119,21 @@ const TYPE_WORDS: Record<string, string> = {
 };
 
 function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
-  // An anyOf (cpu: integer or string) or a oneOf (healthCheck: one kind of check) speaks for
-  // its branches: drop the branch errors.
-  const junctorAt = new Set(errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.instancePath));
+  // A junctor speaks for its branches. A oneOf (healthCheck: one kind of check) and an anyOf
+  // that no branch's type fits (cpu 1.5) are one error; an anyOf of typed forms (dependsOn:
+  // a name or a mapping) whose form the data has is that form's errors alone.
+  const dropped: string[] = [];
+  const silent = new Set<ErrorObject>();
+  for (const j of errors) {
+    if (j.keyword !== 'anyOf' && j.keyword !== 'oneOf') continue;
+    const branches = (j.schema as Array<{ type?: string }> | undefined) ?? [];
+    const fits = j.keyword === 'anyOf' ? branches.findIndex((b) => b.type !== undefined && typeFits(b.type, j.data)) : -1;
+    if (fits >= 0) silent.add(j);
+    branches.forEach((_b, i) => i !== fits && dropped.push(`${j.schemaPath}/${i}/`));
+  }
   const out: SpecIssue[] = [];
   for (const e of errors) {
-    if (junctorAt.has(e.instancePath) && e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && /\/(anyOf|oneOf)\/\d+\//.test(e.schemaPath)) continue;
+    if (silent.has(e) || dropped.some((prefix) => e.schemaPath.startsWith(prefix))) continue;
     const at = toPath(e.instancePath, doc);
     const p = e.params as Record<string, unknown>;
     switch (e.keyword) {
@@ -144,12 +155,12 @@ function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
         out.push({ path: at, message: `must be ${TYPE_WORDS[String(p.type)] ?? String(p.type)}` });
         break;
       case 'anyOf': {
+        const types = ((e.schema as Array<{ type?: string }> | undefined) ?? []).map((b) => TYPE_WORDS[String(b.type)] ?? String(b.type));
         const fraction = typeof e.data === 'number' && !Number.isInteger(e.data);
         const hint = fraction ? ` (write a fraction as a string: "${e.data}")` : '';
-        out.push({ path: at, message: `must be an integer or a string${hint}` });
+        out.push({ path: at, message: `must be ${types.join(' or ')}${hint}` });
         break;
       }
-        break;
       case 'oneOf':
         out.push({ path: at, message: oneOfMessage(e) });
         break;
@@ -174,6 +185,26 @@ function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
     }
   }
   return out;
+}
+
+/** Whether JSON data is of a JSON Schema type. */
+function typeFits(type: string, data: unknown): boolean {
+  switch (type) {
+    case 'string':
+      return typeof data === 'string';
+    case 'integer':
+      return Number.isInteger(data);
+    case 'number':
+      return typeof data === 'number';
+    case 'boolean':
+      return typeof data === 'boolean';
+    case 'array':
+      return Array.isArray(data);
+    case 'object':
+      return data !== null && typeof data === 'object' && !Array.isArray(data);
+    default:
+      return false;
+  }
 }
 
 /** "must have exactly one of exec, httpGet, tcpSocket" for a oneOf of `required` branches. */
@@ -298,9 +329,10 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
   });
 
   const deps = new Set<string>();
-  list(spec.dependsOn).forEach((name, i) => {
+  list(spec.dependsOn).forEach((item, i) => {
+    const name = typeof item === 'string' ? item : obj(item)?.name;
     if (typeof name !== 'string') return;
-    const at = fieldPath('spec.dependsOn', i);
+    const at = typeof item === 'string' ? fieldPath('spec.dependsOn', i) : fieldPath(fieldPath('spec.dependsOn', i), 'name');
     if (name === metadata.name) out.push({ path: at, message: 'must not name the container itself' });
     else if (deps.has(name)) out.push({ path: at, message: `lists ${quote(name)} twice` });
     deps.add(name);

@@ -26,6 +26,16 @@ export interface TmpfsMount {
 
 export type Mount = BindMount | TmpfsMount;
 
+/** Started: its task runs; Healthy: its health check passes; Completed: it exited 0. */
+export type DependencyCondition = 'Started' | 'Healthy' | 'Completed';
+
+/** One entry of dependsOn with its default applied. */
+export interface Dependency {
+  /** The dependency's key (same metadata.namespace). */
+  key: Key;
+  condition: DependencyCondition;
+}
+
 /** Exactly one of exec, httpGet, tcpSocket (the schema's oneOf). */
 export interface HealthCheck {
   exec?: string[];
@@ -73,7 +83,7 @@ export interface ContainerSpecBody {
   resources?: Resources;
   mounts?: Mount[];
   network?: 'none' | 'host';
-  dependsOn?: string[];
+  dependsOn?: Array<string | { name: string; condition?: DependencyCondition }>;
   healthCheck?: HealthCheck;
   nodeName?: string;
 }
@@ -122,8 +132,8 @@ export interface ResolvedSpec {
   stopSignal: string;
   /** terminationGracePeriodSeconds in ms. */
   graceMs: number;
-  /** Keys (same metadata.namespace) this container waits for. */
-  dependsOn: Key[];
+  /** What this container waits for (same metadata.namespace); a bare name is Started. */
+  dependsOn: Dependency[];
   network: 'none' | 'host';
   /** Absent when the spec has no healthCheck. */
   healthCheck?: ResolvedHealthCheck;

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { plan, planKey, type PlanContext } from '../../src/reconcile/plan.js';
+import { plan, planKey, type DependencyState, type PlanContext } from '../../src/reconcile/plan.js';
 import type { ActualContainer, ActualTask } from '../../src/reconcile/runtime.js';
 import type { DesiredContainer } from '../../src/spec/types.js';
 import { desired } from '../harness/specs.js';
@@ -23,8 +23,11 @@ function actual(name: string, task?: Partial<ActualTask>, hash = 'h1', restarts 
 }
 
 function ctx(over: Partial<PlanContext> = {}): PlanContext {
-  return { now: NOW, backoff, restarts: new Map(), removalAllowed: true, isRunning: () => true, ...over };
+  return { now: NOW, backoff, restarts: new Map(), removalAllowed: true, dependency: () => RUNNING, ...over };
 }
+
+const RUNNING: DependencyState = { declared: true, hasCheck: false, task: { status: 'running' } };
+const dep = (state: Partial<DependencyState>) => () => ({ ...RUNNING, ...state });
 
 const CHECK = { healthCheck: { exec: ['true'] } };
 const unhealthy = { status: 'Unhealthy' as const, failures: 3, since: NOW - 60_000, passedOnce: true, last: { at: NOW, healthy: false, output: 'boom' } };
@@ -66,9 +69,23 @@ const cases: Array<{ name: string; d?: DesiredContainer; a?: ActualContainer; c?
     c: { restarts: new Map([['default/web', { consecutive: 6, startedAt: NOW - 60_000 }]]) },
     want: 'restart',
   },
-  { name: 'dependency not running -> wait', d: desired('web', { dependsOn: ['db'] }), c: { isRunning: () => false }, want: 'wait', reason: /waiting for db/ },
+  { name: 'dependency not running -> wait', d: desired('web', { dependsOn: ['db'] }), c: { dependency: dep({ task: undefined }) }, want: 'wait', reason: /^waiting for db to run$/ },
   { name: 'dependency running -> create', d: desired('web', { dependsOn: ['db'] }), want: 'create' },
-  { name: 'running task ignores dependency', d: desired('web', { dependsOn: ['db'] }), a: actual('web', {}), c: { isRunning: () => false }, want: undefined },
+  { name: 'running task ignores dependency', d: desired('web', { dependsOn: ['db'] }), a: actual('web', {}), c: { dependency: dep({ task: undefined }) }, want: undefined },
+  { name: 'dependency no source declares -> wait, saying so', d: desired('web', { dependsOn: ['db'] }), c: { dependency: dep({ declared: false, task: undefined }) }, want: 'wait', reason: /^waiting for db \(no source declares it\)$/ },
+  { name: 'Started: a stopped dependency -> wait', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Started' }] }), c: { dependency: dep({ task: { status: 'stopped', exitCode: 0 } }) }, want: 'wait', reason: /db to run/ },
+  { name: 'Healthy: Healthy -> create', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Healthy' }] }), c: { dependency: dep({ hasCheck: true, task: { status: 'running', health: 'Healthy' } }) }, want: 'create' },
+  { name: 'Healthy: Starting -> wait', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Healthy' }] }), c: { dependency: dep({ hasCheck: true, task: { status: 'running' } }) }, want: 'wait', reason: /db to pass its health check \(Starting\)/ },
+  { name: 'Healthy: Unhealthy -> wait', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Healthy' }] }), c: { dependency: dep({ hasCheck: true, task: { status: 'running', health: 'Unhealthy' } }) }, want: 'wait', reason: /\(Unhealthy\)/ },
+  { name: 'Healthy: no healthCheck -> wait, saying so', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Healthy' }] }), want: 'wait', reason: /db to be healthy \(it has no healthCheck\)/ },
+  { name: 'Healthy: not running -> wait', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Healthy' }] }), c: { dependency: dep({ hasCheck: true, task: undefined }) }, want: 'wait', reason: /db to run and pass its health check/ },
+  { name: 'Completed: exited 0 -> create', d: desired('web', { dependsOn: [{ name: 'migrate', condition: 'Completed' }] }), c: { dependency: dep({ task: { status: 'stopped', exitCode: 0 } }) }, want: 'create' },
+  { name: 'Completed: exited 1 -> wait, saying so', d: desired('web', { dependsOn: [{ name: 'migrate', condition: 'Completed' }] }), c: { dependency: dep({ task: { status: 'stopped', exitCode: 1 } }) }, want: 'wait', reason: /migrate to complete \(it exited with code 1\)/ },
+  { name: 'Completed: running -> wait', d: desired('web', { dependsOn: [{ name: 'migrate', condition: 'Completed' }] }), want: 'wait', reason: /migrate to complete \(running\)/ },
+  { name: 'several unmet -> all named', d: desired('web', { dependsOn: ['db', { name: 'migrate', condition: 'Completed' }] }), c: { dependency: (k) => (k.endsWith('db') ? { declared: false, hasCheck: false } : RUNNING) }, want: 'wait', reason: /^waiting for db \(no source declares it\); migrate to complete \(running\)$/ },
+  { name: 'member of a cycle -> wait', d: desired('web', { dependsOn: ['db'] }), c: { cycle: () => 'web -> db -> web' }, want: 'wait', reason: /part of the dependency cycle web -> db -> web/ },
+  { name: 'exited member of a cycle is not restarted', d: desired('web', { dependsOn: ['db'] }), a: actual('web', stopped(1)), c: { cycle: () => 'web -> db -> web' }, want: 'wait', reason: /cycle/ },
+  { name: 'spec changed, dependency down -> old one keeps running', d: desired('web', { dependsOn: ['db'] }, 'h2'), a: actual('web', {}), c: { dependency: dep({ task: undefined }) }, want: 'wait', reason: /db to run/ },
   // Health checks: an Unhealthy running task is like an exit.
   { name: 'running, Unhealthy, Always -> kill', d: desired('web', CHECK), a: actual('web', {}), c: { health: () => unhealthy }, want: 'kill', reason: /unhealthy: 3 consecutive failed probes; last: boom/ },
   { name: 'running, Unhealthy, OnFailure -> kill', d: desired('web', { ...CHECK, restartPolicy: 'OnFailure' }), a: actual('web', {}), c: { health: () => unhealthy }, want: 'kill' },

@@ -241,14 +241,17 @@ function structuralViolations(node: Doc, at: string, inValueCheck = false): stri
   if (node.uniqueItems === true) out.push(`${at}: uniqueItems`);
   if (inValueCheck) {
     if ('default' in node) out.push(`${at}: default inside a value check`);
-  } else if (!('type' in node) && node['x-kubernetes-int-or-string'] !== true) {
+  } else if (!('type' in node) && node['x-kubernetes-int-or-string'] !== true && node['x-kubernetes-preserve-unknown-fields'] !== true) {
     out.push(`${at}: no type`);
   }
   if (node.properties && node.additionalProperties && node.additionalProperties !== false) out.push(`${at}: additionalProperties beside properties`);
   for (const [k, child] of Object.entries((node.properties ?? {}) as Record<string, Doc>)) out.push(...structuralViolations(child, `${at}.${k}`));
   if (node.items) out.push(...structuralViolations(node.items, `${at}[]`));
   if (typeof node.additionalProperties === 'object') out.push(...structuralViolations(node.additionalProperties, `${at}{}`));
-  for (const comb of ['allOf', 'anyOf', 'oneOf']) {
+  // A string-or-object node (dependsOn's items) is kept untyped in the CRD, which drops its
+  // anyOf of forms: converge checks the forms, the API server keeps what was written.
+  const formsForConverge = node['x-kubernetes-preserve-unknown-fields'] === true && !('type' in node);
+  for (const comb of formsForConverge ? [] : ['allOf', 'anyOf', 'oneOf']) {
     for (const [i, branch] of ((node[comb] ?? []) as Doc[]).entries()) {
       // The one exception Kubernetes makes: int-or-string is anyOf [{type: integer}, {type: string}].
       const intOrString = node['x-kubernetes-int-or-string'] === true && comb === 'anyOf' &&
