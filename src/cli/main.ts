@@ -14,6 +14,7 @@ commands:
             [--state-dir DIR] [--listen HOST:PORT] [--log-level info]
             [--snapshotter overlayfs] [--workers 8] [--resync 60s]
             [--backoff-initial 100ms] [--backoff-max 5m] [--backoff-reset 10s]
+            [--auto-update-interval 15m] [--auto-update-rollback-window 60s]
             [--git URL [--git-ref main] [--git-path PATH] [--git-interval 30s]
              [--git-webhook-secret S | --git-webhook-secret-file F] [--git-verify-commits KEYRING]]
             [--kube [--kubeconfig PATH] [--node-name NAME (default: hostname)]
@@ -22,6 +23,8 @@ commands:
   plan      --dir DIR...  print what run would do now, change nothing
   status    one row per container, from a running controller or from containerd
             [--server HOST:PORT] [-o json]
+  auto-update  [--dry-run]  check every autoUpdate container's tag now (asks the running
+            controller) and print what changed or would change
   logs      NAME [-f]  print a container's stdout and stderr (NAME is name or namespace/name)
   pull      IMAGE  pull an image into containerd [--platform os/arch] [--insecure-registry HOST:PORT]...
             [--registry-config PATH] (run takes the registry flags too)
@@ -49,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./status.js')).statusCommand(rest);
     case 'logs':
       return (await import('./logs.js')).logsCommand(rest);
+    case 'auto-update':
+      return (await import('./autoupdate.js')).autoUpdateCommand(rest);
     case 'pull':
       return (await import('./pull.js')).pullCommand(rest);
     case 'crd':

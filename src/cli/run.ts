@@ -18,6 +18,7 @@ import { REGISTRY_OPTIONS, registrySettings } from './pull.js';
 import { GIT_FLAGS, gitFromFlags } from './git-flags.js';
 import { KUBE_FLAGS, kubeFromFlags } from './kube-flags.js';
 import { sourcesRoute } from '../publish/webhook.js';
+import { autoUpdateRoute } from '../publish/autoupdate.js';
 import { createController } from '../reconcile/controller.js';
 import { countProbes, countReconciles, createMetrics } from '../publish/metrics.js';
 import { startServer, type StatusServer } from '../publish/http.js';
@@ -39,6 +40,8 @@ function parseRunArgs(args: string[]) {
       'backoff-initial': { type: 'string', default: '100ms' },
       'backoff-max': { type: 'string', default: '5m' },
       'backoff-reset': { type: 'string', default: '10s' },
+      'auto-update-interval': { type: 'string', default: '15m' },
+      'auto-update-rollback-window': { type: 'string', default: '60s' },
       ...GIT_FLAGS,
       ...KUBE_FLAGS,
       ...REGISTRY_OPTIONS,
@@ -63,6 +66,10 @@ export async function runCommand(args: string[]): Promise<number> {
     resetAfterMs: parseDuration(values['backoff-reset'], '--backoff-reset'),
   };
   const resyncMs = parseDuration(values.resync, '--resync');
+  const autoUpdate = {
+    intervalMs: parseDuration(values['auto-update-interval'], '--auto-update-interval'),
+    windowMs: parseDuration(values['auto-update-rollback-window'], '--auto-update-rollback-window'),
+  };
   const stateDir = path.resolve(values['state-dir']);
   const log = createLogger({ level: values['log-level'] });
   // Before containerd starts: a bad flag must not leave an embedded containerd behind.
@@ -78,7 +85,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
   try {
-    return await serve({ values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff });
+    return await serve({ values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff, autoUpdate });
   } finally {
     await own?.stop();
   }
@@ -95,6 +102,7 @@ async function serve(ctx: {
   workers: number;
   resyncMs: number;
   backoff: BackoffOptions;
+  autoUpdate: { intervalMs: number; windowMs: number };
 }): Promise<number> {
   const { values, address, stateDir, log, kube, git, registry, workers, resyncMs, backoff } = ctx;
   const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
@@ -103,14 +111,15 @@ async function serve(ctx: {
   if (git) sources.push(git.source);
   if (kube) sources.push(kube.source);
   const metrics = createMetrics({ processMetrics: true });
-  const controller = createController({ runtime, sources, log, workers, resyncMs, backoff });
+  const onOutcome = (_key: string, r: { outcome: string }): void => void metrics.updates.inc({ outcome: r.outcome });
+  const controller = createController({ runtime, sources, log, workers, resyncMs, backoff, autoUpdate: { ...ctx.autoUpdate, onOutcome } });
   countReconciles(metrics, controller);
   countProbes(metrics, controller);
   const kubePublisher = kube?.publish(controller, runtime);
 
   let server: StatusServer | undefined;
   if (values.listen) {
-    const routes = [...(git?.routes ?? []), sourcesRoute(sources)];
+    const routes = [...(git?.routes ?? []), sourcesRoute(sources), autoUpdateRoute(controller.updater)];
     server = await startServer(values.listen, { ready: controller.ready, status: controller.status, metrics, log, routes });
   }
   await fs.writeFile(

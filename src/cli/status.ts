@@ -10,7 +10,7 @@ import { resolveAddress } from '../embedded/address.js';
 import { STATE_FILE } from './common.js';
 import { createLogger } from '../log.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
-import { healthSummary, type StatusRow } from '../reconcile/status.js';
+import { healthSummary, updateSummary, type StatusRow } from '../reconcile/status.js';
 import type { ActualContainer } from '../reconcile/runtime.js';
 import { formatGitSources } from '../sources/git/format.js';
 
@@ -48,7 +48,8 @@ async function sourcesOf(server: string): Promise<unknown> {
   }
 }
 
-async function serverFromState(stateDir: string): Promise<string | undefined> {
+/** The --listen address of the controller running on this state dir, if it is alive. */
+export async function serverFromState(stateDir: string): Promise<string | undefined> {
   try {
     const state = JSON.parse(await fs.readFile(path.join(stateDir, STATE_FILE), 'utf8')) as { listen?: string | null; pid?: number };
     if (!state.listen || !state.pid) return undefined;
@@ -82,6 +83,9 @@ function rowOf(c: ActualContainer): StatusRow {
     healthFailures: 0,
     healthOutput: null,
     lastProbeAt: null,
+    imageDigest: c.image?.digest ?? null,
+    updatePhase: null,
+    lastUpdate: null,
   };
 }
 
@@ -97,7 +101,7 @@ export function formatTable(rows: StatusRow[], now: number): string {
   const header = ['NAMESPACE', 'NAME', 'PHASE', 'RESTARTS', 'AGE', 'EXIT', 'MESSAGE'];
   const cells = rows.map((r) => {
     const since = r.startedAt ?? r.createdAt;
-    const message = [r.message, healthSummary(r)].filter(Boolean).join('; ');
+    const message = [r.message, healthSummary(r), updateSummary(r)].filter(Boolean).join('; ');
     return [r.namespace, r.name, r.phase, String(r.restarts), since ? formatAge(now - Date.parse(since)) : '-', r.exitCode === null ? '-' : String(r.exitCode), message];
   });
   // A HEALTH column only when some container has a health check.

@@ -14,6 +14,16 @@ export const LABEL_STOP_SIGNAL = 'converge.dev/stop-signal';
 /** terminationGracePeriodSeconds of the spec, for the same reason. */
 export const LABEL_STOP_GRACE = 'converge.dev/stop-grace-seconds';
 
+/** On an image record converge made (a pull, a digest pin): only those are collected. */
+export const LABEL_PULLED = 'converge.dev/pulled';
+/** The digest (of the index or manifest) of the image the container was created from. */
+export const LABEL_IMAGE_DIGEST = 'converge.dev/image-digest';
+/** autoUpdate: the spec's image reference the digest is of, the digest it replaced (the
+ * rollback target, kept from collection) and a digest that failed (not tried again). */
+export const LABEL_IMAGE_REF = 'converge.dev/image-ref';
+export const LABEL_PREVIOUS_DIGEST = 'converge.dev/previous-digest';
+export const LABEL_FAILED_DIGEST = 'converge.dev/failed-digest';
+
 /** containerd container ID for a key: "<namespace>.<name>" (both DNS-1123 labels). */
 export function idOf(key: Key): string {
   return key.replace('/', '.');

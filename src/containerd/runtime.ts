@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import { RuntimeError, type CreateOptions, type Runtime, type RuntimeEvent } from '../reconcile/runtime.js';
 import type { DesiredContainer } from '../spec/types.js';
 import { LABEL_KEY, LABEL_MANAGED, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, idOf } from './labels.js';
+import { LABEL_FAILED_DIGEST, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_PREVIOUS_DIGEST } from './labels.js';
+import { ImageKeeper } from './gc.js';
 import { ContainerdClient } from './client.js';
 import { ContainersService } from './containers.js';
 import { ContentService } from './content.js';
@@ -32,7 +34,7 @@ import { type DaemonVersion, VersionService } from './version.js';
 import { ImageNotPresentError } from '../pull/errors.js';
 import { dockerConfigStore, type CredentialStore } from '../pull/credentials.js';
 import { type PullOptions, type PullResult, Puller } from '../pull/puller.js';
-import { normalizeReference } from '../spec/reference.js';
+import { normalizeReference, pinnedReference } from '../spec/reference.js';
 import { RegistryClient } from '../pull/registry.js';
 
 export interface ContainerdRuntimeOptions {
@@ -109,6 +111,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> => leaseKeeper.withLease(leaseMs, fn);
   const taskOps = new TaskOps(tasks, log, timeoutMs);
   const { getTask, deleteTaskQuiet, stop } = taskOps;
+  const imageKeeper = new ImageKeeper(images, containers, log);
   const execProbes = new ExecProbes(tasks, containers, path.join(opts.stateDir, 'probes'), log, timeoutMs);
 
   const logPath = (id: string): string => path.join(logDir, `${id}.log`);
@@ -156,7 +159,11 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   async function build(desired: DesiredContainer, options: CreateOptions) {
     const id = idOf(desired.key);
     const body = desired.spec.spec;
-    const image = await resolver.resolve(await imageName(body.image));
+    // autoUpdate pins: the digest the updater chose, else the one the tag names now, by a
+    // record of its own, so that what the container runs is kept while it runs.
+    const pinned = options.imageDigest ? pinnedReference(body.image, options.imageDigest) : undefined;
+    const image = await resolver.resolve(await imageName(pinned ?? body.image));
+    if (desired.resolved.autoUpdate && !pinned) image.imageName = await imageKeeper.pin(body.image, image.imageName, image.targetDigest);
     const userText = body.user ?? image.config.User ?? '';
     const user = resolveUser(userText, needsUserFiles(userText) ? await imageUserFiles(image.chainId) : {});
     const spec = buildSpec({ id, containerdNamespace: namespace, spec: desired.spec, image: image.config, user, hostRlimits, cgroupVersion });
@@ -169,7 +176,13 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       [LABEL_KEY]: desired.key,
       [LABEL_STOP_SIGNAL]: desired.resolved.stopSignal,
       [LABEL_STOP_GRACE]: String(desired.resolved.graceMs / 1000),
+      [LABEL_IMAGE_DIGEST]: image.targetDigest,
     };
+    if (desired.resolved.autoUpdate) {
+      labels[LABEL_IMAGE_REF] = body.image;
+      if (options.previousDigest) labels[LABEL_PREVIOUS_DIGEST] = options.previousDigest;
+      if (options.failedDigest) labels[LABEL_FAILED_DIGEST] = options.failedDigest;
+    }
     return { id, image, spec, labels };
   }
 
@@ -311,6 +324,10 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     pull(ref, pullOpts) {
       return getPuller().pull(ref, pullOpts);
     },
+
+    latestDigest: (ref) => getPuller().latestDigest(ref),
+
+    collectImages: (keep) => imageKeeper.collect(keep),
 
     async ensureImage(ref, policy, onProgress) {
       if (policy !== 'Always' && (await runtime.hasImage(ref))) return;

@@ -12,6 +12,7 @@ export interface Metrics {
   containers: Gauge<'phase'>;
   health: Gauge<'namespace' | 'name' | 'health'>;
   probes: Counter<'result'>;
+  updates: Counter<'outcome'>;
 }
 
 export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
@@ -47,6 +48,12 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       name: 'converge_health_probes_total',
       help: 'Health probes that counted, by result (healthy, unhealthy).',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    updates: new Counter({
+      name: 'converge_auto_updates_total',
+      help: 'Finished auto-updates, by outcome (Updated, RolledBack).',
+      labelNames: ['outcome'],
       registers: [registry],
     }),
   };

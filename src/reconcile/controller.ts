@@ -12,6 +12,8 @@ import { Memory } from './memory.js';
 import { describeHealth } from './health.js';
 import { Prober, type HealthChange } from './prober.js';
 import type { WheelOptions } from './wheel.js';
+import { Updater } from './updater.js';
+import type { UpdateRecord } from './update.js';
 import { WorkQueue } from './queue.js';
 import { createReconciler, type AppliedAction, type Result } from './reconciler.js';
 import type { Runtime } from './runtime.js';
@@ -29,6 +31,8 @@ export interface ControllerOptions {
   probeConcurrency?: number;
   /** The probe wheel's resolution (tests). */
   probeWheel?: WheelOptions;
+  /** autoUpdate: how often tags are checked (default 15 min) and how long a new digest has to prove itself (default 60 s). */
+  autoUpdate?: { intervalMs?: number; windowMs?: number; onOutcome?: (key: Key, record: UpdateRecord) => void };
 }
 
 export interface Controller {
@@ -48,6 +52,8 @@ export interface Controller {
   onHealth(listener: (e: HealthChange) => void): () => void;
   /** The health checks' scheduler (tests and benchmarks read its counts and spread). */
   prober: Prober;
+  /** autoUpdate's checks, updates and rollbacks (`converge auto-update` asks it). */
+  updater: Updater;
 }
 
 /** One finished reconcile: the action applied (if any), or the error it failed with. */
@@ -72,7 +78,23 @@ export function createController(opts: ControllerOptions): Controller {
   const healthListeners = new Set<(e: HealthChange) => void>();
   const prober = new Prober({ runtime, clock, log, onProbe: probed, concurrency: opts.probeConcurrency, wheel: opts.probeWheel });
   const health = (key: Key, pid: number) => prober.health(key, pid);
-  const reconcile = createReconciler({ runtime, store, memory, log, clock, backoff, health });
+  const updater = new Updater({
+    runtime,
+    clock,
+    log,
+    intervalMs: opts.autoUpdate?.intervalMs ?? 15 * 60_000,
+    windowMs: opts.autoUpdate?.windowMs ?? 60_000,
+    desired: () => store.desired(),
+    actual: (key) => memory.actual.get(key),
+    healthy: (key, pid) => prober.health(key, pid)?.status === 'Healthy',
+    enqueue: (key, ms) => (ms ? queue.addAfter(key, ms) : queue.add(key)),
+    onOutcome: opts.autoUpdate?.onOutcome,
+  });
+  const reconcile = createReconciler({
+    runtime, store, memory, log, clock, backoff, health,
+    imageTarget: (key) => updater.imageTarget(key),
+    createOptions: (desired, actual) => updater.createOptions(desired, actual),
+  });
   const abort = new AbortController();
   const listeners = new Set<(e: ReconcileEvent) => void>();
   let initialPending: Set<Key> | undefined;
@@ -151,6 +173,7 @@ export function createController(opts: ControllerOptions): Controller {
         if (taskSignature(key) !== before) for (const dep of dependentsOf([key])) queue.add(dep);
         // Probes follow what runs: begin for a running task with a check, end for the rest.
         prober.track(store.desired().get(key), memory.actual.get(key));
+        updater.observe(key);
         for (const listener of [...listeners]) {
           try {
             listener(event);
@@ -239,6 +262,7 @@ export function createController(opts: ControllerOptions): Controller {
       if (event.type === 'exit') {
         log.info({ key, pid: event.pid, exitStatus: event.exitStatus }, 'task exited');
         memory.exits.set(key, { pid: event.pid, exitStatus: event.exitStatus, exitedAt: event.exitedAt?.getTime() ?? clock.now() });
+        updater.exited(key, event.exitStatus);
       }
       queue.add(key);
     }
@@ -269,9 +293,11 @@ export function createController(opts: ControllerOptions): Controller {
         await resyncUntilDone();
       }
       scheduleResync();
+      updater.start();
     },
     async stop() {
       abort.abort();
+      updater.stop();
       const probing = prober.stop();
       if (resyncTimer !== undefined) clock.clearTimeout(resyncTimer);
       await Promise.all(opts.sources.map((s) => s.stop()));
@@ -288,8 +314,9 @@ export function createController(opts: ControllerOptions): Controller {
       return () => healthListeners.delete(listener);
     },
     prober,
+    updater,
     idle: () => queue.idle(),
     resync: resyncUntilDone,
-    status: () => buildStatus(store, memory, clock.now(), (key) => prober.health(key)),
+    status: () => buildStatus(store, memory, clock.now(), (key) => prober.health(key), (key) => updater.state(key)),
   };
 }

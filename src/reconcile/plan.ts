@@ -40,6 +40,8 @@ export interface PlanContext {
   dependency(key: Key): DependencyState;
   /** The dependsOn cycle the key is part of ("a -> b -> a"); its members wait. */
   cycle?(key: Key): string | undefined;
+  /** autoUpdate: the image digest the key is to run while an update or a rollback is under way. */
+  imageTarget?(key: Key): { digest: string; reason: string } | undefined;
   /**
    * How the key's task ended when it is gone without converge deleting it (a killed shim,
    * containerd deleting it): the exit the event stream reported, else 255 (unknown, as
@@ -70,6 +72,12 @@ export function planKey(desired: DesiredContainer | undefined, actual: ActualCon
     const reason = actual.specHash ? 'spec changed' : 'not created by converge (no spec-hash label)';
     // The new spec waits for its dependencies as a create would; the old one runs meanwhile.
     return waitForDependencies(desired, ctx) ?? { type: 'recreate', key, reason };
+  }
+  // An auto-update (or its rollback) replaces the container with the same spec on another digest.
+  const pin = desired.resolved.autoUpdate ? ctx.imageTarget?.(key) : undefined;
+  if (pin && actual.image?.digest !== pin.digest) {
+    if (!ctx.removalAllowed) return { type: 'wait', key, reason: 'not replacing before every source has been read' };
+    return { type: 'recreate', key, reason: pin.reason };
   }
   const task = actual.task;
   if (!task) {

@@ -6,12 +6,12 @@ import type { Logger } from 'pino';
 import type { BackoffOptions } from '../backoff.js';
 import type { Clock } from '../clock.js';
 import type { DesiredStore } from '../desired.js';
-import type { Key } from '../spec/types.js';
+import type { DesiredContainer, Key } from '../spec/types.js';
 import { applyAction } from './apply.js';
 import type { Memory } from './memory.js';
 import type { HealthState } from './health.js';
 import { dependencyStateOf, planKey, type Action, type PlanContext } from './plan.js';
-import type { ActualContainer, Runtime } from './runtime.js';
+import type { ActualContainer, CreateOptions, Runtime } from './runtime.js';
 
 export type AppliedAction = Exclude<Action['type'], 'wait'>;
 
@@ -30,6 +30,9 @@ export interface ReconcilerDeps {
   backoff: BackoffOptions;
   /** The health of a key's running task, from the prober. */
   health?: (key: Key, pid: number) => HealthState | undefined;
+  /** autoUpdate: the digest a key is to run, and what its creates record (the updater). */
+  imageTarget?: (key: Key) => { digest: string; reason: string } | undefined;
+  createOptions?: (desired: DesiredContainer, actual: ActualContainer | undefined) => Omit<CreateOptions, 'restarts'>;
 }
 
 export type Reconcile = (key: Key) => Promise<Result>;
@@ -46,6 +49,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       // A dependency as last read, with its health from the prober.
       dependency: (k) => dependencyStateOf(k, store.desired(), memory.actual, deps.health),
       cycle: (k) => store.cycle(k),
+      imageTarget: deps.imageTarget,
       vanished: (k) => memory.vanished(k, clock.now()),
       health: deps.health,
       killedUnhealthy: (k) => memory.states.get(k)?.healthKill,
@@ -99,7 +103,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
         const onPullProgress = (p: { done: number; total: number }): void => {
           state.pulling = { image, done: p.done, total: p.total };
         };
-        ({ pid } = await applyAction(action, desired, current, { runtime, log: child, onPullProgress }));
+        const createOptions = desired ? deps.createOptions?.(desired, current) : undefined;
+        ({ pid } = await applyAction(action, desired, current, { runtime, log: child, onPullProgress, createOptions }));
       } finally {
         state.pulling = undefined;
       }

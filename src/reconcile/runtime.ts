@@ -61,6 +61,17 @@ export interface ActualContainer {
   createdAt?: Date;
   /** Absent when the container has no task. */
   task?: ActualTask;
+  /** The image it was created from, as the runtime recorded it (digests of index or manifest). */
+  image?: ActualImage;
+}
+
+export interface ActualImage {
+  digest?: string;
+  /** autoUpdate: the spec's image reference, the digest this one replaced (the rollback
+   * target) and one that failed and is not tried again until the tag moves. */
+  ref?: string;
+  previousDigest?: string;
+  failedDigest?: string;
 }
 
 /** A task lifecycle event from the runtime's event stream. */
@@ -75,6 +86,11 @@ export type RuntimeEvent =
 export interface CreateOptions {
   /** Restart count to record on the new container. */
   restarts: number;
+  /** Create from this digest of the spec's image (there already) instead of what its tag names. */
+  imageDigest?: string;
+  /** autoUpdate: recorded with the container (see ActualImage). */
+  previousDigest?: string;
+  failedDigest?: string;
 }
 
 /** How far a pull is: bytes of the image's blobs fetched (or found) and in all (0: not known yet). */
@@ -128,6 +144,13 @@ export interface Runtime {
    * as failures. Absent: health checks are not run.
    */
   probe?(desired: DesiredContainer): Promise<ProbeResult>;
+  /** The digest the image reference's tag names at its registry now (one request; nothing pulled). */
+  latestDigest?(ref: string): Promise<string>;
+  /**
+   * Deletes the images converge pulled that no container uses, keeps as a rollback target, or
+   * `keep` names (the specs' references); their content and snapshots go with them.
+   */
+  collectImages?(keep: readonly string[]): Promise<string[]>;
   /** Deletes a stopped task (keeps the container); returns its exit status if there was one. */
   deleteTask(key: Key): Promise<{ exitStatus: number } | undefined>;
   /** Stops and deletes task, container, snapshot and (unless keepLog) its log. Nothing of it is left. */

@@ -6,6 +6,7 @@ import type { DesiredStore } from '../desired.js';
 import { formatProblem } from '../spec/load.js';
 import type { Key } from '../spec/types.js';
 import type { HealthState, HealthStatus } from './health.js';
+import type { UpdateState } from './update.js';
 import type { KeyState, Memory } from './memory.js';
 import type { ActualContainer } from './runtime.js';
 
@@ -35,9 +36,21 @@ export interface StatusRow {
   /** What the last probe printed or answered (bounded), and when it finished. */
   healthOutput: string | null;
   lastProbeAt: string | null;
+  /** The digest (index or manifest) of the image the container was created from, when recorded. */
+  imageDigest: string | null;
+  /** autoUpdate: Idle, Updating, Verifying or RollingBack; null without autoUpdate. */
+  updatePhase: string | null;
+  /** autoUpdate: the last update's outcome (Updated, RolledBack), when and why. */
+  lastUpdate: { outcome: string; at: string; from: string | null; to: string; reason: string } | null;
 }
 
-export function buildStatus(store: DesiredStore, memory: Memory, now: number, healthOf: (key: Key) => HealthState | undefined = () => undefined): StatusRow[] {
+export function buildStatus(
+  store: DesiredStore,
+  memory: Memory,
+  now: number,
+  healthOf: (key: Key) => HealthState | undefined = () => undefined,
+  updateOf: (key: Key) => UpdateState | undefined = () => undefined,
+): StatusRow[] {
   const { actual, states } = memory;
   const desired = store.desired();
   // Problems are shown in full (file, document, line, field): the row is where a user looks.
@@ -91,8 +104,19 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number, he
       healthFailures: health?.failures ?? 0,
       healthOutput: health?.last?.output ?? null,
       lastProbeAt: health?.last ? new Date(health.last.at).toISOString() : null,
+      imageDigest: a?.image?.digest ?? null,
+      ...updateFields(d?.resolved.autoUpdate === true, updateOf(key)),
     };
   });
+}
+
+function updateFields(autoUpdate: boolean, u: UpdateState | undefined): Pick<StatusRow, 'updatePhase' | 'lastUpdate'> {
+  if (!autoUpdate) return { updatePhase: null, lastUpdate: null };
+  const last = u?.last;
+  return {
+    updatePhase: u?.phase ?? 'Idle',
+    lastUpdate: last ? { outcome: last.outcome, at: new Date(last.at).toISOString(), from: last.from ?? null, to: last.to, reason: last.reason } : null,
+  };
 }
 
 /**
@@ -105,6 +129,17 @@ export function healthSummary(row: Pick<StatusRow, 'health' | 'healthFailures' |
   const last = row.healthOutput ? `; last: ${row.healthOutput.replace(/\s+/g, ' ').slice(0, 200)}` : '';
   if (row.health === 'Unhealthy') return `unhealthy: ${failures}${last}`;
   return row.lastProbeAt ? `starting${row.healthFailures ? `: ${failures}` : ''}${last}` : 'starting: no probe yet';
+}
+
+/** "auto-update: Verifying" while one is under way, else the last one's outcome; "" without. */
+export function updateSummary(row: Pick<StatusRow, 'updatePhase' | 'lastUpdate'>): string {
+  if (row.updatePhase && row.updatePhase !== 'Idle') return `auto-update: ${row.updatePhase}`;
+  const last = row.lastUpdate;
+  if (!last) return '';
+  const digest = (d: string | null) => (d ? d.slice(7, 19) : '?');
+  return last.outcome === 'Updated'
+    ? `auto-updated ${digest(last.from)} -> ${digest(last.to)} at ${last.at}`
+    : `auto-update to ${digest(last.from)} rolled back at ${last.at}: ${last.reason}`;
 }
 
 /** "pulling IMAGE: 1.2 MiB of 3.4 MiB (35%)", or "...: resolving" before the size is known. */

@@ -17,6 +17,7 @@ export function resolveSpec(spec: ContainerSpec): ResolvedSpec {
       typeof d === 'string' ? { key: keyOf(namespace, d), condition: 'Started' as const } : { key: keyOf(namespace, d.name), condition: d.condition ?? 'Started' },
     ),
     network: body.network ?? DEFAULTS.network,
+    autoUpdate: body.autoUpdate === 'registry',
     ...(body.healthCheck ? { healthCheck: resolveHealthCheck(body.healthCheck) } : {}),
   };
 }

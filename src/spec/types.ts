@@ -85,6 +85,7 @@ export interface ContainerSpecBody {
   network?: 'none' | 'host';
   dependsOn?: Array<string | { name: string; condition?: DependencyCondition }>;
   healthCheck?: HealthCheck;
+  autoUpdate?: 'none' | 'registry';
   nodeName?: string;
 }
 
@@ -137,6 +138,8 @@ export interface ResolvedSpec {
   network: 'none' | 'host';
   /** Absent when the spec has no healthCheck. */
   healthCheck?: ResolvedHealthCheck;
+  /** Whether converge follows the image tag's digest at its registry. */
+  autoUpdate: boolean;
 }
 
 /** One container as a source declares it. */
