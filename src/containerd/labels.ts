@@ -18,10 +18,9 @@ export const LABEL_STOP_GRACE = 'converge.dev/stop-grace-seconds';
 export const LABEL_PULLED = 'converge.dev/pulled';
 /** The digest (of the index or manifest) of the image the container was created from. */
 export const LABEL_IMAGE_DIGEST = 'converge.dev/image-digest';
-/** autoUpdate: the spec's image reference the digest is of, the digest it replaced (the
- * rollback target, kept from collection) and a digest that failed (not tried again). */
+/** autoUpdate: the spec's image reference the digest is of, and a digest that failed (not
+ * tried again until the tag names another). */
 export const LABEL_IMAGE_REF = 'converge.dev/image-ref';
-export const LABEL_PREVIOUS_DIGEST = 'converge.dev/previous-digest';
 export const LABEL_FAILED_DIGEST = 'converge.dev/failed-digest';
 
 /** containerd container ID for a key: "<namespace>.<name>" (both DNS-1123 labels). */

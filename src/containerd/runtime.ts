@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { RuntimeError, type CreateOptions, type Runtime, type RuntimeEvent } from '../reconcile/runtime.js';
 import type { DesiredContainer } from '../spec/types.js';
 import { LABEL_KEY, LABEL_MANAGED, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, idOf } from './labels.js';
-import { LABEL_FAILED_DIGEST, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_PREVIOUS_DIGEST } from './labels.js';
+import { LABEL_FAILED_DIGEST, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF } from './labels.js';
 import { ImageKeeper } from './gc.js';
 import { ContainerdClient } from './client.js';
 import { ContainersService } from './containers.js';
@@ -180,7 +180,6 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     };
     if (desired.resolved.autoUpdate) {
       labels[LABEL_IMAGE_REF] = body.image;
-      if (options.previousDigest) labels[LABEL_PREVIOUS_DIGEST] = options.previousDigest;
       if (options.failedDigest) labels[LABEL_FAILED_DIGEST] = options.failedDigest;
     }
     return { id, image, spec, labels };

@@ -67,10 +67,9 @@ export interface ActualContainer {
 
 export interface ActualImage {
   digest?: string;
-  /** autoUpdate: the spec's image reference, the digest this one replaced (the rollback
-   * target) and one that failed and is not tried again until the tag moves. */
+  /** autoUpdate: the spec's image reference, and a digest that failed and is not tried
+   * again until the tag moves. */
   ref?: string;
-  previousDigest?: string;
   failedDigest?: string;
 }
 
@@ -89,7 +88,6 @@ export interface CreateOptions {
   /** Create from this digest of the spec's image (there already) instead of what its tag names. */
   imageDigest?: string;
   /** autoUpdate: recorded with the container (see ActualImage). */
-  previousDigest?: string;
   failedDigest?: string;
 }
 

@@ -80,7 +80,7 @@ export class Updater {
   /**
    * What a create of the key records for autoUpdate: the digest to run (the update's target,
    * else the one running now when the spec names the same image: only the updater changes
-   * it), the rollback target while one is needed, the digest that failed.
+   * it) and the digest that failed.
    */
   createOptions(desired: DesiredContainer, actual: ActualContainer | undefined): Omit<CreateOptions, 'restarts'> {
     if (!desired.resolved.autoUpdate) return {};
@@ -91,7 +91,6 @@ export class Updater {
     const out: Omit<CreateOptions, 'restarts'> = {};
     const digest = mine?.target ?? same?.digest;
     if (digest) out.imageDigest = digest;
-    if (mine && (mine.phase === 'Updating' || mine.phase === 'Verifying') && mine.previous) out.previousDigest = mine.previous;
     const failed = mine?.failed ?? same?.failedDigest;
     if (failed) out.failedDigest = failed;
     return out;

@@ -112,7 +112,7 @@ test('the updater pulls a new digest by digest, keeps the running one, and has t
   assert.deepEqual(reports.map((r) => r.result), ['updating']);
   assert.deepEqual(w.state.pulls, [`registry.local:5000/app@${A}`, `registry.local:5000/app@${B}`]);
   assert.deepEqual(w.updater.imageTarget('default/app'), { digest: B, reason: `auto-update ${A.slice(0, 19)} -> ${B.slice(0, 19)}` });
-  assert.deepEqual(w.updater.createOptions(w.d, undefined), { imageDigest: B, previousDigest: A });
+  assert.deepEqual(w.updater.createOptions(w.d, undefined), { imageDigest: B });
   assert.ok(w.state.collected[0].includes(`registry.local:5000/app@${A}`), 'the rollback target is kept from collection');
   assert.deepEqual(await w.updater.check(), [{ key: 'default/app', image: REF, result: 'busy', from: A, to: B, message: 'an update is under way (Updating)' }]);
   // The new container runs; the window passes; done.
