@@ -3,7 +3,7 @@
 // figures as JSON under bench/results/. It never fails on a time (machines are noisy),
 // only when something does not work: a wait that never ends, or a restarted container.
 //
-//   node dist/bench/run.js [--smoke] [--runs N] [--only cold,latency,restart,scale] [--cpu-prof DIR] [--update-readme]
+//   node dist/bench/run.js [--smoke] [--runs N] [--only cold,latency,restart,scale,health,update] [--cpu-prof DIR] [--update-readme]
 //
 // --cpu-prof DIR: every converge it starts writes a V8 CPU profile there on exit.
 // --update-readme: puts the table (not the smoke one) between the bench markers of README.md.
@@ -18,9 +18,10 @@ import { editFigure, killFigure, populate } from './latency.js';
 import { markdown, machineInfo, updateReadme, writeResults, type Figure, type Results } from './report.js';
 import { cpuFigure, restartFigures } from './restart.js';
 import { scaleFigures } from './scale.js';
+import { healthCpuFigure, updateFigure } from './health.js';
 import { BenchError } from './errors.js';
 
-const PARTS = ['cold', 'latency', 'restart', 'scale'] as const;
+const PARTS = ['cold', 'latency', 'restart', 'scale', 'health', 'update'] as const;
 type Part = (typeof PARTS)[number];
 
 function configFor(smoke: boolean, runs: number | undefined) {
@@ -32,6 +33,8 @@ function configFor(smoke: boolean, runs: number | undefined) {
     latency: { others: smoke ? 2 : 60, edits: smoke ? 2 : 20, kills: smoke ? 2 : 20, workers: 8 },
     restart: { runs: r, workers: 8, cpuWindows: smoke ? 1 : 3, cpuWindowMs: smoke ? 2_000 : 20_000, resyncS: 60 },
     scale: { n: smoke ? 20 : 1000, runs: r, plannerRuns: smoke ? 3 : 20, listRuns: smoke ? 2 : 5, workers: 8 },
+    health: { n: smoke ? 5 : 100, cpuWindows: smoke ? 1 : 3, cpuWindowMs: smoke ? 2_000 : 20_000, workers: 8 },
+    update: { runs: r },
   };
 }
 
@@ -96,6 +99,8 @@ async function main(): Promise<number> {
       }
     }
     if (only.has('scale')) figures.push(...(await scaleFigures(bench, cfg.scale, progress)));
+    if (only.has('health')) figures.push(await healthCpuFigure(bench, cfg.health, progress));
+    if (only.has('update')) figures.push(await updateFigure(bench, cfg.update, progress));
   } finally {
     await bench.close();
   }

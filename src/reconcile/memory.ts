@@ -5,6 +5,7 @@
 
 import type { RestartState } from '../backoff.js';
 import type { Key } from '../spec/types.js';
+import type { KillCause } from './plan.js';
 import type { ActualContainer } from './runtime.js';
 
 export interface KeyState {
@@ -15,8 +16,8 @@ export interface KeyState {
   startedAt?: number;
   /** The image pull this key waits for (before a create or recreate). */
   pulling?: { image: string; done: number; total: number };
-  /** Why converge killed the current task for failing its health check (until a new task runs). */
-  healthKill?: string;
+  /** Why converge killed the current task (until a new task runs). */
+  killed?: { reason: string; why: KillCause };
 }
 
 /** An exit the runtime reported, kept until a reconcile has acted on it. */

@@ -12,12 +12,17 @@ export type Action =
   | { type: 'start'; key: Key; reason: string }
   | { type: 'restart'; key: Key; reason: string; exitCode: number; consecutive: number }
   | { type: 'remove'; key: Key; reason: string }
-  /** Stop a running task that failed its health check; its exit then meets the restart policy. */
-  | { type: 'kill'; key: Key; reason: string }
+  /**
+   * Stop a running task: it failed its health check (its exit then meets the restart policy),
+   * or a dependency it asked to follow (restart: true) has a new task (it starts again).
+   */
+  | { type: 'kill'; key: Key; reason: string; why: KillCause }
   /** Nothing to do yet; look again at `at` (epoch ms), or when something changes if absent. */
   | { type: 'wait'; key: Key; reason: string; at?: number };
 
 export type ActionType = Action['type'];
+
+export type KillCause = 'health' | 'dependency';
 
 /** A dependency as the planner sees it. */
 export interface DependencyState {
@@ -50,8 +55,10 @@ export interface PlanContext {
   vanished?(key: Key): { exitCode: number; exitedAt: number } | undefined;
   /** The health of the key's running task `pid`, when it has a health check being probed. */
   health?(key: Key, pid: number): HealthState | undefined;
-  /** Why converge killed the key's last task for failing its health check, if it did. */
-  killedUnhealthy?(key: Key): string | undefined;
+  /** Why converge killed the key's last task, if it did. */
+  killed?(key: Key): { reason: string; why: KillCause } | undefined;
+  /** When converge started the key's current task (epoch ms); undefined for adopted tasks. */
+  startedAt?(key: Key): number | undefined;
 }
 
 /** The one action for one key, or undefined when the key is converged. */
@@ -89,7 +96,7 @@ export function planKey(desired: DesiredContainer | undefined, actual: ActualCon
   if (task.status === 'created') {
     return { type: 'start', key, reason: 'task created but not started' };
   }
-  if (task.status === 'running') return planHealth(desired, task.pid, ctx);
+  if (task.status === 'running') return planFollow(desired, ctx) ?? planHealth(desired, task.pid, ctx);
   if (task.status !== 'stopped') return undefined; // paused, pausing, unknown
   return planExited(desired, task.exitStatus ?? 0, task.exitedAt?.getTime() ?? ctx.now, ctx);
 }
@@ -101,21 +108,41 @@ export function planKey(desired: DesiredContainer | undefined, actual: ActualCon
 function planHealth(desired: DesiredContainer, pid: number, ctx: PlanContext): Action | undefined {
   const health = ctx.health?.(desired.key, pid);
   if (health?.status !== 'Unhealthy' || desired.resolved.restartPolicy === 'Never') return undefined;
-  return { type: 'kill', key: desired.key, reason: describeHealth(health) };
+  return { type: 'kill', key: desired.key, reason: describeHealth(health), why: 'health' };
+}
+
+/**
+ * A dependency with restart: true got a new task (recreated or restarted) after this task
+ * started: this one is stopped and started again (docker compose's `restart: true`).
+ * Without it a dependent keeps running, as compose's default is.
+ */
+function planFollow(desired: DesiredContainer, ctx: PlanContext): Action | undefined {
+  const own = ctx.startedAt?.(desired.key) ?? -Infinity; // adopted: started before this converge
+  for (const dep of desired.resolved.dependsOn) {
+    const theirs = dep.restart ? ctx.startedAt?.(dep.key) : undefined;
+    if (theirs !== undefined && theirs > own) {
+      const name = dep.key.slice(dep.key.indexOf('/') + 1);
+      return { type: 'kill', key: desired.key, reason: `${name} has a new task (restart: true)`, why: 'dependency' };
+    }
+  }
+  return undefined;
 }
 
 function planExited(desired: DesiredContainer, exitCode: number, exitedAt: number, ctx: PlanContext): Action | undefined {
   const key = desired.key;
   const policy = desired.resolved.restartPolicy;
   // A task converge killed for its health check restarts under OnFailure whatever its exit
-  // code (it may have exited 0 on SIGTERM), as kubelet restarts a failed liveness probe.
-  const killed = ctx.killedUnhealthy?.(key);
-  if (policy === 'Never') return undefined;
+  // code (it may have exited 0 on SIGTERM), as kubelet restarts a failed liveness probe; one
+  // stopped to follow a dependency starts again whatever its policy.
+  const killed = ctx.killed?.(key);
+  if (policy === 'Never' && killed?.why !== 'dependency') return undefined;
   if (policy === 'OnFailure' && exitCode === 0 && !killed) return undefined;
   const blocked = waitForDependencies(desired, ctx);
   if (blocked) return blocked;
   const { at, consecutive } = restartAt(ctx.restarts.get(key), exitedAt, ctx.backoff);
-  const reason = killed ? `killed for its health check (${killed}), restartPolicy ${policy}` : `exited with code ${exitCode}, restartPolicy ${policy}`;
+  const reason = !killed
+    ? `exited with code ${exitCode}, restartPolicy ${policy}`
+    : killed.why === 'health' ? `killed for its health check (${killed.reason}), restartPolicy ${policy}` : `stopped because ${killed.reason}`;
   if (at > ctx.now) return { type: 'wait', key, reason: `back-off restarting: ${reason}`, at };
   return { type: 'restart', key, reason, exitCode, consecutive };
 }

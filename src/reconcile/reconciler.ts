@@ -52,7 +52,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       imageTarget: deps.imageTarget,
       vanished: (k) => memory.vanished(k, clock.now()),
       health: deps.health,
-      killedUnhealthy: (k) => memory.states.get(k)?.healthKill,
+      killed: (k) => memory.states.get(k)?.killed,
+      startedAt: (k) => memory.states.get(k)?.startedAt,
     };
   }
 
@@ -111,7 +112,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       // A listing taken while the action ran may show it half done: read anew instead.
       memory.touch(key);
       remember(action, pid);
-      if (action.type === 'kill') state.healthKill = action.reason;
+      if (action.type === 'kill') state.killed = { reason: action.reason, why: action.why };
       child.info({ reason: action.reason, pid, ms: clock.now() - began }, 'action done');
       const after = await runtime.get(key);
       memory.setActual(key, after);
@@ -148,7 +149,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     }
     const state = memory.state(key);
     state.oomKilled = undefined; // a new task: an OOM kill of the old one is history
-    state.healthKill = undefined;
+    state.killed = undefined;
     memory.exits.delete(key);
     memory.hadTask.add(key);
     if (pid !== undefined) state.startedAt = now;

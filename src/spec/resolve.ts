@@ -14,7 +14,9 @@ export function resolveSpec(spec: ContainerSpec): ResolvedSpec {
     stopSignal: body.stopSignal ?? DEFAULTS.stopSignal,
     graceMs: (body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds) * 1000,
     dependsOn: (body.dependsOn ?? []).map((d) =>
-      typeof d === 'string' ? { key: keyOf(namespace, d), condition: 'Started' as const } : { key: keyOf(namespace, d.name), condition: d.condition ?? 'Started' },
+      typeof d === 'string'
+        ? { key: keyOf(namespace, d), condition: 'Started' as const, restart: false }
+        : { key: keyOf(namespace, d.name), condition: d.condition ?? 'Started', restart: d.restart === true },
     ),
     network: body.network ?? DEFAULTS.network,
     autoUpdate: body.autoUpdate === 'registry',

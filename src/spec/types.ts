@@ -34,6 +34,8 @@ export interface Dependency {
   /** The dependency's key (same metadata.namespace). */
   key: Key;
   condition: DependencyCondition;
+  /** Restart this container when the dependency gets a new task (docker compose's restart: true). */
+  restart: boolean;
 }
 
 /** Exactly one of exec, httpGet, tcpSocket (the schema's oneOf). */
@@ -83,7 +85,7 @@ export interface ContainerSpecBody {
   resources?: Resources;
   mounts?: Mount[];
   network?: 'none' | 'host';
-  dependsOn?: Array<string | { name: string; condition?: DependencyCondition }>;
+  dependsOn?: Array<string | { name: string; condition?: DependencyCondition; restart?: boolean }>;
   healthCheck?: HealthCheck;
   autoUpdate?: 'none' | 'registry';
   nodeName?: string;

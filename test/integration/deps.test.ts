@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ContainerSpec } from '../../src/spec/types.js';
-import { container, Env, sh, timeOf, type Converge, type LogLine, type Scenario } from './util.js';
+import { container, Env, holds, sh, timeOf, type Converge, type LogLine, type Scenario } from './util.js';
 
 let env: Env;
 before(async () => {
@@ -115,6 +115,26 @@ describe('converge run: dependsOn', () => {
     // Declaring it lets web go.
     s.write('cache.yaml', container('cache', sh(LONG)));
     await c.waitRow('web', (r) => r.phase === 'Running', 'web running once cache runs');
+  });
+
+  it('a new task of a dependency restarts only the dependents that asked for it (restart: true)', async (t) => {
+    const s = await env.scenario(t, 'depsrestart');
+    const c = await s.run(FAST);
+    s.write('db.yaml', container('db', sh(LONG)));
+    s.write('api.yaml', container('api', { ...sh(LONG), restartPolicy: 'Never', dependsOn: [{ name: 'db', restart: true }] }));
+    s.write('worker.yaml', container('worker', { ...sh(LONG), dependsOn: ['db'] }));
+    const [db, api, worker] = await Promise.all(['db', 'api', 'worker'].map((n) => s.waitRunning(`default.${n}`, { converge: c })));
+    process.kill(db, 'SIGKILL');
+    await s.waitRunning('default.db', { converge: c, notPid: db });
+    const row = await c.waitRow('api', (r) => r.phase === 'Running' && r.pid !== api, 'api running with a new task');
+    assert.equal(row.restarts, 1, 'counted as a restart, though its policy is Never: it asked to follow db');
+    assert.deepEqual(c.actions('default/api').map((l) => [l.action, l.reason]), [
+      ['create', 'missing'],
+      ['kill', 'db has a new task (restart: true)'],
+      ['restart', 'stopped because db has a new task (restart: true)'],
+    ]);
+    await holds(async () => assert.equal((await c.row('worker'))?.pid, worker), 1_000);
+    assert.deepEqual(c.actions('default/worker').map((l) => l.action), ['create'], 'without restart: true it keeps running (compose\'s default)');
   });
 
   it('reports a cycle on every member and starts none of them', async (t) => {

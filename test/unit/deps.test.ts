@@ -64,7 +64,7 @@ test('dependsOn entries: a name, or {name, condition}; anything else names what 
   assert.deepEqual(validateDocument(doc([{ name: 'web' }])), [{ path: 'spec.dependsOn[0].name', message: 'must not name the container itself' }]);
   assert.deepEqual(validateDocument(doc(['db', { name: 'db', condition: 'Healthy' }])), [{ path: 'spec.dependsOn[1].name', message: "lists 'db' twice" }]);
   const resolved = toDesired(doc(['db', { name: 'migrate', condition: 'Completed' }]) as never, 'dir:/x.yaml').resolved.dependsOn;
-  assert.deepEqual(resolved, [{ key: 'default/db', condition: 'Started' }, { key: 'default/migrate', condition: 'Completed' }]);
+  assert.deepEqual(resolved, [{ key: 'default/db', condition: 'Started', restart: false }, { key: 'default/migrate', condition: 'Completed', restart: false }]);
 });
 
 test('the desired store reports a cycle across sources and tells its members when it is broken', () => {

@@ -95,9 +95,16 @@ const cases: Array<{ name: string; d?: DesiredContainer; a?: ActualContainer; c?
   { name: 'running, Unhealthy, Never -> only reported', d: desired('web', { ...CHECK, restartPolicy: 'Never' }), a: actual('web', {}), c: { health: () => unhealthy }, want: undefined },
   { name: 'running, Unhealthy of another pid -> nothing', d: desired('web', CHECK), a: actual('web', {}), c: { health: (_k, pid) => (pid === 7 ? unhealthy : undefined) }, want: undefined },
   { name: 'running, Healthy -> nothing', d: desired('web', CHECK), a: actual('web', {}), c: { health: () => ({ ...unhealthy, status: 'Healthy' as const }) }, want: undefined },
-  { name: 'killed for health, exit 0, OnFailure -> restart', d: desired('web', { ...CHECK, restartPolicy: 'OnFailure' }), a: actual('web', stopped(0)), c: { killedUnhealthy: () => 'unhealthy' }, want: 'restart', reason: /killed for its health check/ },
-  { name: 'killed for health, exit 143, Never -> leave', d: desired('web', { ...CHECK, restartPolicy: 'Never' }), a: actual('web', stopped(143)), c: { killedUnhealthy: () => 'unhealthy' }, want: undefined },
-  { name: 'killed for health, just now -> back-off as any exit', d: desired('web', CHECK), a: actual('web', stopped(137, 10)), c: { killedUnhealthy: () => 'unhealthy' }, want: 'wait', reason: /back-off restarting: killed/ },
+  { name: 'killed for health, exit 0, OnFailure -> restart', d: desired('web', { ...CHECK, restartPolicy: 'OnFailure' }), a: actual('web', stopped(0)), c: { killed: () => ({ reason: 'unhealthy', why: 'health' }) }, want: 'restart', reason: /killed for its health check/ },
+  { name: 'killed for health, exit 143, Never -> leave', d: desired('web', { ...CHECK, restartPolicy: 'Never' }), a: actual('web', stopped(143)), c: { killed: () => ({ reason: 'unhealthy', why: 'health' }) }, want: undefined },
+  { name: 'killed for health, just now -> back-off as any exit', d: desired('web', CHECK), a: actual('web', stopped(137, 10)), c: { killed: () => ({ reason: 'unhealthy', why: 'health' }) }, want: 'wait', reason: /back-off restarting: killed/ },
+  // restart: true on a dependency: a new task of it restarts this one; without it, nothing.
+  { name: 'dependency restarted after us, restart: true -> kill', d: desired('web', { dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', {}), c: { startedAt: (k) => (k === 'default/db' ? NOW - 10 : NOW - 1000) }, want: 'kill', reason: /^db has a new task \(restart: true\)$/ },
+  { name: 'dependency restarted after us, no restart: true -> nothing', d: desired('web', { dependsOn: [{ name: 'db' }] }), a: actual('web', {}), c: { startedAt: (k) => (k === 'default/db' ? NOW - 10 : NOW - 1000) }, want: undefined },
+  { name: 'dependency started before us -> nothing', d: desired('web', { dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', {}), c: { startedAt: (k) => (k === 'default/db' ? NOW - 1000 : NOW - 10) }, want: undefined },
+  { name: 'adopted dependent, dependency restarted since -> kill', d: desired('web', { dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', {}), c: { startedAt: (k) => (k === 'default/db' ? NOW - 10 : undefined) }, want: 'kill' },
+  { name: 'both adopted -> nothing', d: desired('web', { dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', {}), c: { startedAt: () => undefined }, want: undefined },
+  { name: 'stopped to follow a dependency, Never -> restart anyway', d: desired('web', { restartPolicy: 'Never', dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', stopped(143)), c: { killed: () => ({ reason: 'db has a new task (restart: true)', why: 'dependency' }) }, want: 'restart', reason: /stopped because db has a new task/ },
 ];
 
 for (const tc of cases) {

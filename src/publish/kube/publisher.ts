@@ -51,7 +51,7 @@ const EVENT_OF: Record<string, { reason: string; text: (e: ReconcileEvent, id: s
   start: { reason: 'Started', text: (e, id) => `started container ${id} (pid ${e.pid ?? '?'})` },
   restart: { reason: 'Restarted', text: (e, id) => `restarted container ${id}: ${e.reason} (pid ${e.pid ?? '?'})` },
   remove: { reason: 'Removed', text: (_e, id) => `removed container ${id} from containerd` },
-  kill: { reason: 'Killing', text: (e, id) => `stopped container ${id} for its restart policy: ${e.reason}` },
+  kill: { reason: 'Killing', text: (e, id) => `stopping container ${id}: ${e.reason}` },
 };
 
 /** The API path of one Container resource. */
