@@ -149,7 +149,10 @@ export class Updater {
 
   private async checkAll(dryRun: boolean): Promise<UpdateReport[]> {
     const reports: UpdateReport[] = [];
-    const desired = [...this.opts.desired().values()].filter((d) => d.resolved.autoUpdate).sort((a, b) => (a.key < b.key ? -1 : 1));
+    const all = this.opts.desired();
+    // What is no longer desired (or no longer follows its tag) has nothing to remember.
+    for (const key of [...this.states.keys()]) if (!all.get(key)?.resolved.autoUpdate) this.states.delete(key);
+    const desired = [...all.values()].filter((d) => d.resolved.autoUpdate).sort((a, b) => (a.key < b.key ? -1 : 1));
     // One at a time: a check is one small request, and a pull should not compete with ten.
     for (const d of desired) reports.push(await this.checkOne(d, dryRun));
     if (!dryRun) await this.collect();
