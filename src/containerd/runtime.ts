@@ -200,8 +200,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       return toActual(c, await getTask(id));
     },
 
-    async check(desired: DesiredContainer) {
-      await build(desired, { restarts: 0 });
+    async check(desired: DesiredContainer, options) {
+      await build(desired, { ...options, restarts: 0 });
     },
 
     async create(desired: DesiredContainer, options: CreateOptions) {

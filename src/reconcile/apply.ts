@@ -66,7 +66,7 @@ export async function applyAction(
       // Pulled and checked before the old container goes: a new spec that cannot be pulled
       // or built (an unknown user, say) leaves the old one running.
       await ensureImage(must(desired, action), ctx);
-      await runtime.check?.(must(desired, action));
+      await runtime.check?.(must(desired, action), ctx.createOptions);
       // The old task stops the way its own spec said (its labels), as docker and kubelet do.
       const stop = stopOf(actual, desired);
       await runtime.remove(key, stop.signal, stop.graceMs, { keepLog: true });

@@ -122,7 +122,7 @@ export interface Runtime {
    * runtime spec) and creates nothing, so a recreate can refuse a spec before it stops the
    * running container.
    */
-  check?(desired: DesiredContainer): Promise<void>;
+  check?(desired: DesiredContainer, options?: Omit<CreateOptions, 'restarts'>): Promise<void>;
   /** Creates snapshot + container (no task). AlreadyExists when the key's container is there. */
   create(desired: DesiredContainer, options: CreateOptions): Promise<void>;
   /** Creates and starts the task of an existing container; deletes a stopped task first. */
