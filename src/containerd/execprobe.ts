@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { ProbeResult } from '../reconcile/runtime.js';
+import { RuntimeError, type ProbeResult } from '../reconcile/runtime.js';
 import { OUTPUT_MAX, boundedText } from '../probe/net.js';
 import type { ContainersService } from './containers.js';
 import { codeOf } from '../errors.js';
@@ -35,7 +35,7 @@ export class ExecProbes {
     private readonly callTimeoutMs: number,
   ) {}
 
-  async run(id: string, hash: string, command: string[], timeoutMs: number): Promise<ProbeResult> {
+  async run(id: string, hash: string, command: string[], timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
     const process = await this.template(id, hash);
     // Files of a converge killed mid-probe are stale: the first probe of this one clears them.
     this.dirReady ??= rm(this.dir, { recursive: true, force: true }).then(() => mkdir(this.dir, { recursive: true, mode: 0o700 }).then(() => undefined));
@@ -46,23 +46,25 @@ export class ExecProbes {
     delete (spec as { consoleSize?: unknown }).consoleSize;
     await this.tasks.exec({ containerId: id, execId, spec, stdout: `file://${out}`, stderr: `file://${out}` });
     let result: ProbeResult;
+    let output = '';
     try {
-      result = await this.startAndWait(id, execId, timeoutMs);
+      result = await this.startAndWait(id, execId, timeoutMs, signal);
     } finally {
       await this.tasks.deleteProcess(id, execId).catch((err: unknown) => {
         if (!isNotFound(err)) this.log.warn({ id, execId, err }, 'exec process of a health check not deleted');
       });
+      // Read once the process is deleted (its output is flushed then); the file goes either way.
+      output = await readBounded(out);
+      // unlink, not rm: one call, where rm looks first (this runs for every probe).
+      await unlink(out).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') this.log.warn({ id, err }, 'output file of a health check not removed');
+      });
     }
-    const output = await readBounded(out);
-    // unlink, not rm: one call, where rm looks first (this runs for every probe).
-    await unlink(out).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
     return { ...result, output: [output, result.output].filter(Boolean).join('\n') };
   }
 
-  /** The exit of the exec process; SIGKILL at the check's timeout. Output comes later. */
-  private async startAndWait(id: string, execId: string, timeoutMs: number): Promise<ProbeResult> {
+  /** The exit of the exec process; SIGKILL at the check's timeout (or `signal`). Output comes later. */
+  private async startAndWait(id: string, execId: string, timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
     // The wait is made before the start so that an exit in between cannot be missed; its own
     // deadline only bounds a hung containerd, the check's timeout is the timer below.
     const waitMs = timeoutMs + 2 * this.callTimeoutMs;
@@ -76,17 +78,27 @@ export class ExecProbes {
       return { healthy: false, output: `could not run the check: ${(err as Error).message ?? String(err)}` };
     }
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+    let onAbort: (() => void) | undefined;
+    const timedOut = new Promise<'timeout' | 'aborted'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      onAbort = () => resolve('aborted');
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    let why: 'timeout' | 'aborted';
     try {
       const first = await Promise.race([waiting, timedOut]);
-      if (first !== 'timeout') return { healthy: first.exitStatus === 0, code: first.exitStatus, output: '' };
+      if (typeof first === 'object') return { healthy: first.exitStatus === 0, code: first.exitStatus, output: '' };
+      why = first;
     } finally {
       clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
     await this.tasks.kill(id, SIGKILL, false, { execId }).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
     const exit = await waiting;
+    if (why === 'aborted') throw new RuntimeError('Canceled', `health check of ${id} ended: converge is stopping`);
     return { healthy: false, code: exit.exitStatus, timedOut: true, output: `timed out after ${timeoutMs} ms; killed` };
   }
 

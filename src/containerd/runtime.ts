@@ -263,16 +263,16 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
 
     kill: (key, signal, graceMs) => taskOps.halt(idOf(key), signal, graceMs),
 
-    async probe(desired) {
+    async probe(desired, signal) {
       const check = desired.resolved.healthCheck;
       if (!check) throw new RuntimeError('InvalidArgument', `${desired.key} has no healthCheck`);
       const { action, timeoutMs: limit } = check;
-      if (action.kind === 'exec') return execProbes.run(idOf(desired.key), desired.hash, action.command, limit);
+      if (action.kind === 'exec') return execProbes.run(idOf(desired.key), desired.hash, action.command, limit, signal);
       // From converge to the container: the host's loopback for network host. (The schema
       // allows httpGet and tcpSocket only where converge can reach the container.)
       if (desired.resolved.network !== 'host') throw new RuntimeError('FailedPrecondition', `no address of ${desired.key} to probe`);
       const host = '127.0.0.1';
-      return action.kind === 'http' ? httpProbe(host, action.port, action.path, limit) : tcpProbe(host, action.port, limit);
+      return action.kind === 'http' ? httpProbe(host, action.port, action.path, limit, signal) : tcpProbe(host, action.port, limit, signal);
     },
 
     async deleteTask(key) {

@@ -29,16 +29,20 @@ const failed = (err: unknown): string => {
   return e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? err);
 };
 
-export function httpProbe(host: string, port: number, path: string, timeoutMs: number): Promise<NetProbeResult> {
+/** `signal` (converge stopping) ends a probe at once, as a failure nobody will count. */
+export function httpProbe(host: string, port: number, path: string, timeoutMs: number, signal?: AbortSignal): Promise<NetProbeResult> {
   return new Promise((resolve) => {
     let done = false;
     const finish = (r: NetProbeResult): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       req.destroy();
       resolve(r);
     };
+    const onAbort = (): void => finish({ healthy: false, output: `GET ${path}: ended (converge stopping)` });
+    signal?.addEventListener('abort', onAbort, { once: true });
     // One deadline for connect, headers and the (bounded) body, as a probe's timeoutSeconds is.
     const timer = setTimeout(() => finish({ healthy: false, output: `GET ${path}: no answer within ${timeoutMs} ms`, timedOut: true }), timeoutMs);
     const req = http.get({ host, port, path, agent: false, headers: { 'user-agent': 'converge-probe', connection: 'close' } }, (res) => {
@@ -62,16 +66,19 @@ export function httpProbe(host: string, port: number, path: string, timeoutMs: n
   });
 }
 
-export function tcpProbe(host: string, port: number, timeoutMs: number): Promise<NetProbeResult> {
+export function tcpProbe(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<NetProbeResult> {
   return new Promise((resolve) => {
     let done = false;
     const finish = (r: NetProbeResult): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       resolve(r);
     };
+    const onAbort = (): void => finish({ healthy: false, output: `connect ${host}:${port}: ended (converge stopping)` });
+    signal?.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => finish({ healthy: false, output: `connect ${host}:${port}: no answer within ${timeoutMs} ms`, timedOut: true }), timeoutMs);
     const socket = net.connect({ host, port });
     socket.once('connect', () => finish({ healthy: true, output: `connected to ${host}:${port}` }));

@@ -49,6 +49,8 @@ export class Prober {
   private stopped = false;
   /** Probes under way, so that stopping can wait for their exec processes to be deleted. */
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Ends the probes under way when stopping (a check's timeout may be long). */
+  private readonly abort = new AbortController();
   /** Probes started and probes whose result counted, for tests and metrics. */
   readonly counts = { started: 0, counted: 0, notMade: 0 };
 
@@ -114,6 +116,7 @@ export class Prober {
     this.wheel.clear();
     this.entries.clear();
     this.waiting.length = 0;
+    this.abort.abort();
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -156,7 +159,7 @@ export class Prober {
 
   private async probe(entry: Entry): Promise<ProbeResult | undefined> {
     try {
-      return await this.opts.runtime.probe!(entry.desired);
+      return await this.opts.runtime.probe!(entry.desired, this.abort.signal);
     } catch (err) {
       this.counts.notMade++;
       this.opts.log.debug({ key: entry.desired.key, code: codeOf(err), err: messageOf(err) }, 'health probe not made');

@@ -139,9 +139,10 @@ export interface Runtime {
    * One probe of the desired spec's healthCheck against the key's running task: exec inside
    * it, or httpGet/tcpSocket to its address. Rejects only when the probe could not be made for
    * reasons that are not the container's (runtime unreachable, task gone): those never count
-   * as failures. Absent: health checks are not run.
+   * as failures. `signal` ends it early (converge stopping): an exec is killed and deleted.
+   * Absent: health checks are not run.
    */
-  probe?(desired: DesiredContainer): Promise<ProbeResult>;
+  probe?(desired: DesiredContainer, signal?: AbortSignal): Promise<ProbeResult>;
   /** The digest the image reference's tag names at its registry now (one request; nothing pulled). */
   latestDigest?(ref: string): Promise<string>;
   /**

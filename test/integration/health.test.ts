@@ -131,6 +131,16 @@ describe('converge run: health checks', () => {
     await noProbeLeftovers(s, 'default.slow', 'sleep 30', c);
   });
 
+  it('stopping converge ends a long check at once: its process is killed and deleted', async (t) => {
+    const s = await env.scenario(t, 'hstop');
+    const c = await s.run(FAST);
+    s.write('long.yaml', container('long', { ...sh("trap 'exit 0' TERM; sleep 3600 & wait"), healthCheck: { exec: ['sleep', '45'], periodSeconds: 1, timeoutSeconds: 60 } }));
+    await waitFor(async () => (await commands(s, 'default.long')).some((cmd) => cmd === 'sleep 45'), { what: 'the check running', detail: () => c.tail() });
+    // Converge.stop gives it 15 s: a stop that waited out the check's 60 s timeout fails here.
+    assert.equal(await c.stop(), 0);
+    await noProbeLeftovers(s, 'default.long', 'sleep 45', c);
+  });
+
   it('probes a host-network container over HTTP, and restarts it when the check fails', async (t) => {
     const s = await env.scenario(t, 'hhttp');
     const www = path.join(s.dir, 'www');
