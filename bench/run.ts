@@ -3,7 +3,7 @@
 // figures as JSON under bench/results/. It never fails on a time (machines are noisy),
 // only when something does not work: a wait that never ends, or a restarted container.
 //
-//   node dist/bench/run.js [--smoke] [--runs N] [--only cold,latency,restart,scale,churn,network,trust] [--cpu-prof DIR] [--update-readme]
+//   node dist/bench/run.js [--smoke] [--runs N] [--only cold,latency,restart,scale,churn,network,trust,health,update] [--cpu-prof DIR] [--update-readme]
 //
 // --cpu-prof DIR: every converge it starts writes a V8 CPU profile there on exit.
 // --update-readme: puts the table (not the smoke one) between the bench markers of README.md.
@@ -21,10 +21,11 @@ import { cpuFigure, restartFigures } from './restart.js';
 import { scaleFigures } from './scale.js';
 import { networkFigures } from './network.js';
 import { policyFigure, seccompFigure } from './trust.js';
+import { healthCpuFigure, updateFigure } from './health.js';
 import { BenchError } from './errors.js';
 import { selectedVersion } from '../test/harness/selection.js';
 
-const PARTS = ['cold', 'latency', 'restart', 'scale', 'churn', 'network', 'trust'] as const;
+const PARTS = ['cold', 'latency', 'restart', 'scale', 'churn', 'network', 'trust', 'health', 'update'] as const;
 type Part = (typeof PARTS)[number];
 
 function configFor(smoke: boolean, runs: number | undefined) {
@@ -40,6 +41,8 @@ function configFor(smoke: boolean, runs: number | undefined) {
     churn: { cycles: smoke ? 10 : 200, warmup: smoke ? 2 : 5, workers: 8 },
     network: { n: smoke ? 3 : 20, runs: r, workers: 8 },
     trust: { specs: smoke ? 50 : 1000, runs: smoke ? 3 : 20, starts: smoke ? 2 : 10 },
+    health: { n: smoke ? 5 : 100, cpuWindows: smoke ? 1 : 3, cpuWindowMs: smoke ? 2_000 : 20_000, workers: 8 },
+    update: { runs: r },
   };
 }
 
@@ -107,6 +110,8 @@ async function main(): Promise<number> {
       }
       figures.push(await seccompFigure(bench, cfg.trust));
     }
+    if (only.has('health')) figures.push(await healthCpuFigure(bench, cfg.health, progress));
+    if (only.has('update')) figures.push(await updateFigure(bench, cfg.update, progress));
   } finally {
     await bench.close();
   }

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { createController } from '../src/reconcile/controller.js';
-import { plan } from '../src/reconcile/plan.js';
+import { dependencyStateOf, plan } from '../src/reconcile/plan.js';
 import { DEFAULT_BACKOFF } from '../src/backoff.js';
 import { loadFile } from '../src/spec/load.js';
 import { toDesired } from '../src/spec/resolve.js';
@@ -46,7 +46,7 @@ export function plannerFigure(cfg: ScaleConfig): Figure {
     backoff: DEFAULT_BACKOFF,
     restarts: new Map(),
     removalAllowed: true,
-    isRunning: (k: Key) => actual.get(k)?.task?.status === 'running',
+    dependency: (k: Key) => dependencyStateOf(k, desired, actual),
   };
   for (let i = 0; i < 3; i++) plan(desired, actual, ctx); // warm up the JIT
   const samples: number[] = [];

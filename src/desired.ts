@@ -5,7 +5,8 @@
 // a claim lasts while its declarer still declares the key, a newcomer never takes it over,
 // and when the holder lets go the next claimant in order of arrival gets it. So nothing
 // flaps, and within one snapshot the order of the snapshot (sorted file names) decides.
-// The losers are reported as problems.
+// The losers are reported as problems. So are dependsOn cycles among the holders: every
+// member is named, on every member's row, and the planner starts none of them.
 //
 // Between a source and the claims stands a Gate (the policy, given by cli/): a container it
 // denies is bad input like an invalid file, so the file (origin) keeps its last admitted
@@ -15,6 +16,7 @@
 // reported, unless the gate allows that source to be empty. A new gate (SIGHUP) re-admits
 // every source's latest snapshot; only keys whose container changes are reported.
 
+import { cycleProblems, cyclesByKey } from './spec/deps.js';
 import type { DesiredContainer, Key, Problem, Snapshot } from './spec/types.js';
 
 /**
@@ -57,12 +59,14 @@ export interface DesiredStore {
   update(snapshot: Snapshot): void;
   /** Key -> the container that holds it. */
   desired(): ReadonlyMap<Key, DesiredContainer>;
-  /** The problems of every source's latest snapshot, its denials, plus one per losing claim. */
-  problems(): Problem[];
   /** The gate's denials of every source's latest snapshot. */
   denials(): Problem[];
   /** Replaces the gate and admits every source's latest snapshot again. */
   setGate(gate: Gate): void;
+  /** The problems of every source's latest snapshot, its denials, plus one per losing claim and per member of a dependency cycle. */
+  problems(): Problem[];
+  /** The dependsOn cycle the key's container is part of ("a -> b -> a"), if any. */
+  cycle(key: Key): string | undefined;
   /** Every configured source has emitted at least one complete snapshot. */
   ready(): boolean;
   /**
@@ -130,6 +134,8 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
   const listeners = new Set<(keys: Key[]) => void>();
   let preferred: ReadonlyMap<Key, string> = new Map();
   let existing: ReadonlyMap<Key, { origin: string; hash: string }> = new Map();
+  /** Cycles among the holders, found again whenever a holder changes. */
+  let cycles = new Map<Key, string>();
 
   const isReady = () => sourceNames.every((n) => sources.get(n)?.seenComplete === true);
 
@@ -237,6 +243,14 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
       else holders.delete(key);
       if (before?.hash !== after?.hash || before?.origin !== after?.origin) changed.push(key);
     }
+    if (changed.length > 0) {
+      const before = cycles;
+      cycles = cyclesByKey(holders.values());
+      // A cycle made or broken elsewhere changes what its members wait for.
+      for (const key of new Set([...before.keys(), ...cycles.keys()])) {
+        if (before.get(key) !== cycles.get(key) && !changed.includes(key)) changed.push(key);
+      }
+    }
     if (changed.length > 0 || (!wasReady && isReady())) {
       changed.sort();
       for (const listener of [...listeners]) listener(changed);
@@ -275,6 +289,7 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
         });
       }
     }
+    if (cycles.size > 0) out.push(...cycleProblems(holders.values()));
     return out;
   }
 
@@ -284,6 +299,7 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
     problems,
     denials: () => [...sources.values()].flatMap((s) => s.denials),
     setGate,
+    cycle: (key) => cycles.get(key),
     ready: isReady,
     prefer(origins) {
       preferred = origins;

@@ -17,6 +17,7 @@ commands:
             [--backoff-initial 100ms] [--backoff-max 5m] [--backoff-reset 10s]
             [--bridge-name converge0] [--bridge-subnet 10.213.0.0/16] [--cni-plugin-dir DIR]...
             [--policy FILE (SIGHUP re-reads it)] [--allow-empty GLOB]... [--max-grace-period 5m]
+            [--auto-update-interval 15m] [--auto-update-rollback-window 60s]
             [--git URL [--git-ref main] [--git-path PATH] [--git-interval 30s]
              [--git-webhook-secret S | --git-webhook-secret-file F] [--git-verify-commits KEYRING]]
             [--kube [--kubeconfig PATH] [--node-name NAME (default: hostname)]
@@ -26,6 +27,9 @@ commands:
   plan      --dir DIR...  print what run would do now, change nothing [--policy FILE] [--allow-empty GLOB]
   status    one row per container, from a running controller or from containerd
             [--server HOST:PORT | https://HOST:PORT] [-o json]
+  auto-update  [--dry-run] [--server HOST:PORT | https://HOST:PORT] [--token-file F]
+            check every autoUpdate container's tag now (asks the running controller)
+            and print what changed or would change
   logs      NAME [-f]  print a container's stdout and stderr (NAME is name or namespace/name)
   pull      IMAGE  pull an image into containerd [--platform os/arch] [--insecure-registry HOST:PORT]...
             [--registry-config PATH] [--max-manifest-size 4Mi] [--max-config-size 8Mi]
@@ -62,6 +66,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./status.js')).statusCommand(rest);
     case 'logs':
       return (await import('./logs.js')).logsCommand(rest);
+    case 'auto-update':
+      return (await import('./autoupdate.js')).autoUpdateCommand(rest);
     case 'pull':
       return (await import('./pull.js')).pullCommand(rest);
     case 'crd':

@@ -10,7 +10,7 @@ import { createContainerdRuntime } from '../containerd/runtime.js';
 import { createDirectorySource } from '../sources/directory.js';
 import { createDesiredStore } from '../desired.js';
 import { formatProblem } from '../spec/load.js';
-import { plan } from '../reconcile/plan.js';
+import { dependencyStateOf, plan } from '../reconcile/plan.js';
 import { DEFAULT_BACKOFF } from '../backoff.js';
 import type { Key } from '../spec/types.js';
 import { POLICY_FLAGS, gateFromFlags, policyFromFlags } from './policy-flags.js';
@@ -41,7 +41,9 @@ export async function planCommand(args: string[]): Promise<number> {
       backoff: DEFAULT_BACKOFF,
       restarts: new Map(),
       removalAllowed: store.ready(),
-      isRunning: (key: Key) => actual.get(key)?.task?.status === 'running',
+      // Health is known to a running controller only: Healthy dependencies show as waiting.
+      dependency: (key: Key) => dependencyStateOf(key, store.desired(), actual),
+      cycle: (key: Key) => store.cycle(key),
     });
     for (const a of actions) process.stdout.write(`${a.type.padEnd(8)} ${a.key}: ${a.reason}\n`);
     if (actions.length === 0) process.stdout.write('nothing to do: converged\n');

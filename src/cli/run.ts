@@ -20,8 +20,9 @@ import { KUBE_FLAGS, kubeFromFlags } from './kube-flags.js';
 import { NET_FLAGS, networkFromFlags } from './net-flags.js';
 import { LISTEN_FLAGS, listenFromFlags } from './listen-flags.js';
 import { sourcesRoute } from '../publish/webhook.js';
+import { autoUpdateRoute } from '../publish/autoupdate.js';
 import { createController } from '../reconcile/controller.js';
-import { countReconciles, createMetrics } from '../publish/metrics.js';
+import { countProbes, countReconciles, createMetrics } from '../publish/metrics.js';
 import { type ServerSecurity, startServer, type StatusServer } from '../publish/http.js';
 import { failpointFromEnv } from './failpoint.js';
 import { POLICY_FLAGS, gateFromFlags, policyFromFlags, reloadOnHangup } from './policy-flags.js';
@@ -43,6 +44,8 @@ function parseRunArgs(args: string[]) {
       'backoff-max': { type: 'string', default: '5m' },
       'backoff-reset': { type: 'string', default: '10s' },
       'max-grace-period': { type: 'string', default: '5m' },
+      'auto-update-interval': { type: 'string', default: '15m' },
+      'auto-update-rollback-window': { type: 'string', default: '60s' },
       ...GIT_FLAGS,
       ...KUBE_FLAGS,
       ...NET_FLAGS,
@@ -70,6 +73,10 @@ export async function runCommand(args: string[]): Promise<number> {
   };
   const resyncMs = parseDuration(values.resync, '--resync');
   const maxGraceMs = parseDuration(values['max-grace-period'], '--max-grace-period');
+  const autoUpdate = {
+    intervalMs: parseDuration(values['auto-update-interval'], '--auto-update-interval'),
+    windowMs: parseDuration(values['auto-update-rollback-window'], '--auto-update-rollback-window'),
+  };
   const stateDir = path.resolve(values['state-dir']);
   const log = createLogger({ level: values['log-level'] });
   // Before containerd starts: a bad flag must not leave an embedded containerd behind.
@@ -88,7 +95,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
   try {
-    return await serve({ values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy });
+    return await serve({ values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy, autoUpdate });
   } finally {
     await own?.stop();
   }
@@ -109,6 +116,7 @@ async function serve(ctx: {
   security: ServerSecurity | undefined;
   maxGraceMs: number;
   policy: Awaited<ReturnType<typeof policyFromFlags>>;
+  autoUpdate: { intervalMs: number; windowMs: number };
 }): Promise<number> {
   const { values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy } = ctx;
   const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
@@ -118,14 +126,17 @@ async function serve(ctx: {
   if (kube) sources.push(kube.source);
   const metrics = createMetrics({ processMetrics: true });
   const said = new Map<string, string>();
-  const controller = createController({ runtime, sources, gate: gateFromFlags(values, policy, log, said), log, workers, resyncMs, backoff });
+  const onOutcome = (_key: string, r: { outcome: string }): void => void metrics.updates.inc({ outcome: r.outcome });
+  const gate = gateFromFlags(values, policy, log, said);
+  const controller = createController({ runtime, sources, gate, log, workers, resyncMs, backoff, autoUpdate: { ...ctx.autoUpdate, onOutcome } });
   const stopReloading = reloadOnHangup(values, controller.store, log, said);
   countReconciles(metrics, controller);
+  countProbes(metrics, controller);
   const kubePublisher = kube?.publish(controller, runtime);
 
   let server: StatusServer | undefined;
   if (values.listen) {
-    const routes = [...(git?.routes ?? []), sourcesRoute(sources)];
+    const routes = [...(git?.routes ?? []), sourcesRoute(sources), autoUpdateRoute(controller.updater)];
     server = await startServer(values.listen, { ready: controller.ready, status: controller.status, metrics, log, routes, security });
   }
   const tlsCert = values['tls-cert'] ? path.resolve(values['tls-cert']) : null;

@@ -23,9 +23,25 @@ export function serverFromFlag(text: string): ServerRef {
 }
 
 /** GET `p` from the server: its status and body (5 s deadline). */
-export async function getFrom(server: ServerRef, p: string): Promise<{ status: number; body: string }> {
+export function getFrom(server: ServerRef, p: string): Promise<{ status: number; body: string }> {
+  return requestTo(server, p);
+}
+
+export interface RequestOptions {
+  method?: 'GET' | 'POST';
+  /** Default 5 s. */
+  timeoutMs?: number;
+  /** Sent as Authorization: Bearer (a mutating route on a listener with --listen-token-file). */
+  token?: string;
+}
+
+/** One request to the server: its status and body. */
+export async function requestTo(server: ServerRef, p: string, opts: RequestOptions = {}): Promise<{ status: number; body: string }> {
+  const method = opts.method ?? 'GET';
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const headers: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
   if (server.scheme === 'http') {
-    const res = await fetch(`http://${server.address}${p}`, { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`http://${server.address}${p}`, { method, headers, signal: AbortSignal.timeout(timeoutMs) });
     return { status: res.status, body: await res.text() };
   }
   const pinned = server.certFile ? readFileSync(server.certFile) : undefined;
@@ -35,9 +51,11 @@ export async function getFrom(server: ServerRef, p: string): Promise<{ status: n
     const req = https.request(
       url,
       {
+        method,
+        headers,
         ca: pinned ? [...tls.rootCertificates, pinned] : undefined,
         checkServerIdentity: (host, peer) => (fingerprint && peer.fingerprint256 === fingerprint ? undefined : tls.checkServerIdentity(host, peer)),
-        timeout: 5000,
+        timeout: timeoutMs,
       },
       (res) => {
         let body = '';
@@ -47,7 +65,7 @@ export async function getFrom(server: ServerRef, p: string): Promise<{ status: n
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${server.address} within 5 s`)));
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${server.address} within ${timeoutMs / 1000} s`)));
     req.on('error', reject);
     req.end();
   });

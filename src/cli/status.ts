@@ -10,7 +10,7 @@ import { resolveAddress } from '../embedded/address.js';
 import { STATE_FILE } from './common.js';
 import { createLogger } from '../log.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
-import type { StatusRow } from '../reconcile/status.js';
+import { healthSummary, updateSummary, type StatusRow } from '../reconcile/status.js';
 import type { ActualContainer } from '../reconcile/runtime.js';
 import { formatGitSources } from '../sources/git/format.js';
 import { formatPort } from '../spec/ports.js';
@@ -55,7 +55,8 @@ async function sourcesOf(server: ServerRef): Promise<unknown> {
   }
 }
 
-async function serverFromState(stateDir: string): Promise<ServerRef | undefined> {
+/** The --listen address of the controller running on this state dir, if it is alive. */
+export async function serverFromState(stateDir: string): Promise<ServerRef | undefined> {
   try {
     const state = JSON.parse(await fs.readFile(path.join(stateDir, STATE_FILE), 'utf8')) as { listen?: string | null; pid?: number; scheme?: string | null; tlsCert?: string | null };
     if (!state.listen || !state.pid) return undefined;
@@ -87,6 +88,14 @@ function rowOf(c: ActualContainer, net: CacheEntry | undefined): StatusRow {
     startedAt: null,
     ip: containerIp(net?.result) ?? null,
     ports: (net?.result ? net.ports : []).map(formatPort),
+    // Health lives in the running controller; containerd alone does not know it.
+    health: null,
+    healthFailures: 0,
+    healthOutput: null,
+    lastProbeAt: null,
+    imageDigest: c.image?.digest ?? null,
+    updatePhase: null,
+    lastUpdate: null,
   };
 }
 
@@ -102,12 +111,19 @@ export function formatTable(rows: StatusRow[], now: number): string {
   const header = ['NAMESPACE', 'NAME', 'PHASE', 'RESTARTS', 'AGE', 'EXIT', 'MESSAGE'];
   const cells = rows.map((r) => {
     const since = r.startedAt ?? r.createdAt;
-    return [r.namespace, r.name, r.phase, String(r.restarts), since ? formatAge(now - Date.parse(since)) : '-', r.exitCode === null ? '-' : String(r.exitCode), r.message];
+    const message = [r.message, healthSummary(r), updateSummary(r)].filter(Boolean).join('; ');
+    return [r.namespace, r.name, r.phase, String(r.restarts), since ? formatAge(now - Date.parse(since)) : '-', r.exitCode === null ? '-' : String(r.exitCode), message];
   });
+  // A HEALTH column only when some container has a health check.
+  if (rows.some((r) => r.health)) {
+    header.splice(3, 0, 'HEALTH');
+    cells.forEach((c, i) => c.splice(3, 0, rows[i].health ?? '-'));
+  }
   // A REVISION column (the Git commit each spec was read at) only when some row has one.
   if (rows.some((r) => r.revision)) {
-    header.splice(6, 0, 'REVISION');
-    cells.forEach((c, i) => c.splice(6, 0, rows[i].revision?.slice(0, 12) ?? '-'));
+    const at = header.indexOf('MESSAGE');
+    header.splice(at, 0, 'REVISION');
+    cells.forEach((c, i) => c.splice(at, 0, rows[i].revision?.slice(0, 12) ?? '-'));
   }
   // IP and PORTS (the bridge) only when some container is on it.
   if (rows.some((r) => r.ip)) {

@@ -11,6 +11,7 @@
 
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { cycleProblems } from '../spec/deps.js';
 import type { DesiredContainer, Key, Problem } from '../spec/types.js';
 import { fileProblem, formatProblem, loadFile, readSpecFile } from '../spec/load.js';
 import { isSpecFile } from '../sources/directory.js';
@@ -68,6 +69,7 @@ export async function validateCommand(paths: string[], out: NodeJS.WritableStrea
 
   // The same key in two files is a conflict the controller would report too: the first wins.
   const firstFile = new Map<Key, string>();
+  const accepted: DesiredContainer[] = [];
   let containers = 0;
   for (const file of files) {
     let result;
@@ -81,6 +83,7 @@ export async function validateCommand(paths: string[], out: NodeJS.WritableStrea
       const first = firstFile.get(spec.key);
       if (first === undefined) {
         firstFile.set(spec.key, file);
+        accepted.push(spec);
         containers++;
       } else {
         problems.push({ file, path: 'metadata.name', key: spec.key, message: `${spec.key} is also declared in ${first}` });
@@ -88,6 +91,8 @@ export async function validateCommand(paths: string[], out: NodeJS.WritableStrea
     }
   }
 
+  // dependsOn cycles span files: checked over every container the files declare.
+  problems.push(...cycleProblems(accepted));
   for (const p of problems) out.write(`${formatProblem(p)}\n`);
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   out.write(`${plural(files.length, 'file')} checked, ${plural(containers, 'container')}, ${plural(problems.length, 'problem')}\n`);

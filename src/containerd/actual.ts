@@ -3,7 +3,10 @@
 
 import type { ActualContainer, ActualTask } from '../reconcile/runtime.js';
 import type { Container } from './containers.js';
-import { LABEL_KEY, LABEL_MANAGED, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, keyOfId } from './labels.js';
+import {
+  LABEL_FAILED_DIGEST, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF, LABEL_KEY, LABEL_MANAGED, LABEL_RESTARTS,
+  LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, keyOfId,
+} from './labels.js';
 import type { Process } from './tasks.js';
 
 function toTask(p: Process): ActualTask {
@@ -31,6 +34,11 @@ export function toActual(c: Container, p: Process | undefined): ActualContainer 
   const grace = Number(c.labels[LABEL_STOP_GRACE] ?? NaN);
   if (signal && Number.isFinite(grace) && grace >= 0) actual.stop = { signal, graceMs: grace * 1000 };
   if (c.createdAt) actual.createdAt = c.createdAt;
+  const image: Record<string, string> = {};
+  for (const [field, label] of [['digest', LABEL_IMAGE_DIGEST], ['ref', LABEL_IMAGE_REF], ['failedDigest', LABEL_FAILED_DIGEST]]) {
+    if (c.labels[label]) image[field] = c.labels[label];
+  }
+  if (Object.keys(image).length > 0) actual.image = image;
   if (p) actual.task = toTask(p);
   return actual;
 }

@@ -84,7 +84,8 @@ export class ImagesService {
     return fromProto(res.image);
   }
 
-  async delete(name: string, opts?: CallOptions): Promise<void> {
-    await this.client.unary('images', 'Delete', { name, sync: false }, opts);
+  /** With `sync`, containerd collects what the image held before it answers. */
+  async delete(name: string, opts?: CallOptions & { sync?: boolean }): Promise<void> {
+    await this.client.unary('images', 'Delete', { name, sync: opts?.sync ?? false }, opts);
   }
 }

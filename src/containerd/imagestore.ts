@@ -19,6 +19,7 @@ import { ContentService } from './content.js';
 import { DiffService } from './diff.js';
 import { isAlreadyExists } from './errors.js';
 import { ImagesService } from './images.js';
+import { LABEL_PULLED } from './labels.js';
 import { LeasesService } from './leases.js';
 import { SnapshotsService } from './snapshots.js';
 import { type UnpackContext, markUnpacked, unpackLayer } from './unpack.js';
@@ -106,7 +107,8 @@ export class ContainerdImageStore implements ImageStore {
 
   private async record(name: string, target: Descriptor, lease: string): Promise<void> {
     try {
-      await this.images.create({ name, target }, { lease });
+      // The label marks what converge pulled: only those images are ever collected (gc.ts).
+      await this.images.create({ name, target, labels: { [LABEL_PULLED]: 'true' } }, { lease });
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
       await this.images.updateTarget(name, target, { lease });

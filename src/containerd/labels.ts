@@ -16,6 +16,14 @@ export const LABEL_STOP_GRACE = 'converge.dev/stop-grace-seconds';
 
 /** What a bridge container asks of the network (its published ports, its hostname), for attaching it again without its spec. */
 export const LABEL_NETWORK = 'converge.dev/network';
+/** On an image record converge made (a pull, a digest pin): only those are collected. */
+export const LABEL_PULLED = 'converge.dev/pulled';
+/** The digest (of the index or manifest) of the image the container was created from. */
+export const LABEL_IMAGE_DIGEST = 'converge.dev/image-digest';
+/** autoUpdate: the spec's image reference the digest is of, and a digest that failed (not
+ * tried again until the tag names another). */
+export const LABEL_IMAGE_REF = 'converge.dev/image-ref';
+export const LABEL_FAILED_DIGEST = 'converge.dev/failed-digest';
 
 /** containerd container ID for a key: "<namespace>.<name>" (both DNS-1123 labels). */
 export function idOf(key: Key): string {

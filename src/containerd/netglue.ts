@@ -101,6 +101,11 @@ export class NetworkGlue {
     return actual;
   }
 
+  /** The container's address on the bridge, once attached (what probes reach). */
+  address(containerId: string): string | undefined {
+    return this.network.info(containerId)?.ip;
+  }
+
   /** Whether the container has (or may have) an attachment to undo. */
   attached(containerId: string, labels: Record<string, string> | undefined): boolean {
     return labels?.[LABEL_NETWORK] !== undefined || this.network.info(containerId) !== undefined;

@@ -8,7 +8,9 @@ import type { Logger } from 'pino';
 import type { ActualContainer, CreateOptions, Runtime, RuntimeEvent } from '../reconcile/runtime.js';
 import type { DesiredContainer } from '../spec/types.js';
 import { LABEL_KEY, LABEL_MANAGED, LABEL_NETWORK, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, idOf, keyOfId } from './labels.js';
+import { LABEL_FAILED_DIGEST, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF } from './labels.js';
 import { NetworkGlue, networkLabel, noNetwork, requestFromLabel, requestOf, type NetworkSettings } from './netglue.js';
+import { ImageKeeper } from './gc.js';
 import { ContainerdClient } from './client.js';
 import { ContainersService } from './containers.js';
 import { ContentService } from './content.js';
@@ -21,6 +23,8 @@ import { ImagesService } from './images.js';
 import { LeaseKeeper, LeasesService } from './leases.js';
 import { toActual } from './actual.js';
 import { TaskOps } from './taskops.js';
+import { ExecProbes } from './execprobe.js';
+import { probeContainer } from './probe.js';
 import { NamespacesService } from './namespaces.js';
 import { buildSpec, detectCgroupVersion, readHostRlimits } from './oci.js';
 import { readHostCapabilities, readHostDevices } from './host.js';
@@ -32,7 +36,7 @@ import { type DaemonVersion, VersionService } from './version.js';
 import { ImageNotPresentError } from '../pull/errors.js';
 import { dockerConfigStore, type CredentialStore } from '../pull/credentials.js';
 import { type PullOptions, type PullResult, Puller } from '../pull/puller.js';
-import { normalizeReference } from '../spec/reference.js';
+import { normalizeReference, pinnedReference } from '../spec/reference.js';
 import { RegistryClient } from '../pull/registry.js';
 import type { PullLimits } from '../pull/limits.js';
 
@@ -131,6 +135,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   // A spec from someone else must not hold a worker (a removal, a recreate) for days.
   const maxGraceMs = opts.maxGraceMs ?? DEFAULT_MAX_GRACE_MS;
   const stop = (id: string, signal: string, graceMs: number): Promise<void> => taskOps.stop(id, signal, Math.min(graceMs, maxGraceMs));
+  const imageKeeper = new ImageKeeper(images, containers, log);
+  const execProbes = new ExecProbes(tasks, containers, path.join(opts.stateDir, 'probes'), log, timeoutMs);
 
   const logPath = (id: string): string => path.join(logDir, `${id}.log`);
   const decorate = (actual: ActualContainer): ActualContainer => (net ? net.decorate(actual) : actual);
@@ -180,7 +186,11 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   async function build(desired: DesiredContainer, options: CreateOptions) {
     const id = idOf(desired.key);
     const body = desired.spec.spec;
-    const image = await resolver.resolve(await imageName(body.image));
+    // autoUpdate pins: the digest the updater chose, else the one the tag names now, by a
+    // record of its own, so that what the container runs is kept while it runs.
+    const pinned = options.imageDigest ? pinnedReference(body.image, options.imageDigest) : undefined;
+    const image = await resolver.resolve(await imageName(pinned ?? body.image));
+    if (desired.resolved.autoUpdate && !pinned) image.imageName = await imageKeeper.pin(body.image, image.imageName, image.targetDigest);
     const userText = body.user ?? image.config.User ?? '';
     const user = resolveUser(userText, needsUserFiles(userText) ? await imageUserFiles(image.chainId) : {});
     const bridge = desired.resolved.network === 'bridge';
@@ -210,7 +220,12 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       [LABEL_KEY]: desired.key,
       [LABEL_STOP_SIGNAL]: desired.resolved.stopSignal,
       [LABEL_STOP_GRACE]: String(Math.min(desired.resolved.graceMs, maxGraceMs) / 1000),
+      [LABEL_IMAGE_DIGEST]: image.targetDigest,
     };
+    if (desired.resolved.autoUpdate) {
+      labels[LABEL_IMAGE_REF] = body.image;
+      if (options.failedDigest) labels[LABEL_FAILED_DIGEST] = options.failedDigest;
+    }
     const request = networkLabel(desired);
     if (request) labels[LABEL_NETWORK] = request;
     // A published port another container holds refuses the spec here, before anything stops.
@@ -235,8 +250,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       return decorate(toActual(c, await getTask(id)));
     },
 
-    async check(desired: DesiredContainer) {
-      await build(desired, { restarts: 0 });
+    async check(desired: DesiredContainer, options) {
+      await build(desired, { ...options, restarts: 0 });
     },
 
     async create(desired: DesiredContainer, options: CreateOptions) {
@@ -260,6 +275,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
           throw err;
         }
       });
+      execProbes.forget(id);
       log.debug({ id, key: desired.key, image: image.imageName }, 'container created');
     },
 
@@ -304,6 +320,10 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     },
 
     stop: (key, signal, graceMs) => stop(idOf(key), signal, graceMs),
+
+    kill: (key, signal, graceMs) => taskOps.halt(idOf(key), signal, Math.min(graceMs, maxGraceMs)),
+
+    probe: (desired, signal) => probeContainer(execProbes, (id) => net?.address(id), desired, signal),
 
     async deleteTask(key) {
       return deleteTaskQuiet(idOf(key));
@@ -358,6 +378,10 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     pull(ref, pullOpts) {
       return getPuller().pull(ref, pullOpts);
     },
+
+    latestDigest: (ref) => getPuller().latestDigest(ref),
+
+    collectImages: (keep) => imageKeeper.collect(keep),
 
     async ensureImage(ref, policy, onProgress) {
       if (policy !== 'Always' && (await runtime.hasImage(ref))) return;

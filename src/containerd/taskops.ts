@@ -53,19 +53,25 @@ export class TaskOps {
 
   /** Stops the task: `signal`, up to `graceMs` for it to exit, then SIGKILL; deletes it. */
   stop = async (id: string, signal: string, graceMs: number): Promise<void> => {
+    await this.halt(id, signal, graceMs);
+    await this.deleteTaskQuiet(id);
+  };
+
+  /**
+   * `signal`, up to `graceMs` for the exit, then SIGKILL; the stopped task stays, with its
+   * exit status (an unhealthy task's exit then goes through the restart policy as any exit).
+   */
+  halt = async (id: string, signal: string, graceMs: number): Promise<void> => {
     const sig = signalNumber(signal);
     const task = await this.getTask(id);
-    if (!task) return;
-    if (task.status !== 'stopped') {
-      const graceful = graceMs > 0 && sig !== SIGKILL;
-      if (!graceful || !(await this.signalAndWait(id, sig, false, graceMs))) {
-        if (graceful) this.log.info({ id, signal, graceMs }, 'task did not stop in its grace period; killing it');
-        if (!(await this.signalAndWait(id, SIGKILL, true, this.timeoutMs))) {
-          throw new DeadlineExceededError(`task ${id} did not exit ${this.timeoutMs} ms after SIGKILL`);
-        }
+    if (!task || task.status === 'stopped') return;
+    const graceful = graceMs > 0 && sig !== SIGKILL;
+    if (!graceful || !(await this.signalAndWait(id, sig, false, graceMs))) {
+      if (graceful) this.log.info({ id, signal, graceMs }, 'task did not stop in its grace period; killing it');
+      if (!(await this.signalAndWait(id, SIGKILL, true, this.timeoutMs))) {
+        throw new DeadlineExceededError(`task ${id} did not exit ${this.timeoutMs} ms after SIGKILL`);
       }
     }
-    await this.deleteTaskQuiet(id);
   };
 
   /**

@@ -24,6 +24,20 @@ export interface NewTask {
   options?: { type_url: string; value: Buffer };
 }
 
+/** An extra process to run in a task (Tasks.Exec). */
+export interface NewExec {
+  containerId: string;
+  execId: string;
+  /** The OCI process spec (runtime-spec `process`), sent as JSON. */
+  spec: object;
+  /** URIs or paths as for a task; "" for none. */
+  stdout: string;
+  stderr: string;
+}
+
+/** The type URL containerd's clients give an OCI process spec in JSON. */
+export const OCI_PROCESS_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
+
 export interface ExitInfo {
   exitStatus: number;
   exitedAt?: Date;
@@ -78,9 +92,35 @@ export class TasksService {
     return { pid: res.pid };
   }
 
-  async start(containerId: string, opts?: CallOptions): Promise<{ pid: number }> {
-    const res = await this.client.unary<{ pid: number }>('tasks', 'Start', { container_id: containerId }, opts);
+  /** Starts the task, or with `execId` one of its exec processes. */
+  async start(containerId: string, opts?: CallOptions & { execId?: string }): Promise<{ pid: number }> {
+    const res = await this.client.unary<{ pid: number }>('tasks', 'Start', { container_id: containerId, exec_id: opts?.execId ?? '' }, opts);
     return { pid: res.pid };
+  }
+
+  /** Adds an exec process to a running task; Start(execId) runs it. */
+  async exec(e: NewExec, opts?: CallOptions): Promise<void> {
+    const req = {
+      container_id: e.containerId,
+      exec_id: e.execId,
+      stdin: '',
+      stdout: e.stdout,
+      stderr: e.stderr,
+      terminal: false,
+      spec: { type_url: OCI_PROCESS_TYPE_URL, value: Buffer.from(JSON.stringify(e.spec)) },
+    };
+    await this.client.unary('tasks', 'Exec', req, opts);
+  }
+
+  /** Removes an exited exec process (its IO is flushed by then). */
+  async deleteProcess(containerId: string, execId: string, opts?: CallOptions): Promise<ExitInfo> {
+    const res = await this.client.unary<{ exit_status: number; exited_at: ProtoTimestamp | null }>(
+      'tasks',
+      'DeleteProcess',
+      { container_id: containerId, exec_id: execId },
+      opts,
+    );
+    return { exitStatus: res.exit_status, exitedAt: toDate(res.exited_at) };
   }
 
   async get(containerId: string, opts?: CallOptions): Promise<Process> {
@@ -94,16 +134,16 @@ export class TasksService {
   }
 
   /** `all` signals every process of the container, not just its init. */
-  async kill(containerId: string, signal: number, all = false, opts?: CallOptions): Promise<void> {
-    await this.client.unary('tasks', 'Kill', { container_id: containerId, signal, all }, opts);
+  async kill(containerId: string, signal: number, all = false, opts?: CallOptions & { execId?: string }): Promise<void> {
+    await this.client.unary('tasks', 'Kill', { container_id: containerId, exec_id: opts?.execId ?? '', signal, all }, opts);
   }
 
   /** Resolves when the task exits (at once for an exited one); bounded by the deadline. */
-  async wait(containerId: string, opts?: CallOptions): Promise<ExitInfo> {
+  async wait(containerId: string, opts?: CallOptions & { execId?: string }): Promise<ExitInfo> {
     const res = await this.client.unary<{ exit_status: number; exited_at: ProtoTimestamp | null }>(
       'tasks',
       'Wait',
-      { container_id: containerId },
+      { container_id: containerId, exec_id: opts?.execId ?? '' },
       opts,
     );
     return { exitStatus: res.exit_status, exitedAt: toDate(res.exited_at) };

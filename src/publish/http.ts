@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { StatusRow } from '../reconcile/status.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits, checkBearer, exposureWarnings, isLoopbackHost, mutationRefusal, readBody, serverOptions } from './guard.js';
-import type { Metrics } from './metrics.js';
+import { observeRows, type Metrics } from './metrics.js';
 
 export { MAX_BODY_BYTES } from './guard.js';
 
@@ -149,9 +149,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: 
       return;
     }
     case '/metrics': {
-      const rows = deps.status();
-      deps.metrics.containers.reset();
-      for (const row of rows) deps.metrics.containers.inc({ phase: row.phase });
+      observeRows(deps.metrics, deps.status());
       const body = await deps.metrics.registry.metrics();
       res.writeHead(200, { 'content-type': deps.metrics.registry.contentType }).end(body);
       return;

@@ -3,12 +3,16 @@
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Controller } from '../reconcile/controller.js';
+import type { StatusRow } from '../reconcile/status.js';
 
 export interface Metrics {
   registry: Registry;
   reconciles: Counter<'result'>;
   actions: Counter<'action'>;
   containers: Gauge<'phase'>;
+  health: Gauge<'namespace' | 'name' | 'health'>;
+  probes: Counter<'result'>;
+  updates: Counter<'outcome'>;
 }
 
 export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
@@ -34,7 +38,40 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       labelNames: ['phase'],
       registers: [registry],
     }),
+    health: new Gauge({
+      name: 'converge_container_health',
+      help: 'Health of each running container with a health check: 1 for its current state (Starting, Healthy or Unhealthy), as of the last scrape.',
+      labelNames: ['namespace', 'name', 'health'],
+      registers: [registry],
+    }),
+    probes: new Counter({
+      name: 'converge_health_probes_total',
+      help: 'Health probes that counted, by result (healthy, unhealthy).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    updates: new Counter({
+      name: 'converge_auto_updates_total',
+      help: 'Finished auto-updates, by outcome (Updated, RolledBack).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
   };
+}
+
+/** The gauges read from the status rows at a scrape. */
+export function observeRows(metrics: Metrics, rows: StatusRow[]): void {
+  metrics.containers.reset();
+  metrics.health.reset();
+  for (const row of rows) {
+    metrics.containers.inc({ phase: row.phase });
+    if (row.health) metrics.health.set({ namespace: row.namespace, name: row.name, health: row.health }, 1);
+  }
+}
+
+/** Counts every probe that counted, from the controller's health stream. */
+export function countProbes(metrics: Metrics, controller: Pick<Controller, 'onHealth'>): () => void {
+  return controller.onHealth((e) => metrics.probes.inc({ result: e.after.last?.healthy ? 'healthy' : 'unhealthy' }));
 }
 
 /** Counts every reconcile and applied action from the controller's status stream. */

@@ -112,6 +112,13 @@ export class Puller {
     }
   }
 
+  /** The digest `ref`'s tag names at its registry now (one HEAD of the manifest; nothing fetched). */
+  async latestDigest(ref: string, signal?: AbortSignal): Promise<string> {
+    const parsed = parseReference(ref);
+    if (parsed.digest) return parsed.digest;
+    return this.opts.registry.repository(parsed).digest(parsed.tag ?? 'latest', signal);
+  }
+
   private async run(name: string, platform: Platform, report: (p: PullProgress) => void): Promise<PullResult> {
     const began = Date.now();
     const log = this.opts.log.child({ image: name });

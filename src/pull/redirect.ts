@@ -21,6 +21,8 @@ export function redirectRefusal(from: URL, to: URL): string | undefined {
 
 export interface FollowOptions {
   fetch: FetchFn;
+  /** Default GET; a HEAD (a tag's digest) follows redirects the same way. */
+  method?: 'GET' | 'HEAD';
   headers: Record<string, string>;
   signal: AbortSignal;
   /** Credentials go only here ("https://host:port"). */
@@ -35,7 +37,7 @@ export async function fetchFollowing(url: string, opts: FollowOptions): Promise<
   for (let hops = 0; ; hops++) {
     const headers = { ...opts.headers };
     if (current.origin !== opts.authOrigin) delete headers.authorization;
-    const res = await opts.fetch(current, { headers, redirect: 'manual', signal: opts.signal });
+    const res = await opts.fetch(current, { method: opts.method ?? 'GET', headers, redirect: 'manual', signal: opts.signal });
     if (!REDIRECTS.has(res.status)) return res;
     await res.body?.cancel().catch(() => undefined);
     const location = res.headers.get('location');

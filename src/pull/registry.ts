@@ -5,7 +5,7 @@
 // hops, credentials only to the registry's origin). A manifest is read whole but only up to
 // a bound; an error body only up to a bound, and shown escaped on one line.
 
-import { type Descriptor, MEDIA_TYPES } from './descriptor.js';
+import { type Descriptor, MEDIA_TYPES, digestOf } from './descriptor.js';
 import { Authorizer, causeText } from './auth.js';
 import type { CredentialStore } from './credentials.js';
 import { ImageTooLargeError, PullError, RegistryError, RegistryUnreachableError } from './errors.js';
@@ -106,6 +106,20 @@ export class Repository {
     }
   }
 
+  /**
+   * The digest `reference` (a tag) names now, from one HEAD of the manifest: no body, and no
+   * pull counted by registries that count GETs. A registry that leaves out
+   * Docker-Content-Digest is asked once more with a GET, and the body hashed.
+   */
+  async digest(reference: string, signal?: AbortSignal): Promise<string> {
+    const what = `manifest ${this.ref.path}:${reference}`;
+    const { res, controller } = await this.send(`${this.base}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }, what, signal, false, 'HEAD');
+    controller.abort();
+    const claimed = res.headers.get('docker-content-digest') ?? '';
+    if (/^sha256:[a-f0-9]{64}$/.test(claimed)) return claimed;
+    return digestOf((await this.manifest(reference, signal)).data);
+  }
+
   /** A blob's bytes from `offset` on (a Range request; the registry may send all of it). */
   async blob(desc: Descriptor, offset: number, signal?: AbortSignal): Promise<BlobBody> {
     const what = `blob ${desc.digest}`;
@@ -130,8 +144,8 @@ export class Repository {
   }
 
   /**
-   * One GET with authentication: on a 401 the challenge is answered and the request made
-   * once more. Resolves with a 2xx (or a 416 when `allowRange`); throws typed errors.
+   * One GET (or HEAD) with authentication: on a 401 the challenge is answered and the request
+   * made once more. Resolves with a 2xx (or a 416 when `allowRange`); throws typed errors.
    */
   private async send(
     url: string,
@@ -139,6 +153,7 @@ export class Repository {
     what: string,
     signal: AbortSignal | undefined,
     allowRange = false,
+    method: 'GET' | 'HEAD' = 'GET',
   ): Promise<{ res: Response; controller: AbortController }> {
     await this.auth.prepare(this.host, this.ref.domain, this.scope, signal);
     for (let attempt = 0; ; attempt++) {
@@ -154,7 +169,7 @@ export class Repository {
       const timer = setTimeout(() => controller.abort(new Error(`no answer within ${this.client.timeoutMs} ms`)), this.client.timeoutMs);
       let res: Response;
       try {
-        res = await fetchFollowing(url, { fetch: this.client.fetch, headers, signal: controller.signal, authOrigin: new URL(this.base).origin, what: `${what} from ${this.host}` });
+        res = await fetchFollowing(url, { fetch: this.client.fetch, method, headers, signal: controller.signal, authOrigin: new URL(this.base).origin, what: `${what} from ${this.host}` });
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         const why = controller.signal.aborted ? String((controller.signal.reason as Error)?.message) : causeText(err);

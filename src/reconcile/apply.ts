@@ -5,8 +5,9 @@ import type { Logger } from 'pino';
 import { ConvergeError, messageOf } from '../errors.js';
 import type { DesiredContainer } from '../spec/types.js';
 import { DEFAULTS } from '../spec/types.js';
+import { pinnedReference } from '../spec/reference.js';
 import type { Action } from './plan.js';
-import { isAlreadyExists, type ActualContainer, type PullProgress, type Runtime } from './runtime.js';
+import { isAlreadyExists, type ActualContainer, type CreateOptions, type PullProgress, type Runtime } from './runtime.js';
 
 /** The key's name is held by something converge cannot clear. */
 export class ConflictError extends ConvergeError {
@@ -20,6 +21,8 @@ export interface ApplyContext {
   log: Logger;
   /** How the image pull before a create is going (for the status). */
   onPullProgress?: (p: PullProgress) => void;
+  /** What a create records besides the restart count (autoUpdate's digests). */
+  createOptions?: Omit<CreateOptions, 'restarts'>;
 }
 
 export interface ApplyResult {
@@ -63,12 +66,18 @@ export async function applyAction(
       // Pulled and checked before the old container goes: a new spec that cannot be pulled
       // or built (an unknown user, say) leaves the old one running.
       await ensureImage(must(desired, action), ctx);
-      await runtime.check?.(must(desired, action));
+      await runtime.check?.(must(desired, action), ctx.createOptions);
       // The old task stops the way its own spec said (its labels), as docker and kubelet do.
       const stop = stopOf(actual, desired);
       await runtime.remove(key, stop.signal, stop.graceMs, { keepLog: true });
       await createFresh(must(desired, action), ctx);
       return runtime.start(key);
+    }
+    case 'kill': {
+      // Stopped the way its spec says, and kept: the exit goes through the restart policy.
+      const stop = stopOf(actual, desired);
+      await (runtime.kill ?? runtime.stop).call(runtime, key, stop.signal, stop.graceMs);
+      return {};
     }
     case 'start':
       if (actual?.task && actual.task.status !== 'stopped') {
@@ -92,8 +101,9 @@ export async function applyAction(
  */
 async function createFresh(desired: DesiredContainer, ctx: ApplyContext): Promise<void> {
   const { key } = desired;
+  const options = { ...ctx.createOptions, restarts: 0 };
   try {
-    await ctx.runtime.create(desired, { restarts: 0 });
+    await ctx.runtime.create(desired, options);
     return;
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
@@ -105,16 +115,21 @@ async function createFresh(desired: DesiredContainer, ctx: ApplyContext): Promis
   }
   await ctx.runtime.remove(key, 'SIGKILL', 0, { keepLog: true });
   try {
-    await ctx.runtime.create(desired, { restarts: 0 });
+    await ctx.runtime.create(desired, options);
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
     throw new ConflictError(`container of ${key} still exists after removing the stale one`, { cause: err });
   }
 }
 
-/** Pulls the spec's image as its imagePullPolicy says. */
+/**
+ * Pulls the spec's image as its imagePullPolicy says; a container pinned to a digest
+ * (autoUpdate) needs that digest, which a pull by digest fetches only when it is missing.
+ */
 async function ensureImage(desired: DesiredContainer, ctx: ApplyContext): Promise<void> {
-  await ctx.runtime.ensureImage?.(desired.spec.spec.image, desired.resolved.imagePullPolicy, ctx.onPullProgress);
+  const digest = ctx.createOptions?.imageDigest;
+  if (digest) await ctx.runtime.ensureImage?.(pinnedReference(desired.spec.spec.image, digest), 'IfNotPresent', ctx.onPullProgress);
+  else await ctx.runtime.ensureImage?.(desired.spec.spec.image, desired.resolved.imagePullPolicy, ctx.onPullProgress);
 }
 
 function must(desired: DesiredContainer | undefined, action: Action): DesiredContainer {

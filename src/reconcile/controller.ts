@@ -9,6 +9,11 @@ import { createDesiredStore, type DesiredStore, type Gate, type Source } from '.
 import { codeOf, messageOf } from '../errors.js';
 import type { Key } from '../spec/types.js';
 import { Memory } from './memory.js';
+import { describeHealth } from './health.js';
+import { Prober, type HealthChange } from './prober.js';
+import type { WheelOptions } from './wheel.js';
+import { Updater } from './updater.js';
+import type { UpdateRecord } from './update.js';
 import { WorkQueue } from './queue.js';
 import { createReconciler, type AppliedAction, type Result } from './reconciler.js';
 import type { Runtime } from './runtime.js';
@@ -24,6 +29,12 @@ export interface ControllerOptions {
   workers?: number;
   resyncMs?: number;
   backoff?: BackoffOptions;
+  /** Health probes running at once, at most (default 16). */
+  probeConcurrency?: number;
+  /** The probe wheel's resolution (tests). */
+  probeWheel?: WheelOptions;
+  /** autoUpdate: how often tags are checked (default 15 min) and how long a new digest has to prove itself (default 60 s). */
+  autoUpdate?: { intervalMs?: number; windowMs?: number; onOutcome?: (key: Key, record: UpdateRecord) => void };
 }
 
 export interface Controller {
@@ -39,6 +50,12 @@ export interface Controller {
   resync(): Promise<void>;
   /** Called after every reconcile of a key: the status stream publishers read. */
   onReconcile(listener: (e: ReconcileEvent) => void): () => void;
+  /** Called after every health probe that counted (a transition when the status differs). */
+  onHealth(listener: (e: HealthChange) => void): () => void;
+  /** The health checks' scheduler (tests and benchmarks read its counts and spread). */
+  prober: Prober;
+  /** autoUpdate's checks, updates and rollbacks (`converge auto-update` asks it). */
+  updater: Updater;
 }
 
 /** One finished reconcile: the action applied (if any), or the error it failed with. */
@@ -60,7 +77,34 @@ export function createController(opts: ControllerOptions): Controller {
   // same flags as restarts, so a crash loop looks the same whichever way it fails.
   const queue = new WorkQueue(clock, new FailureRateLimiter(backoff.initialMs, backoff.maxMs));
   const memory = new Memory();
-  const reconcile = createReconciler({ runtime, store, memory, log, clock, backoff });
+  const healthListeners = new Set<(e: HealthChange) => void>();
+  const prober = new Prober({ runtime, clock, log, onProbe: probed, concurrency: opts.probeConcurrency, wheel: opts.probeWheel });
+  const health = (key: Key, pid: number) => prober.health(key, pid);
+  const updater = new Updater({
+    runtime,
+    clock,
+    log,
+    intervalMs: opts.autoUpdate?.intervalMs ?? 15 * 60_000,
+    windowMs: opts.autoUpdate?.windowMs ?? 60_000,
+    desired: () => store.desired(),
+    actual: (key) => memory.actual.get(key),
+    healthy: (key, pid) => prober.health(key, pid)?.status === 'Healthy',
+    enqueue: (key, ms) => (ms ? queue.addAfter(key, ms) : queue.add(key)),
+    onOutcome: opts.autoUpdate?.onOutcome,
+  });
+  memory.extraInputs = (key) => {
+    const healthOf = (k: Key): string => {
+      const t = memory.actual.get(k)?.task;
+      return t?.status === 'running' ? (prober.health(k, t.pid)?.status ?? '') : '';
+    };
+    const deps = store.desired().get(key)?.resolved.dependsOn ?? [];
+    return [healthOf(key), ...deps.map((d) => healthOf(d.key)), updater.imageTarget(key)?.digest ?? '', store.cycle(key) ?? ''].join(',');
+  };
+  const reconcile = createReconciler({
+    runtime, store, memory, log, clock, backoff, health,
+    imageTarget: (key) => updater.imageTarget(key),
+    createOptions: (desired, actual) => updater.createOptions(desired, actual),
+  });
   const abort = new AbortController();
   const listeners = new Set<(e: ReconcileEvent) => void>();
   let initialPending: Set<Key> | undefined;
@@ -76,8 +120,33 @@ export function createController(opts: ControllerOptions): Controller {
   function dependentsOf(keys: Iterable<Key>): Key[] {
     const wanted = new Set(keys);
     const out: Key[] = [];
-    for (const d of store.desired().values()) if (d.resolved.dependsOn.some((k) => wanted.has(k))) out.push(d.key);
+    for (const d of store.desired().values()) if (d.resolved.dependsOn.some((dep) => wanted.has(dep.key))) out.push(d.key);
     return out;
+  }
+
+  /** A probe counted: a change of health is a fact for the reconcile (kill) and the dependents. */
+  function probed(change: HealthChange): void {
+    const { key, before, after } = change;
+    if (before.status !== after.status) {
+      const fields = { key, pid: change.pid, health: after.status, was: before.status, failures: after.failures, output: after.last?.output };
+      if (after.status === 'Unhealthy') log.warn(fields, `health changed: ${describeHealth(after)}`);
+      else log.info(fields, 'health changed');
+      queue.add(key);
+      for (const dep of dependentsOf([key])) queue.add(dep);
+    }
+    for (const listener of [...healthListeners]) {
+      try {
+        listener(change);
+      } catch (err) {
+        log.error({ key, err }, 'health listener failed');
+      }
+    }
+  }
+
+  /** The key's task as last read, as far as dependsOn conditions go. */
+  function taskSignature(key: Key): string {
+    const t = memory.actual.get(key)?.task;
+    return t ? `${t.status}:${t.pid}:${t.exitStatus ?? ''}` : 'none';
   }
 
   /** The switch on the Result: the only place that decides when a key runs again. */
@@ -86,6 +155,8 @@ export function createController(opts: ControllerOptions): Controller {
       case 'done':
         queue.forget(key);
         if (result.action && result.action !== 'remove') for (const dep of dependentsOf([key])) queue.add(dep);
+        // A killed task's exit is the next thing to act on (restart policy, back-off).
+        if (result.action === 'kill') queue.add(key);
         return { key, action: result.action, reason: result.reason, pid: result.pid };
       case 'requeueAfter':
         queue.forget(key);
@@ -107,7 +178,13 @@ export function createController(opts: ControllerOptions): Controller {
       const key = await queue.get();
       if (key === undefined) return;
       try {
+        const before = taskSignature(key);
         const event = settle(key, await reconcile(key));
+        // What dependents wait for (running, exited, how) changed: they look again.
+        if (taskSignature(key) !== before) for (const dep of dependentsOf([key])) queue.add(dep);
+        // Probes follow what runs: begin for a running task with a check, end for the rest.
+        prober.track(store.desired().get(key), memory.actual.get(key));
+        updater.observe(key);
         for (const listener of [...listeners]) {
           try {
             listener(event);
@@ -209,9 +286,11 @@ export function createController(opts: ControllerOptions): Controller {
       const { key } = event;
       memory.touch(key);
       if (event.type === 'oom') memory.state(key).oomKilled = true;
+      if (event.type === 'exit' || event.type === 'delete') prober.forget(key); // probes stop with the task
       if (event.type === 'exit') {
         log.info({ key, pid: event.pid, exitStatus: event.exitStatus }, 'task exited');
         memory.exits.set(key, { pid: event.pid, exitStatus: event.exitStatus, exitedAt: event.exitedAt?.getTime() ?? clock.now() });
+        updater.exited(key, event.exitStatus);
       }
       queue.add(key);
     }
@@ -242,21 +321,30 @@ export function createController(opts: ControllerOptions): Controller {
         await resyncUntilDone();
       }
       scheduleResync();
+      updater.start();
     },
     async stop() {
       abort.abort();
+      updater.stop();
+      const probing = prober.stop();
       if (resyncTimer !== undefined) clock.clearTimeout(resyncTimer);
       await Promise.all(opts.sources.map((s) => s.stop()));
       queue.shutdown();
-      await Promise.allSettled(running);
+      await Promise.allSettled([...running, probing]);
     },
     ready: () => isReady,
     onReconcile(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    onHealth(listener) {
+      healthListeners.add(listener);
+      return () => healthListeners.delete(listener);
+    },
+    prober,
+    updater,
     idle: () => queue.idle(),
     resync: resyncUntilDone,
-    status: () => buildStatus(store, memory, clock.now()),
+    status: () => buildStatus(store, memory, clock.now(), (key) => prober.health(key), (key) => updater.state(key)),
   };
 }

@@ -5,6 +5,7 @@
 
 import type { RestartState } from '../backoff.js';
 import type { Key } from '../spec/types.js';
+import type { KillCause } from './plan.js';
 import type { ActualContainer } from './runtime.js';
 
 export interface KeyState {
@@ -15,6 +16,8 @@ export interface KeyState {
   startedAt?: number;
   /** The image pull this key waits for (before a create or recreate). */
   pulling?: { image: string; done: number; total: number };
+  /** Why converge killed the current task (until a new task runs). */
+  killed?: { reason: string; why: KillCause };
 }
 
 /** An exit the runtime reported, kept until a reconcile has acted on it. */
@@ -130,11 +133,22 @@ export class Memory {
    * A resync queues a key only when this differs from what its last reconcile saw; what
    * changes by time alone (a back-off) has a timer of its own.
    */
-  inputsOf(key: Key, desired: { hash: string; resolved: { dependsOn: Key[] } } | undefined, removalAllowed: boolean): string {
+  inputsOf(key: Key, desired: { hash: string; resolved: { dependsOn: Array<{ key: Key }> } } | undefined, removalAllowed: boolean): string {
     const a = this.actual.get(key);
     const t = a?.task;
-    const deps = (desired?.resolved.dependsOn ?? []).map((k) => (this.actual.get(k)?.task?.status === 'running' ? '1' : '0')).join('');
-    const actual = a ? `${a.specHash}:${t ? `${t.status}:${t.pid}:${t.exitStatus ?? ''}` : this.exits.has(key) ? 'exited' : '-'}` : 'none';
-    return `${desired?.hash ?? 'none'}|${removalAllowed ? 1 : 0}|${actual}|${deps}`;
+    // A dependency's task as far as its conditions go: running, exited and how, a new task.
+    const deps = (desired?.resolved.dependsOn ?? []).map((d) => taskText(this.actual.get(d.key)?.task)).join(',');
+    const actual = a ? `${a.specHash}:${a.image?.digest ?? ''}:${t ? taskText(t) : this.exits.has(key) ? 'exited' : '-'}` : 'none';
+    return `${desired?.hash ?? 'none'}|${removalAllowed ? 1 : 0}|${actual}|${deps}|${this.extraInputs?.(key) ?? ''}`;
   }
+
+  /**
+   * What else a key's plan reads that the controller keeps (its and its dependencies'
+   * health, an auto-update's target digest, a dependency cycle); set by the controller.
+   */
+  extraInputs?: (key: Key) => string;
+}
+
+function taskText(t: { status: string; pid: number; exitStatus?: number } | undefined): string {
+  return t ? `${t.status}:${t.pid}:${t.exitStatus ?? ''}` : '-';
 }

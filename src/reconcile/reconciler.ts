@@ -6,11 +6,12 @@ import type { Logger } from 'pino';
 import type { BackoffOptions } from '../backoff.js';
 import type { Clock } from '../clock.js';
 import type { DesiredStore } from '../desired.js';
-import type { Key } from '../spec/types.js';
+import type { DesiredContainer, Key } from '../spec/types.js';
 import { applyAction } from './apply.js';
 import type { Memory } from './memory.js';
-import { planKey, type Action, type PlanContext } from './plan.js';
-import type { ActualContainer, Runtime } from './runtime.js';
+import type { HealthState } from './health.js';
+import { dependencyStateOf, planKey, type Action, type PlanContext } from './plan.js';
+import type { ActualContainer, CreateOptions, Runtime } from './runtime.js';
 
 export type AppliedAction = Exclude<Action['type'], 'wait'>;
 
@@ -27,6 +28,11 @@ export interface ReconcilerDeps {
   log: Logger;
   clock: Clock;
   backoff: BackoffOptions;
+  /** The health of a key's running task, from the prober. */
+  health?: (key: Key, pid: number) => HealthState | undefined;
+  /** autoUpdate: the digest a key is to run, and what its creates record (the updater). */
+  imageTarget?: (key: Key) => { digest: string; reason: string } | undefined;
+  createOptions?: (desired: DesiredContainer, actual: ActualContainer | undefined) => Omit<CreateOptions, 'restarts'>;
 }
 
 export type Reconcile = (key: Key) => Promise<Result>;
@@ -40,8 +46,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       backoff,
       restarts: memory.restarts,
       removalAllowed: store.ready(),
-      isRunning: (k) => memory.actual.get(k)?.task?.status === 'running',
+      // A dependency as last read, with its health from the prober.
+      dependency: (k) => dependencyStateOf(k, store.desired(), memory.actual, deps.health),
+      cycle: (k) => store.cycle(k),
+      imageTarget: deps.imageTarget,
       vanished: (k) => memory.vanished(k, clock.now()),
+      health: deps.health,
+      killed: (k) => memory.states.get(k)?.killed,
+      startedAt: (k) => memory.states.get(k)?.startedAt,
     };
   }
 
@@ -97,13 +109,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
         const onPullProgress = (p: { done: number; total: number }): void => {
           state.pulling = { image, done: p.done, total: p.total };
         };
-        ({ pid } = await applyAction(action, desired, current, { runtime, log: child, onPullProgress }));
+        const createOptions = desired ? deps.createOptions?.(desired, current) : undefined;
+        ({ pid } = await applyAction(action, desired, current, { runtime, log: child, onPullProgress, createOptions }));
       } finally {
         state.pulling = undefined;
       }
       // A listing taken while the action ran may show it half done: read anew instead.
       memory.touch(key);
       remember(action, pid);
+      if (action.type === 'kill') state.killed = { reason: action.reason, why: action.why };
       child.info({ reason: action.reason, pid, ms: clock.now() - began }, 'action done');
       if (action.type === 'remove') {
         // Not read back: the answer would be forgotten with the rest of the key, and each
@@ -143,6 +157,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     }
     const state = memory.state(key);
     state.oomKilled = undefined; // a new task: an OOM kill of the old one is history
+    state.killed = undefined;
     memory.exits.delete(key);
     memory.hadTask.add(key);
     if (pid !== undefined) state.startedAt = now;

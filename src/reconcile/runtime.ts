@@ -64,6 +64,16 @@ export interface ActualContainer {
   task?: ActualTask;
   /** Its place on the bridge (network: bridge): its address and what it publishes. */
   network?: { ip?: string; ports: PublishedPort[] };
+  /** The image it was created from, as the runtime recorded it (digests of index or manifest). */
+  image?: ActualImage;
+}
+
+export interface ActualImage {
+  digest?: string;
+  /** autoUpdate: the spec's image reference, and a digest that failed and is not tried
+   * again until the tag moves. */
+  ref?: string;
+  failedDigest?: string;
 }
 
 /** A task lifecycle event from the runtime's event stream. */
@@ -78,12 +88,27 @@ export type RuntimeEvent =
 export interface CreateOptions {
   /** Restart count to record on the new container. */
   restarts: number;
+  /** Create from this digest of the spec's image (there already) instead of what its tag names. */
+  imageDigest?: string;
+  /** autoUpdate: recorded with the container (see ActualImage). */
+  failedDigest?: string;
 }
 
 /** How far a pull is: bytes of the image's blobs fetched (or found) and in all (0: not known yet). */
 export interface PullProgress {
   done: number;
   total: number;
+}
+
+/** What one probe of a health check found. A failing check is a result, never an error. */
+export interface ProbeResult {
+  healthy: boolean;
+  /** What the check printed (exec) or answered (httpGet), bounded by the runtime; "" for none. */
+  output: string;
+  /** exec: the exit code; httpGet: the HTTP status. */
+  code?: number;
+  /** The check did not finish within its timeoutSeconds. */
+  timedOut?: boolean;
 }
 
 /**
@@ -100,13 +125,34 @@ export interface Runtime {
    * runtime spec) and creates nothing, so a recreate can refuse a spec before it stops the
    * running container.
    */
-  check?(desired: DesiredContainer): Promise<void>;
+  check?(desired: DesiredContainer, options?: Omit<CreateOptions, 'restarts'>): Promise<void>;
   /** Creates snapshot + container (no task). AlreadyExists when the key's container is there. */
   create(desired: DesiredContainer, options: CreateOptions): Promise<void>;
   /** Creates and starts the task of an existing container; deletes a stopped task first. */
   start(key: Key): Promise<{ pid: number }>;
   /** Stops the task: signal, wait up to graceMs, then SIGKILL; deletes the task. */
   stop(key: Key, signal: string, graceMs: number): Promise<void>;
+  /**
+   * Stops the task as stop() does (signal, grace, SIGKILL) but keeps it, stopped with its exit
+   * status, so that the restart policy reads the exit as any other (an unhealthy task).
+   * Absent: stop() is used.
+   */
+  kill?(key: Key, signal: string, graceMs: number): Promise<void>;
+  /**
+   * One probe of the desired spec's healthCheck against the key's running task: exec inside
+   * it, or httpGet/tcpSocket to its address. Rejects only when the probe could not be made for
+   * reasons that are not the container's (runtime unreachable, task gone): those never count
+   * as failures. `signal` ends it early (converge stopping): an exec is killed and deleted.
+   * Absent: health checks are not run.
+   */
+  probe?(desired: DesiredContainer, signal?: AbortSignal): Promise<ProbeResult>;
+  /** The digest the image reference's tag names at its registry now (one request; nothing pulled). */
+  latestDigest?(ref: string): Promise<string>;
+  /**
+   * Deletes the images converge pulled that no container uses, keeps as a rollback target, or
+   * `keep` names (the specs' references); their content and snapshots go with them.
+   */
+  collectImages?(keep: readonly string[]): Promise<string[]>;
   /** Deletes a stopped task (keeps the container); returns its exit status if there was one. */
   deleteTask(key: Key): Promise<{ exitStatus: number } | undefined>;
   /** Stops and deletes task, container, snapshot and (unless keepLog) its log. Nothing of it is left. */

@@ -6,6 +6,8 @@ import type { DesiredStore } from '../desired.js';
 import { formatProblem } from '../spec/load.js';
 import { formatPort } from '../spec/ports.js';
 import type { Key } from '../spec/types.js';
+import type { HealthState, HealthStatus } from './health.js';
+import type { UpdateState } from './update.js';
 import type { KeyState, Memory } from './memory.js';
 import type { ActualContainer } from './runtime.js';
 
@@ -32,9 +34,28 @@ export interface StatusRow {
   ip: string | null;
   /** What it publishes on the host, as docker shows it: "127.0.0.1:18080->8080/tcp". */
   ports: string[];
+  /** The running task's health, when its spec has a healthCheck; null otherwise. */
+  health: HealthStatus | null;
+  /** Consecutive failed probes that counted. */
+  healthFailures: number;
+  /** What the last probe printed or answered (bounded), and when it finished. */
+  healthOutput: string | null;
+  lastProbeAt: string | null;
+  /** The digest (index or manifest) of the image the container was created from, when recorded. */
+  imageDigest: string | null;
+  /** autoUpdate: Idle, Updating, Verifying or RollingBack; null without autoUpdate. */
+  updatePhase: string | null;
+  /** autoUpdate: the last update's outcome (Updated, RolledBack), when and why. */
+  lastUpdate: { outcome: string; at: string; from: string | null; to: string; reason: string } | null;
 }
 
-export function buildStatus(store: DesiredStore, memory: Memory, now: number): StatusRow[] {
+export function buildStatus(
+  store: DesiredStore,
+  memory: Memory,
+  now: number,
+  healthOf: (key: Key) => HealthState | undefined = () => undefined,
+  updateOf: (key: Key) => UpdateState | undefined = () => undefined,
+): StatusRow[] {
   const { actual, states } = memory;
   const desired = store.desired();
   // Problems are shown in full (file, document, line, field): the row is where a user looks.
@@ -43,7 +64,9 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number): S
   const problemsByFile = new Map<string, string>();
   const problemsByKey = new Map<Key, string[]>();
   for (const p of store.problems()) {
-    if (p.key !== undefined) problemsByKey.set(p.key, [...(problemsByKey.get(p.key) ?? []), formatProblem(p)]);
+    // A claim that lost to an earlier one is a conflict; a dependency cycle says what it is.
+    const text = p.path === 'metadata.name' ? `conflict: ${formatProblem(p)}` : formatProblem(p);
+    if (p.key !== undefined) problemsByKey.set(p.key, [...(problemsByKey.get(p.key) ?? []), text]);
     else if (!problemsByFile.has(p.file)) problemsByFile.set(p.file, formatProblem(p));
   }
   // A container converge did not make is shown only when a spec asks for its name (a conflict).
@@ -66,9 +89,10 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number): S
       message = [pullMessage(s.pulling), s.error ? `last try: ${s.error.code}: ${s.error.message}` : ''].filter(Boolean).join('; ');
       phase = 'Pulling';
     }
+    const health = task?.status === 'running' && d?.resolved.healthCheck && a?.specHash === d.hash ? (healthOf(key) ?? null) : null;
     const fileProblem = d ? problemsByFile.get(d.origin.replace(/^[a-z]+:/, '')) ?? problemsByFile.get(d.origin) : undefined;
     if (fileProblem) message = [message, `spec source has errors, running its last good version: ${fileProblem}`].filter(Boolean).join('; ');
-    for (const problem of problemsByKey.get(key) ?? []) message = [message, `conflict: ${problem}`].filter(Boolean).join('; ');
+    for (const problem of problemsByKey.get(key) ?? []) message = [message, problem].filter(Boolean).join('; ');
     return {
       name,
       namespace,
@@ -85,8 +109,46 @@ export function buildStatus(store: DesiredStore, memory: Memory, now: number): S
       startedAt: s.startedAt !== undefined ? new Date(s.startedAt).toISOString() : null,
       ip: a?.network?.ip ?? null,
       ports: (a?.network?.ports ?? []).map(formatPort),
+      health: health?.status ?? (task?.status === 'running' && d?.resolved.healthCheck ? 'Starting' : null),
+      healthFailures: health?.failures ?? 0,
+      healthOutput: health?.last?.output ?? null,
+      lastProbeAt: health?.last ? new Date(health.last.at).toISOString() : null,
+      imageDigest: a?.image?.digest ?? null,
+      ...updateFields(d?.resolved.autoUpdate === true, updateOf(key)),
     };
   });
+}
+
+function updateFields(autoUpdate: boolean, u: UpdateState | undefined): Pick<StatusRow, 'updatePhase' | 'lastUpdate'> {
+  if (!autoUpdate) return { updatePhase: null, lastUpdate: null };
+  const last = u?.last;
+  return {
+    updatePhase: u?.phase ?? 'Idle',
+    lastUpdate: last ? { outcome: last.outcome, at: new Date(last.at).toISOString(), from: last.from ?? null, to: last.to, reason: last.reason } : null,
+  };
+}
+
+/**
+ * What a row says of its health beyond the HEALTH column, for a task that is not Healthy:
+ * "unhealthy: 3 consecutive failed probes; last: exit code 1". Empty when there is nothing.
+ */
+export function healthSummary(row: Pick<StatusRow, 'health' | 'healthFailures' | 'healthOutput' | 'lastProbeAt'>): string {
+  if (!row.health || row.health === 'Healthy') return '';
+  const failures = `${row.healthFailures} consecutive failed probe${row.healthFailures === 1 ? '' : 's'}`;
+  const last = row.healthOutput ? `; last: ${row.healthOutput.replace(/\s+/g, ' ').slice(0, 200)}` : '';
+  if (row.health === 'Unhealthy') return `unhealthy: ${failures}${last}`;
+  return row.lastProbeAt ? `starting${row.healthFailures ? `: ${failures}` : ''}${last}` : 'starting: no probe yet';
+}
+
+/** "auto-update: Verifying" while one is under way, else the last one's outcome; "" without. */
+export function updateSummary(row: Pick<StatusRow, 'updatePhase' | 'lastUpdate'>): string {
+  if (row.updatePhase && row.updatePhase !== 'Idle') return `auto-update: ${row.updatePhase}`;
+  const last = row.lastUpdate;
+  if (!last) return '';
+  const digest = (d: string | null) => (d ? d.slice(7, 19) : '?');
+  return last.outcome === 'Updated'
+    ? `auto-updated ${digest(last.from)} -> ${digest(last.to)} at ${last.at}`
+    : `auto-update to ${digest(last.from)} rolled back at ${last.at}: ${last.reason}`;
 }
 
 /** "pulling IMAGE: 1.2 MiB of 3.4 MiB (35%)", or "...: resolving" before the size is known. */

@@ -99,6 +99,13 @@ export function normalizeReference(input: string): string {
   return formatReference(parseReference(input));
 }
 
+/** The reference of `input`'s repository at `digest` ("host/app:1" -> "host/app@sha256:..."). */
+export function pinnedReference(input: string, digest: string): string {
+  const ref = parseReference(input);
+  validateDigest(digest);
+  return formatReference({ ...ref, tag: undefined, digest });
+}
+
 /** The host the registry API answers on ("docker.io" is served elsewhere). */
 export function registryHost(domain: string): string {
   return domain === DEFAULT_DOMAIN ? DOCKER_HUB_API : domain;

@@ -4,7 +4,7 @@
 import { specHash } from './hash.js';
 import { resolvePort } from './ports.js';
 import { defaultPullPolicy } from './reference.js';
-import { DEFAULTS, keyOf, type ContainerSpec, type DesiredContainer, type ResolvedSpec } from './types.js';
+import { DEFAULTS, keyOf, type ContainerSpec, type DesiredContainer, type HealthCheck, type ProbeAction, type ResolvedHealthCheck, type ResolvedSpec } from './types.js';
 
 export function resolveSpec(spec: ContainerSpec): ResolvedSpec {
   const body = spec.spec;
@@ -14,9 +14,30 @@ export function resolveSpec(spec: ContainerSpec): ResolvedSpec {
     imagePullPolicy: body.imagePullPolicy ?? defaultPullPolicy(body.image),
     stopSignal: body.stopSignal ?? DEFAULTS.stopSignal,
     graceMs: (body.terminationGracePeriodSeconds ?? DEFAULTS.terminationGracePeriodSeconds) * 1000,
-    dependsOn: (body.dependsOn ?? []).map((name) => keyOf(namespace, name)),
+    dependsOn: (body.dependsOn ?? []).map((d) =>
+      typeof d === 'string'
+        ? { key: keyOf(namespace, d), condition: 'Started' as const, restart: false }
+        : { key: keyOf(namespace, d.name), condition: d.condition ?? 'Started', restart: d.restart === true },
+    ),
     network: body.network ?? DEFAULTS.network,
     ports: (body.ports ?? []).map(resolvePort),
+    autoUpdate: body.autoUpdate === 'registry',
+    ...(body.healthCheck ? { healthCheck: resolveHealthCheck(body.healthCheck) } : {}),
+  };
+}
+
+function resolveHealthCheck(check: HealthCheck): ResolvedHealthCheck {
+  const d = DEFAULTS.healthCheck;
+  let action: ProbeAction;
+  if (check.httpGet) action = { kind: 'http', port: check.httpGet.port, path: check.httpGet.path ?? d.httpPath };
+  else if (check.tcpSocket) action = { kind: 'tcp', port: check.tcpSocket.port };
+  else action = { kind: 'exec', command: [...(check.exec ?? [])] };
+  return {
+    action,
+    startPeriodMs: (check.startPeriodSeconds ?? d.startPeriodSeconds) * 1000,
+    periodMs: (check.periodSeconds ?? d.periodSeconds) * 1000,
+    timeoutMs: (check.timeoutSeconds ?? d.timeoutSeconds) * 1000,
+    failureThreshold: check.failureThreshold ?? d.failureThreshold,
   };
 }
 

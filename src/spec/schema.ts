@@ -12,6 +12,9 @@ import { CPU_PATTERN, MEMORY_PATTERN, parseBytes, parseCpu } from './quantity.js
 import { IPV4_PATTERN, portIssues } from './ports.js';
 import { quote } from './quote.js';
 import { fieldPath } from './yaml.js';
+import { closest } from './suggest.js';
+
+export { boundedDistance, closest } from './suggest.js';
 
 export interface SpecIssue {
   /** Field path, e.g. "spec.mounts[1].target"; "" for the document itself. */
@@ -60,6 +63,7 @@ const PATTERN_MESSAGES: Record<string, string> = {
   '^(dir|git|kube)(:.*)?$': 'must be a glob over origins starting with dir:, git: or kube (e.g. "git:https://git.example.com/**")',
   '^[^=\\x00]+$': 'must not contain "=" or NUL',
   '^/': 'must be an absolute path (starting with "/")',
+  '^/[^\\s]*$': 'must be a path starting with "/", without whitespace',
   '^[A-Za-z0-9._-]+(:[A-Za-z0-9._-]+)?$': 'must be uid[:gid], numeric or names known to the image',
   '^((SIG)?[A-Z][A-Z0-9]*|[0-9]+)$': 'must be a signal name such as SIGTERM, or a signal number',
   '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$':
@@ -74,10 +78,14 @@ function validator(name: string): ValidateFunction {
   if (!validate) {
     // strictTypes is off for one node: cpu carries `pattern` beside an int-or-string anyOf
     // without a type of its own, the one form Kubernetes accepts for int-or-string.
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false });
+    // strictRequired is off for the healthCheck's oneOf: its branches only say which field
+    // is required (the fields are defined beside it), the form Kubernetes accepts.
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
     // An annotation for Kubernetes (the CRD is generated from this file); ajv only needs to
     // know the word. The value check itself is the anyOf of integer and string beside it.
     ajv.addKeyword({ keyword: 'x-kubernetes-int-or-string', schemaType: 'boolean' });
+    // Likewise: marks dependsOn's string-or-object items, which the CRD keeps untyped.
+    ajv.addKeyword({ keyword: 'x-kubernetes-preserve-unknown-fields', schemaType: 'boolean' });
     validate = ajv.compile(loadSchema(name));
     compiled.set(name, validate);
   }
@@ -131,11 +139,21 @@ const TYPE_WORDS: Record<string, string> = {
 };
 
 function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
-  // An anyOf (cpu: integer or string) speaks for its branches: drop the branch errors.
-  const anyOfAt = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  // A junctor speaks for its branches. A oneOf (healthCheck: one kind of check) and an anyOf
+  // that no branch's type fits (cpu 1.5) are one error; an anyOf of typed forms (dependsOn:
+  // a name or a mapping) whose form the data has is that form's errors alone.
+  const dropped: string[] = [];
+  const silent = new Set<ErrorObject>();
+  for (const j of errors) {
+    if (j.keyword !== 'anyOf' && j.keyword !== 'oneOf') continue;
+    const branches = (j.schema as Array<{ type?: string }> | undefined) ?? [];
+    const fits = j.keyword === 'anyOf' ? branches.findIndex((b) => b.type !== undefined && typeFits(b.type, j.data)) : -1;
+    if (fits >= 0) silent.add(j);
+    branches.forEach((_b, i) => i !== fits && dropped.push(`${j.schemaPath}/${i}/`));
+  }
   const out: SpecIssue[] = [];
   for (const e of errors) {
-    if (anyOfAt.has(e.instancePath) && e.keyword !== 'anyOf' && /\/anyOf\/\d+\//.test(e.schemaPath)) continue;
+    if (silent.has(e) || dropped.some((prefix) => e.schemaPath.startsWith(prefix))) continue;
     const at = toPath(e.instancePath, doc);
     const p = e.params as Record<string, unknown>;
     switch (e.keyword) {
@@ -157,11 +175,14 @@ function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
         out.push({ path: at, message: `must be ${TYPE_WORDS[String(p.type)] ?? String(p.type)}` });
         break;
       case 'anyOf': {
+        const types = ((e.schema as Array<{ type?: string }> | undefined) ?? []).map((b) => TYPE_WORDS[String(b.type)] ?? String(b.type));
         const fraction = typeof e.data === 'number' && !Number.isInteger(e.data);
         const hint = fraction ? ` (write a fraction as a string: "${e.data}")` : '';
-        out.push({ path: at, message: `must be an integer or a string${hint}` });
+        out.push({ path: at, message: `must be ${types.join(' or ')}${hint}` });
         break;
       }
+      case 'oneOf':
+        out.push({ path: at, message: oneOfMessage(e) });
         break;
       case 'pattern':
         out.push({ path: at, message: PATTERN_MESSAGES[String(p.pattern)] ?? `must match ${String(p.pattern)}` });
@@ -189,46 +210,31 @@ function fromAjv(errors: ErrorObject[], doc: unknown): SpecIssue[] {
   return out;
 }
 
-/**
- * Longest word a suggestion is looked for: a typo of a field name is about as long as the
- * name (the longest is 29 characters). Without the bound, one 900 KB key cost seconds of
- * edit distances per known field while the event loop stood still.
- */
-const MAX_SUGGEST_LENGTH = 64;
-
-/** The known field nearest to a misspelt one, when it is near enough to be a typo. */
-export function closest(word: string, known: string[]): string | undefined {
-  if (word.length > MAX_SUGGEST_LENGTH) return undefined;
-  const lower = word.toLowerCase();
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 4)) + 1;
-  for (const k of known) {
-    const d = boundedDistance(lower, k.toLowerCase(), bestDistance);
-    if (d < bestDistance) [best, bestDistance] = [k, d];
+/** Whether JSON data is of a JSON Schema type. */
+function typeFits(type: string, data: unknown): boolean {
+  switch (type) {
+    case 'string':
+      return typeof data === 'string';
+    case 'integer':
+      return Number.isInteger(data);
+    case 'number':
+      return typeof data === 'number';
+    case 'boolean':
+      return typeof data === 'boolean';
+    case 'array':
+      return Array.isArray(data);
+    case 'object':
+      return data !== null && typeof data === 'object' && !Array.isArray(data);
+    default:
+      return false;
   }
-  return best;
 }
 
-/**
- * The edit distance of a and b, or `limit` when it is `limit` or more. Only a distance
- * under the limit matters, so the work stops once no cell of a row is under it (a row's
- * minimum never falls in later rows), and strings whose lengths differ by the limit are
- * not compared at all.
- */
-export function boundedDistance(a: string, b: string, limit: number): number {
-  if (Math.abs(a.length - b.length) >= limit) return limit;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    let rowMin = i;
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (cur[j] < rowMin) rowMin = cur[j];
-    }
-    if (rowMin >= limit) return limit;
-    prev = cur;
-  }
-  return Math.min(prev[b.length], limit);
+/** "must have exactly one of exec, httpGet, tcpSocket" for a oneOf of `required` branches. */
+function oneOfMessage(e: ErrorObject): string {
+  const branches = (e.schema as Array<{ required?: string[] }> | undefined) ?? [];
+  const names = branches.map((b) => b.required?.[0]).filter((n): n is string => typeof n === 'string');
+  return names.length === branches.length && names.length > 0 ? `must have exactly one of ${names.join(', ')}` : 'must match exactly one of its forms';
 }
 
 const obj = (v: unknown): Record<string, unknown> | undefined =>
@@ -304,15 +310,27 @@ function codeChecks(doc: Record<string, unknown>): SpecIssue[] {
   });
 
   const deps = new Set<string>();
-  list(spec.dependsOn).forEach((name, i) => {
+  list(spec.dependsOn).forEach((item, i) => {
+    const name = typeof item === 'string' ? item : obj(item)?.name;
     if (typeof name !== 'string') return;
-    const at = fieldPath('spec.dependsOn', i);
+    const at = typeof item === 'string' ? fieldPath('spec.dependsOn', i) : fieldPath(fieldPath('spec.dependsOn', i), 'name');
     if (name === metadata.name) out.push({ path: at, message: 'must not name the container itself' });
     else if (deps.has(name)) out.push({ path: at, message: `lists ${quote(name)} twice` });
     deps.add(name);
   });
 
   out.push(...portIssues(spec));
+  // httpGet and tcpSocket go from converge to the container's address: with network none
+  // (its own network namespace, loopback only) there is none converge can reach.
+  const check = obj(spec.healthCheck);
+  const network = spec.network ?? 'none';
+  if (check && network === 'none') {
+    for (const kind of ['httpGet', 'tcpSocket']) {
+      if (check[kind] !== undefined) {
+        out.push({ path: fieldPath('spec.healthCheck', kind), message: 'needs network host or bridge (converge cannot reach a container with network none); use exec' });
+      }
+    }
+  }
 
   const signal = spec.stopSignal;
   if (typeof signal === 'string' && SIGNAL_SHAPE.test(signal) && !validSignal(signal)) {

@@ -42,11 +42,38 @@ export interface PortSpec {
 
 export type NetworkMode = 'none' | 'host' | 'bridge';
 
+/** Started: its task runs; Healthy: its health check passes; Completed: it exited 0. */
+export type DependencyCondition = 'Started' | 'Healthy' | 'Completed';
+
+/** One entry of dependsOn with its default applied. */
+export interface Dependency {
+  /** The dependency's key (same metadata.namespace). */
+  key: Key;
+  condition: DependencyCondition;
+  /** Restart this container when the dependency gets a new task (docker compose's restart: true). */
+  restart: boolean;
+}
+
+/** Exactly one of exec, httpGet, tcpSocket (the schema's oneOf). */
 export interface HealthCheck {
-  exec: string[];
+  exec?: string[];
+  httpGet?: { port: number; path?: string };
+  tcpSocket?: { port: number };
+  startPeriodSeconds?: number;
   periodSeconds?: number;
   timeoutSeconds?: number;
   failureThreshold?: number;
+}
+
+/** A health check with its defaults applied: what the prober runs. */
+export type ProbeAction = { kind: 'exec'; command: string[] } | { kind: 'http'; port: number; path: string } | { kind: 'tcp'; port: number };
+
+export interface ResolvedHealthCheck {
+  action: ProbeAction;
+  startPeriodMs: number;
+  periodMs: number;
+  timeoutMs: number;
+  failureThreshold: number;
 }
 
 export interface Resources {
@@ -86,9 +113,10 @@ export interface ContainerSpecBody {
   mounts?: Mount[];
   network?: NetworkMode;
   ports?: PortSpec[];
-  dependsOn?: string[];
+  dependsOn?: Array<string | { name: string; condition?: DependencyCondition; restart?: boolean }>;
   healthCheck?: HealthCheck;
   securityContext?: SecurityContext;
+  autoUpdate?: 'none' | 'registry';
   nodeName?: string;
 }
 
@@ -119,6 +147,7 @@ export const DEFAULTS = {
   stopSignal: 'SIGTERM',
   terminationGracePeriodSeconds: 10,
   network: 'none' as NetworkMode,
+  healthCheck: { startPeriodSeconds: 0, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, httpPath: '/' },
 };
 
 /** "namespace/name" of a spec. */
@@ -135,11 +164,15 @@ export interface ResolvedSpec {
   stopSignal: string;
   /** terminationGracePeriodSeconds in ms. */
   graceMs: number;
-  /** Keys (same metadata.namespace) this container waits for. */
-  dependsOn: Key[];
+  /** What this container waits for (same metadata.namespace); a bare name is Started. */
+  dependsOn: Dependency[];
   network: NetworkMode;
   /** spec.ports with protocol and hostIP filled in; empty unless network is bridge. */
   ports: PublishedPort[];
+  /** Absent when the spec has no healthCheck. */
+  healthCheck?: ResolvedHealthCheck;
+  /** Whether converge follows the image tag's digest at its registry. */
+  autoUpdate: boolean;
 }
 
 /** One container as a source declares it. */

@@ -8,7 +8,8 @@ import { createController } from '../../src/reconcile/controller.js';
 import { OPEN_GATE, type Source } from '../../src/desired.js';
 import { desired as desiredOf } from '../harness/specs.js';
 import { waitFor } from '../harness/wait.js';
-import type { ActualContainer, Runtime, RuntimeEvent } from '../../src/reconcile/runtime.js';
+import type { ActualContainer, ProbeResult, Runtime, RuntimeEvent } from '../../src/reconcile/runtime.js';
+import { FakeClock } from '../../src/clock.js';
 import type { DesiredContainer, Snapshot } from '../../src/spec/types.js';
 
 const log = pino({ level: 'silent' });
@@ -274,4 +275,54 @@ test('create that meets a foreign running container (it appeared after the plan)
   await waitFor(() => controller.status()[0]?.phase === 'Conflict' || controller.status()[0]?.phase === 'Failed', { what: 'the create to fail' });
   assert.ok(!runtime.calls.some((c) => c.startsWith('remove')), runtime.calls.join(', '));
   await controller.stop();
+});
+
+test('a probe that hangs blocks no reconcile worker; an Unhealthy task is killed and restarted by its policy', async () => {
+  const clock = new FakeClock();
+  const hanging: Promise<ProbeResult>[] = [];
+  const answers = new Map<string, boolean>([['default/ok', true]]);
+  class ProbedRuntime extends MemoryRuntime {
+    kills: string[] = [];
+    async probe(d: DesiredContainer): Promise<ProbeResult> {
+      const healthy = answers.get(d.key);
+      if (healthy === undefined) {
+        const never = new Promise<ProbeResult>(() => undefined);
+        hanging.push(never);
+        return never;
+      }
+      return { healthy, output: healthy ? 'ok' : 'down' };
+    }
+    async kill(id: string) {
+      this.kills.push(id);
+      const task = this.containers.get(id)!.task!;
+      task.status = 'stopped';
+      task.exitStatus = 143;
+      task.exitedAt = new Date(clock.now());
+    }
+  }
+  const runtime = new ProbedRuntime();
+  const check = { healthCheck: { exec: ['true'], periodSeconds: 1, failureThreshold: 2 } };
+  const source = staticSource([desiredOf('stuck', { imagePullPolicy: 'Never', ...check }), desiredOf('ok', { imagePullPolicy: 'Never', ...check })]);
+  const controller = createController({ runtime, sources: [source], log, clock, workers: 1, backoff: { initialMs: 1, maxMs: 1, resetAfterMs: 60_000 } });
+  await controller.start();
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
+  const step = async (ms: number) => {
+    clock.advance(ms);
+    await new Promise((r) => setImmediate(r));
+  };
+  for (let i = 0; i < 3; i++) await step(1_000);
+  assert.ok(hanging.length >= 1, 'stuck is being probed (and never answers)');
+  assert.equal(controller.status().find((r) => r.name === 'ok')?.health, 'Healthy');
+  // With its probe hung, the one worker still reconciles: ok turns unhealthy, is killed and restarted.
+  answers.set('default/ok', false);
+  const pid = runtime.containers.get('default/ok')!.task!.pid;
+  for (let i = 0; i < 4; i++) await step(1_000);
+  await waitFor(() => controller.idle() && runtime.calls.includes('start default/ok') && runtime.containers.get('default/ok')!.task?.pid !== pid, {
+    what: 'ok killed and restarted',
+    detail: () => runtime.calls.join(', '),
+  });
+  assert.deepEqual(runtime.kills, ['default/ok']);
+  assert.equal(runtime.containers.get('default/ok')!.restarts, 1, 'counted as a restart');
+  assert.equal(controller.status().find((r) => r.name === 'ok')?.health, 'Starting', 'the new task starts again from Starting');
+  await Promise.race([controller.stop(), new Promise((r) => setTimeout(r, 100))]); // a hung probe is not waited for forever in this fake
 });

@@ -36,6 +36,23 @@ describe('Container status', () => {
     for (const [r, want] of table) assert.deepEqual(conds(buildContainerStatus(input({ row: row(r) }))), want, r.phase);
   });
 
+  it('with a health check: a Healthy condition, and Ready only once it passes', () => {
+    const table: [Partial<StatusRow>, string[]][] = [
+      [{ health: 'Healthy' }, ['Ready=True/Running', 'Progressing=False/Converged', 'Degraded=False/AsExpected', 'Healthy=True/Healthy']],
+      [{ health: 'Starting' }, ['Ready=False/HealthCheckStarting', 'Progressing=False/Converged', 'Degraded=False/AsExpected', 'Healthy=Unknown/Starting']],
+      [{ health: 'Unhealthy' }, ['Ready=False/Unhealthy', 'Progressing=False/Converged', 'Degraded=True/Unhealthy', 'Healthy=False/Unhealthy']],
+      [{ health: null }, ['Ready=True/Running', 'Progressing=False/Converged', 'Degraded=False/AsExpected']],
+    ];
+    for (const [r, want] of table) assert.deepEqual(conds(buildContainerStatus(input({ row: row(r) }))), want, String(r.health));
+    const s = buildContainerStatus(input({ row: row({ health: 'Unhealthy', healthFailures: 3, healthOutput: 'boom', lastProbeAt: T0.toISOString() }) }));
+    assert.equal(s.health, 'Unhealthy');
+    const obj = { apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name: 'web' }, spec: { image: 'x' }, status: s };
+    assert.deepEqual(validate(crdSchema(), obj), [], 'the CRD schema takes it');
+    // A new probe with other output and time changes nothing on the resource: no write.
+    const again = buildContainerStatus(input({ now: T1, previous: s, row: row({ health: 'Unhealthy', healthFailures: 4, healthOutput: 'bang', lastProbeAt: T1.toISOString() }) }));
+    assert.ok(sameStatus(s, again));
+  });
+
   it('carries the row: container ID, pid, restarts, exit code, startedAt, observedGeneration', () => {
     const s = buildContainerStatus(input({ row: row({ restarts: 2, exitCode: 1, phase: 'BackOff', pid: null }) }));
     assert.equal(s.observedGeneration, 3);

@@ -15,6 +15,8 @@ import type { KubeResources } from '../../src/sources/kube/source.js';
 import { createKubePublisher, resourcePath } from '../../src/publish/kube/publisher.js';
 import type { ControllerView } from '../../src/publish/kube/view.js';
 import { EVENT_MESSAGE_MAX, createEventRecorder } from '../../src/publish/kube/events.js';
+import type { HealthState } from '../../src/reconcile/health.js';
+import type { HealthChange } from '../../src/reconcile/prober.js';
 
 const KEY = 'default/web';
 const PATH = '/apis/converge.dev/v1alpha1/namespaces/default/containers/web';
@@ -166,4 +168,28 @@ test('a denied resource: Degraded=True PolicyDenied on its status, and a Warning
   await publisher.events.flush();
   assert.equal(events().length, 1, 'the same denial is not posted again within 5 minutes');
   await publisher.stop();
+});
+
+test('a health transition writes the status and posts an Event (Unhealthy a Warning); a probe that changes nothing posts none', async () => {
+  const clock = new FakeClock();
+  const f = fixture();
+  const health = new Set<(e: HealthChange) => void>();
+  const view: ControllerView = { ...f.view, onHealth: (l) => (health.add(l), () => health.delete(l)) };
+  const publisher = createKubePublisher({ client: f.client, resources: f.resources, view, log: pino({ level: 'silent' }), nodeName: 'node-1', statusIntervalMs: 60_000, clock });
+  const state = (status: HealthState['status'], failures: number, output: string): HealthState => ({ status, failures, since: 0, passedOnce: status === 'Healthy', last: { at: 1, healthy: status === 'Healthy', output } });
+  const emit = (e: HealthChange) => {
+    for (const l of health) l(e);
+  };
+  f.rows[0] = { ...f.rows[0], health: 'Unhealthy' };
+  emit({ key: KEY, pid: 7, before: state('Healthy', 2, 'slow'), after: state('Unhealthy', 3, 'connection refused') });
+  emit({ key: KEY, pid: 7, before: state('Unhealthy', 3, 'x'), after: state('Unhealthy', 4, 'y') });
+  await settle();
+  await publisher.events.flush();
+  const posted = f.requests.filter((r) => r.method === 'POST').map((r) => [r.body.type, r.body.reason, r.body.message]);
+  assert.deepEqual(posted, [['Warning', 'Unhealthy', 'container default.web (pid 7): unhealthy: 3 consecutive failed probes; last: connection refused']]);
+  const put = f.requests.find((r) => r.method === 'PUT');
+  assert.equal(put?.body.status.health, 'Unhealthy');
+  assert.ok(put?.body.status.conditions.some((c: { type: string; status: string }) => c.type === 'Healthy' && c.status === 'False'));
+  await publisher.stop();
+  assert.equal(health.size, 0, 'no longer follows the health stream');
 });

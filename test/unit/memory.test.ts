@@ -57,7 +57,7 @@ test('a vanished task: the reported exit, else 255 once a task was seen, else no
 
 test('inputsOf changes with the desired hash, readiness, the task and a dependency', () => {
   const m = new Memory();
-  const d = { hash: 'h1', resolved: { dependsOn: ['default/db'] } };
+  const d = { hash: 'h1', resolved: { dependsOn: [{ key: 'default/db' }] } };
   m.setActual('default/a', c('a'));
   const base = m.inputsOf('default/a', d, true);
   assert.equal(m.inputsOf('default/a', d, true), base, 'the same inputs, the same string');
@@ -67,6 +67,10 @@ test('inputsOf changes with the desired hash, readiness, the task and a dependen
   assert.notEqual(m.inputsOf('default/a', d, true), base, 'the dependency runs now');
   m.setActual('default/a', { ...c('a'), task: { pid: 8, status: 'stopped', exitStatus: 1 } });
   assert.notEqual(m.inputsOf('default/a', d, true), base);
+  // What the controller keeps beside the listing (health, an update's target) counts too.
+  const before = m.inputsOf('default/a', d, true);
+  m.extraInputs = () => 'Healthy';
+  assert.notEqual(m.inputsOf('default/a', d, true), before);
 });
 
 test('keepListedOnly withdraws the listing from keys the resync did not queue', () => {

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { plan, planKey, type PlanContext } from '../../src/reconcile/plan.js';
+import { plan, planKey, type DependencyState, type PlanContext } from '../../src/reconcile/plan.js';
 import type { ActualContainer, ActualTask } from '../../src/reconcile/runtime.js';
 import type { DesiredContainer } from '../../src/spec/types.js';
 import { desired } from '../harness/specs.js';
@@ -28,8 +28,14 @@ function foreign(name: string, task?: Partial<ActualTask>, hash = ''): ActualCon
 }
 
 function ctx(over: Partial<PlanContext> = {}): PlanContext {
-  return { now: NOW, backoff, restarts: new Map(), removalAllowed: true, isRunning: () => true, ...over };
+  return { now: NOW, backoff, restarts: new Map(), removalAllowed: true, dependency: () => RUNNING, ...over };
 }
+
+const RUNNING: DependencyState = { declared: true, hasCheck: false, task: { status: 'running' } };
+const dep = (state: Partial<DependencyState>) => () => ({ ...RUNNING, ...state });
+
+const CHECK = { healthCheck: { exec: ['true'] } };
+const unhealthy = { status: 'Unhealthy' as const, failures: 3, since: NOW - 60_000, passedOnce: true, last: { at: NOW, healthy: false, output: 'boom' } };
 
 const stopped = (exitStatus: number, ago = 1000) => ({ status: 'stopped' as const, exitStatus, exitedAt: new Date(NOW - ago) });
 
@@ -78,9 +84,42 @@ const cases: Array<{ name: string; d?: DesiredContainer; a?: ActualContainer; c?
     c: { restarts: new Map([['default/web', { consecutive: 6, startedAt: NOW - 60_000 }]]) },
     want: 'restart',
   },
-  { name: 'dependency not running -> wait', d: desired('web', { dependsOn: ['db'] }), c: { isRunning: () => false }, want: 'wait', reason: /waiting for db/ },
+  { name: 'dependency not running -> wait', d: desired('web', { dependsOn: ['db'] }), c: { dependency: dep({ task: undefined }) }, want: 'wait', reason: /^waiting for db to run$/ },
   { name: 'dependency running -> create', d: desired('web', { dependsOn: ['db'] }), want: 'create' },
-  { name: 'running task ignores dependency', d: desired('web', { dependsOn: ['db'] }), a: actual('web', {}), c: { isRunning: () => false }, want: undefined },
+  { name: 'running task ignores dependency', d: desired('web', { dependsOn: ['db'] }), a: actual('web', {}), c: { dependency: dep({ task: undefined }) }, want: undefined },
+  { name: 'dependency no source declares -> wait, saying so', d: desired('web', { dependsOn: ['db'] }), c: { dependency: dep({ declared: false, task: undefined }) }, want: 'wait', reason: /^waiting for db \(no source declares it\)$/ },
+  { name: 'Started: a stopped dependency -> wait', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Started' }] }), c: { dependency: dep({ task: { status: 'stopped', exitCode: 0 } }) }, want: 'wait', reason: /db to run/ },
+  { name: 'Healthy: Healthy -> create', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Healthy' }] }), c: { dependency: dep({ hasCheck: true, task: { status: 'running', health: 'Healthy' } }) }, want: 'create' },
+  { name: 'Healthy: Starting -> wait', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Healthy' }] }), c: { dependency: dep({ hasCheck: true, task: { status: 'running' } }) }, want: 'wait', reason: /db to pass its health check \(Starting\)/ },
+  { name: 'Healthy: Unhealthy -> wait', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Healthy' }] }), c: { dependency: dep({ hasCheck: true, task: { status: 'running', health: 'Unhealthy' } }) }, want: 'wait', reason: /\(Unhealthy\)/ },
+  { name: 'Healthy: no healthCheck -> wait, saying so', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Healthy' }] }), want: 'wait', reason: /db to be healthy \(it has no healthCheck\)/ },
+  { name: 'Healthy: not running -> wait', d: desired('web', { dependsOn: [{ name: 'db', condition: 'Healthy' }] }), c: { dependency: dep({ hasCheck: true, task: undefined }) }, want: 'wait', reason: /db to run and pass its health check/ },
+  { name: 'Completed: exited 0 -> create', d: desired('web', { dependsOn: [{ name: 'migrate', condition: 'Completed' }] }), c: { dependency: dep({ task: { status: 'stopped', exitCode: 0 } }) }, want: 'create' },
+  { name: 'Completed: exited 1 -> wait, saying so', d: desired('web', { dependsOn: [{ name: 'migrate', condition: 'Completed' }] }), c: { dependency: dep({ task: { status: 'stopped', exitCode: 1 } }) }, want: 'wait', reason: /migrate to complete \(it exited with code 1\)/ },
+  { name: 'Completed: running -> wait', d: desired('web', { dependsOn: [{ name: 'migrate', condition: 'Completed' }] }), want: 'wait', reason: /migrate to complete \(running\)/ },
+  { name: 'several unmet -> all named', d: desired('web', { dependsOn: ['db', { name: 'migrate', condition: 'Completed' }] }), c: { dependency: (k) => (k.endsWith('db') ? { declared: false, hasCheck: false } : RUNNING) }, want: 'wait', reason: /^waiting for db \(no source declares it\); migrate to complete \(running\)$/ },
+  { name: 'member of a cycle -> wait', d: desired('web', { dependsOn: ['db'] }), c: { cycle: () => 'web -> db -> web' }, want: 'wait', reason: /part of the dependency cycle web -> db -> web/ },
+  { name: 'exited member of a cycle is not restarted', d: desired('web', { dependsOn: ['db'] }), a: actual('web', stopped(1)), c: { cycle: () => 'web -> db -> web' }, want: 'wait', reason: /cycle/ },
+  { name: 'auto-update target differs -> recreate', d: desired('web', { autoUpdate: 'registry' }), a: { ...actual('web', {}), image: { digest: 'sha256:a' } }, c: { imageTarget: () => ({ digest: 'sha256:b', reason: 'auto-update a -> b' }) }, want: 'recreate', reason: /^auto-update a -> b$/ },
+  { name: 'auto-update target reached -> nothing', d: desired('web', { autoUpdate: 'registry' }), a: { ...actual('web', {}), image: { digest: 'sha256:b' } }, c: { imageTarget: () => ({ digest: 'sha256:b', reason: 'x' }) }, want: undefined },
+  { name: 'auto-update before every source was read -> wait', d: desired('web', { autoUpdate: 'registry' }), a: actual('web', {}), c: { removalAllowed: false, imageTarget: () => ({ digest: 'sha256:b', reason: 'x' }) }, want: 'wait' },
+  { name: 'spec changed, dependency down -> old one keeps running', d: desired('web', { dependsOn: ['db'] }, 'h2'), a: actual('web', {}), c: { dependency: dep({ task: undefined }) }, want: 'wait', reason: /db to run/ },
+  // Health checks: an Unhealthy running task is like an exit.
+  { name: 'running, Unhealthy, Always -> kill', d: desired('web', CHECK), a: actual('web', {}), c: { health: () => unhealthy }, want: 'kill', reason: /unhealthy: 3 consecutive failed probes; last: boom/ },
+  { name: 'running, Unhealthy, OnFailure -> kill', d: desired('web', { ...CHECK, restartPolicy: 'OnFailure' }), a: actual('web', {}), c: { health: () => unhealthy }, want: 'kill' },
+  { name: 'running, Unhealthy, Never -> only reported', d: desired('web', { ...CHECK, restartPolicy: 'Never' }), a: actual('web', {}), c: { health: () => unhealthy }, want: undefined },
+  { name: 'running, Unhealthy of another pid -> nothing', d: desired('web', CHECK), a: actual('web', {}), c: { health: (_k, pid) => (pid === 7 ? unhealthy : undefined) }, want: undefined },
+  { name: 'running, Healthy -> nothing', d: desired('web', CHECK), a: actual('web', {}), c: { health: () => ({ ...unhealthy, status: 'Healthy' as const }) }, want: undefined },
+  { name: 'killed for health, exit 0, OnFailure -> restart', d: desired('web', { ...CHECK, restartPolicy: 'OnFailure' }), a: actual('web', stopped(0)), c: { killed: () => ({ reason: 'unhealthy', why: 'health' }) }, want: 'restart', reason: /killed for its health check/ },
+  { name: 'killed for health, exit 143, Never -> leave', d: desired('web', { ...CHECK, restartPolicy: 'Never' }), a: actual('web', stopped(143)), c: { killed: () => ({ reason: 'unhealthy', why: 'health' }) }, want: undefined },
+  { name: 'killed for health, just now -> back-off as any exit', d: desired('web', CHECK), a: actual('web', stopped(137, 10)), c: { killed: () => ({ reason: 'unhealthy', why: 'health' }) }, want: 'wait', reason: /back-off restarting: killed/ },
+  // restart: true on a dependency: a new task of it restarts this one; without it, nothing.
+  { name: 'dependency restarted after us, restart: true -> kill', d: desired('web', { dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', {}), c: { startedAt: (k) => (k === 'default/db' ? NOW - 10 : NOW - 1000) }, want: 'kill', reason: /^db has a new task \(restart: true\)$/ },
+  { name: 'dependency restarted after us, no restart: true -> nothing', d: desired('web', { dependsOn: [{ name: 'db' }] }), a: actual('web', {}), c: { startedAt: (k) => (k === 'default/db' ? NOW - 10 : NOW - 1000) }, want: undefined },
+  { name: 'dependency started before us -> nothing', d: desired('web', { dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', {}), c: { startedAt: (k) => (k === 'default/db' ? NOW - 1000 : NOW - 10) }, want: undefined },
+  { name: 'adopted dependent, dependency restarted since -> kill', d: desired('web', { dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', {}), c: { startedAt: (k) => (k === 'default/db' ? NOW - 10 : undefined) }, want: 'kill' },
+  { name: 'both adopted -> nothing', d: desired('web', { dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', {}), c: { startedAt: () => undefined }, want: undefined },
+  { name: 'stopped to follow a dependency, Never -> restart anyway', d: desired('web', { restartPolicy: 'Never', dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', stopped(143)), c: { killed: () => ({ reason: 'db has a new task (restart: true)', why: 'dependency' }) }, want: 'restart', reason: /stopped because db has a new task/ },
 ];
 
 for (const tc of cases) {

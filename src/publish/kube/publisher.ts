@@ -13,6 +13,8 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../clock.js';
 import type { ReconcileEvent } from '../../reconcile/controller.js';
 import type { Key } from '../../spec/types.js';
+import { describeHealth } from '../../reconcile/health.js';
+import type { HealthChange } from '../../reconcile/prober.js';
 import type { KubeClient } from '../../sources/kube/client.js';
 import { GROUP, PLURAL, VERSION } from '../../sources/kube/crd.js';
 import type { KubeObject } from '../../sources/kube/convert.js';
@@ -50,6 +52,7 @@ const EVENT_OF: Record<string, { reason: string; text: (e: ReconcileEvent, id: s
   start: { reason: 'Started', text: (e, id) => `started container ${id} (pid ${e.pid ?? '?'})` },
   restart: { reason: 'Restarted', text: (e, id) => `restarted container ${id}: ${e.reason} (pid ${e.pid ?? '?'})` },
   remove: { reason: 'Removed', text: (_e, id) => `removed container ${id} from containerd` },
+  kill: { reason: 'Killing', text: (e, id) => `stopping container ${id}: ${e.reason}` },
 };
 
 /** The API path of one Container resource. */
@@ -100,6 +103,17 @@ export function createKubePublisher(opts: KubePublisherOptions): KubePublisher {
     events.record(obj, 'Warning', 'Denied', `denied by policy: ${denials.join('; ')}`);
   }
 
+  /** A health transition: the status again, and an Event (Unhealthy is a Warning). */
+  function healthChanged(e: HealthChange): void {
+    if (e.before.status === e.after.status) return;
+    const obj = resources.objectOf(e.key);
+    if (!obj || view.holder(e.key) !== `kube:${e.key}`) return;
+    writer.poke(e.key);
+    const text = `container ${e.key.replace('/', '.')} (pid ${e.pid}): ${describeHealth(e.after)}`;
+    if (e.after.status === 'Unhealthy') events.record(obj, 'Warning', 'Unhealthy', text);
+    else events.record(obj, 'Normal', e.after.status, text);
+  }
+
   function tick(): void {
     ticker = clock.setTimeout(() => {
       if (stopped) return;
@@ -113,6 +127,7 @@ export function createKubePublisher(opts: KubePublisherOptions): KubePublisher {
 
   const unsubscribe = [
     view.onReconcile(reconciled),
+    view.onHealth?.(healthChanged) ?? ((): void => undefined),
     resources.onRead((keys) => {
       for (const key of keys) {
         writer.poke(key);

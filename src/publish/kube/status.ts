@@ -9,7 +9,7 @@ import type { StatusRow } from '../../reconcile/status.js';
 import { canonicalJson } from '../../spec/hash.js';
 import { oneLine } from '../../spec/quote.js';
 
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded';
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Healthy';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 
 export interface Condition {
@@ -34,6 +34,8 @@ export interface ContainerStatus {
   /** What it publishes on the node: "127.0.0.1:18080->8080/tcp". */
   ports?: string[];
   message?: string;
+  /** Starting, Healthy or Unhealthy: the running task's health check, when it has one. */
+  health?: string;
   conditions: Condition[];
 }
 
@@ -145,6 +147,10 @@ export function buildContainerStatus(input: StatusInput): ContainerStatus {
   message = oneLine(message, STATUS_MESSAGE_MAX);
   const exitCode = row?.exitCode ?? undefined;
   const shape = shapeOf(phase, exitCode === null ? undefined : exitCode);
+  // A running task with a health check is Ready only once it passes (a readiness probe's rule).
+  const health = phase === 'Running' && !input.heldBy ? (row?.health ?? undefined) : undefined;
+  if (health === 'Starting') shape.ready = ['HealthCheckStarting', F];
+  if (health === 'Unhealthy') [shape.ready, shape.degraded] = [['Unhealthy', F], ['Unhealthy', T]];
   if (problems.length > 0 && !input.deleting && !input.heldBy) shape.degraded = ['InvalidSpec', T];
   else if (denials.length > 0 && !input.deleting && !input.heldBy) shape.degraded = ['PolicyDenied', T];
 
@@ -172,12 +178,21 @@ export function buildContainerStatus(input: StatusInput): ContainerStatus {
     if (row.ports?.length) status.ports = [...row.ports];
   }
   if (message) status.message = message;
+  if (health) status.health = health;
   const healthy = shape.degraded[1] === F;
+  // Condition messages say what is, never what changes by the probe (its output is in the
+  // Events), so a container whose health stays put causes no writes.
+  const healthText = health === 'Healthy' ? 'health check passing' : health === 'Unhealthy' ? 'failing its health check' : 'no passing health check yet';
+  const notReady = health && health !== 'Healthy' ? healthText : message;
   status.conditions = [
-    condition('Ready', shape.ready, shape.ready[1] === T ? `running as pid ${row?.pid ?? '?'}` : message),
+    condition('Ready', shape.ready, shape.ready[1] === T ? `running as pid ${row?.pid ?? '?'}` : notReady),
     condition('Progressing', shape.progressing, shape.progressing[1] === F && phase === 'Running' ? 'converged' : message),
-    condition('Degraded', shape.degraded, healthy ? '' : message),
+    condition('Degraded', shape.degraded, healthy ? '' : health === 'Unhealthy' ? healthText : message),
   ];
+  if (health) {
+    const triple: Triple = health === 'Healthy' ? ['Healthy', T] : health === 'Unhealthy' ? ['Unhealthy', F] : ['Starting', U];
+    status.conditions.push(condition('Healthy', triple, healthText));
+  }
   return status;
 }
 

@@ -6,6 +6,7 @@ import type { Key } from '../../spec/types.js';
 import type { Runtime } from '../../reconcile/runtime.js';
 import type { Controller, ReconcileEvent } from '../../reconcile/controller.js';
 import type { StatusRow } from '../../reconcile/status.js';
+import type { HealthChange } from '../../reconcile/prober.js';
 
 export interface ControllerView {
   status(): StatusRow[];
@@ -18,6 +19,8 @@ export interface ControllerView {
   onReconcile(listener: (e: ReconcileEvent) => void): () => void;
   /** What the policy denies of the key's resource ("field: why; denied by rule"). */
   denials?(key: Key): string[];
+  /** Health probes that counted (absent: no health Events). */
+  onHealth?(listener: (e: HealthChange) => void): () => void;
 }
 
 export function controllerView(controller: Controller, runtime: Pick<Runtime, 'get'>): ControllerView {
@@ -32,5 +35,6 @@ export function controllerView(controller: Controller, runtime: Pick<Runtime, 'g
         .denials()
         .filter((p) => p.file === `kube:${key}`)
         .map((p) => `${p.path ? `${p.path}: ` : ''}${p.message}`),
+    onHealth: (listener) => controller.onHealth(listener),
   };
 }

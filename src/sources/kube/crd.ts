@@ -14,6 +14,10 @@
 // - `apiVersion` and `kind` keep only `type: string` (the API server sets and checks them),
 //   and the root requires only `spec`.
 // - `status` is added: what converge writes through the status subresource (see publish/kube/status.ts).
+// - A node that may be a string or an object (an item of dependsOn) is marked
+//   `x-kubernetes-preserve-unknown-fields` and has no type; its anyOf of typed forms has no
+//   place in a structural schema, so the CRD drops it: the API server keeps the item as
+//   written and converge checks it (a bad one shows as InvalidSpec on the status).
 // Anything a structural schema cannot hold ($ref, const, if/then/else, ...) is an error
 // here, so a schema edit that would break the CRD fails the build's tests, not a cluster.
 
@@ -75,6 +79,7 @@ function convert(node: JsonSchema, path: string, nested = false): JsonSchema {
       out[word] = convert(value as JsonSchema, `${path}[]`, nested);
       continue;
     }
+    if (word === 'anyOf' && node['x-kubernetes-preserve-unknown-fields'] === true && node.type === undefined) continue;
     if (word === 'anyOf' || word === 'allOf' || word === 'oneOf') {
       out[word] = (value as JsonSchema[]).map((sub, i) => valueCheckOnly(sub, `${path}.${word}[${i}]`, node));
       continue;
@@ -124,8 +129,9 @@ export const STATUS_SCHEMA: JsonSchema = {
     ip: { description: 'Its address on converge\'s bridge (network: bridge).', type: 'string' },
     ports: { description: 'What it publishes on the node, as docker shows it: 127.0.0.1:18080->8080/tcp.', type: 'array', items: { type: 'string' } },
     message: { type: 'string' },
+    health: { description: 'Starting, Healthy or Unhealthy: the running task\'s health check, when the spec has one.', type: 'string' },
     conditions: {
-      description: 'Ready, Progressing and Degraded, in the Kubernetes conventions.',
+      description: 'Ready, Progressing and Degraded (and Healthy, with a health check), in the Kubernetes conventions.',
       type: 'array',
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['type'],
