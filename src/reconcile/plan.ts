@@ -188,13 +188,21 @@ export function dependencyStateOf(
   desired: ReadonlyMap<Key, DesiredContainer>,
   actual: ReadonlyMap<Key, ActualContainer>,
   health?: (key: Key, pid: number) => HealthState | undefined,
+  vanished?: PlanContext['vanished'],
 ): DependencyState {
   const d = desired.get(key);
-  const task = actual.get(key)?.task;
+  const container = actual.get(key);
+  const task = container?.task;
   const state: DependencyState = { declared: d !== undefined, hasCheck: d?.resolved.healthCheck !== undefined };
   if (task?.status === 'running') state.task = { status: 'running', health: health?.(key, task.pid)?.status };
   else if (task?.status === 'stopped') state.task = { status: 'stopped', exitCode: task.exitStatus ?? 0 };
   else if (task) state.task = { status: 'other' };
+  else if (container) {
+    // A task containerd deleted after it ended (2.x does so when it restarts) still ended:
+    // a Completed dependency stays completed with the exit converge saw.
+    const gone = vanished?.(key);
+    if (gone) state.task = { status: 'stopped', exitCode: gone.exitCode };
+  }
   return state;
 }
 

@@ -47,7 +47,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       restarts: memory.restarts,
       removalAllowed: store.ready(),
       // A dependency as last read, with its health from the prober.
-      dependency: (k) => dependencyStateOf(k, store.desired(), memory.actual, deps.health),
+      dependency: (k) => dependencyStateOf(k, store.desired(), memory.actual, deps.health, (d) => memory.vanished(d, clock.now())),
       cycle: (k) => store.cycle(k),
       imageTarget: deps.imageTarget,
       vanished: (k) => memory.vanished(k, clock.now()),

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { plan, planKey, type DependencyState, type PlanContext } from '../../src/reconcile/plan.js';
+import { dependencyStateOf, plan, planKey, unmet, type DependencyState, type PlanContext } from '../../src/reconcile/plan.js';
 import type { ActualContainer, ActualTask } from '../../src/reconcile/runtime.js';
 import type { DesiredContainer } from '../../src/spec/types.js';
 import { desired } from '../harness/specs.js';
@@ -151,4 +151,13 @@ test('plan: whole snapshots, sorted by key, converged keys omitted', () => {
     actions.map((x) => `${x.type} ${x.key}`),
     ['create default/a', 'recreate default/b', 'remove default/z'],
   );
+});
+
+test('dependencyStateOf: a task containerd deleted after it ended still completed, with the exit converge saw', () => {
+  const d = new Map([['default/migrate', desired('migrate', { restartPolicy: 'Never' })]]);
+  const a = new Map([['default/migrate', actual('migrate')]]);
+  const state = dependencyStateOf('default/migrate', d, a, undefined, () => ({ exitCode: 0, exitedAt: NOW - 5 }));
+  assert.equal(unmet({ key: 'default/migrate', condition: 'Completed', restart: false }, state), undefined);
+  const failed = dependencyStateOf('default/migrate', d, a, undefined, () => ({ exitCode: 3, exitedAt: NOW - 5 }));
+  assert.match(unmet({ key: 'default/migrate', condition: 'Completed', restart: false }, failed) ?? '', /exited with code 3/);
 });
