@@ -29,22 +29,32 @@ const failed = (err: unknown): string => {
   return e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? err);
 };
 
-/** `signal` (converge stopping) ends a probe at once, as a failure nobody will count. */
-export function httpProbe(host: string, port: number, path: string, timeoutMs: number, signal?: AbortSignal): Promise<NetProbeResult> {
+/**
+ * One probe's end: the first of its answer, its deadline (one for connect, headers and the
+ * bounded body, as a probe's timeoutSeconds is) and `signal` (converge stopping: a failure
+ * nobody will count). `start` begins the I/O and returns what tears it down.
+ */
+function probeOnce(what: string, timeoutMs: number, signal: AbortSignal | undefined, start: (finish: (r: NetProbeResult) => void) => () => void): Promise<NetProbeResult> {
   return new Promise((resolve) => {
     let done = false;
+    let teardown = (): void => undefined;
     const finish = (r: NetProbeResult): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      req.destroy();
+      teardown();
       resolve(r);
     };
-    const onAbort = (): void => finish({ healthy: false, output: `GET ${path}: ended (converge stopping)` });
+    const onAbort = (): void => finish({ healthy: false, output: `${what}: ended (converge stopping)` });
     signal?.addEventListener('abort', onAbort, { once: true });
-    // One deadline for connect, headers and the (bounded) body, as a probe's timeoutSeconds is.
-    const timer = setTimeout(() => finish({ healthy: false, output: `GET ${path}: no answer within ${timeoutMs} ms`, timedOut: true }), timeoutMs);
+    const timer = setTimeout(() => finish({ healthy: false, output: `${what}: no answer within ${timeoutMs} ms`, timedOut: true }), timeoutMs);
+    teardown = start(finish);
+  });
+}
+
+export function httpProbe(host: string, port: number, path: string, timeoutMs: number, signal?: AbortSignal): Promise<NetProbeResult> {
+  return probeOnce(`GET ${path}`, timeoutMs, signal, (finish) => {
     const req = http.get({ host, port, path, agent: false, headers: { 'user-agent': 'converge-probe', connection: 'close' } }, (res) => {
       const status = res.statusCode ?? 0;
       const chunks: Buffer[] = [];
@@ -63,25 +73,16 @@ export function httpProbe(host: string, port: number, path: string, timeoutMs: n
       res.on('error', answer);
     });
     req.on('error', (err) => finish({ healthy: false, output: `GET ${path}: ${failed(err)}` }));
+    return () => req.destroy();
   });
 }
 
 export function tcpProbe(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<NetProbeResult> {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (r: NetProbeResult): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      socket.destroy();
-      resolve(r);
-    };
-    const onAbort = (): void => finish({ healthy: false, output: `connect ${host}:${port}: ended (converge stopping)` });
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => finish({ healthy: false, output: `connect ${host}:${port}: no answer within ${timeoutMs} ms`, timedOut: true }), timeoutMs);
+  const where = `${host}:${port}`;
+  return probeOnce(`connect ${where}`, timeoutMs, signal, (finish) => {
     const socket = net.connect({ host, port });
-    socket.once('connect', () => finish({ healthy: true, output: `connected to ${host}:${port}` }));
-    socket.once('error', (err) => finish({ healthy: false, output: `connect ${host}:${port}: ${failed(err)}` }));
+    socket.once('connect', () => finish({ healthy: true, output: `connected to ${where}` }));
+    socket.once('error', (err) => finish({ healthy: false, output: `connect ${where}: ${failed(err)}` }));
+    return () => socket.destroy();
   });
 }
