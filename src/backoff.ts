@@ -101,9 +101,14 @@ export function restartAt(state: RestartState | undefined, exitedAt: number, opt
 /** Per-key delays for failed work (client-go's ItemExponentialFailureRateLimiter). */
 export class FailureRateLimiter {
   private failures = new Map<string, number>();
-  private readonly opts: BackoffOptions;
+  private opts: BackoffOptions;
 
   constructor(baseMs = 200, maxMs = 60_000) {
+    this.opts = { initialMs: baseMs, maxMs, resetAfterMs: Infinity };
+  }
+
+  /** New bounds for the next delays; the failure counts so far stay. */
+  configure(baseMs: number, maxMs: number): void {
     this.opts = { initialMs: baseMs, maxMs, resetAfterMs: Infinity };
   }
 

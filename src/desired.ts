@@ -63,6 +63,10 @@ export interface DesiredStore {
   denials(): Problem[];
   /** Replaces the gate and admits every source's latest snapshot again. */
   setGate(gate: Gate): void;
+  /** A source configured after the start (SIGHUP): not ready() until it has reported once. */
+  addSource(name: string): void;
+  /** Forgets a source and everything it declared, as if it had declared nothing (SIGHUP). */
+  removeSource(name: string): void;
   /** The problems of every source's latest snapshot, its denials, plus one per losing claim and per member of a dependency cycle. */
   problems(): Problem[];
   /** The dependsOn cycle the key's container is part of ("a -> b -> a"), if any. */
@@ -125,8 +129,9 @@ export function sourceOwns(source: string, origin: string): boolean {
 const newState = (): SourceState => ({ claims: new Map(), problems: [], denials: [], seenComplete: false, held: false, lastGood: new Map() });
 
 export function createDesiredStore(sourceNames: string[], initialGate: Gate = OPEN_GATE): DesiredStore {
+  const names = [...sourceNames];
   const sources = new Map<string, SourceState>();
-  for (const name of sourceNames) sources.set(name, newState());
+  for (const name of names) sources.set(name, newState());
   let gate = initialGate;
   /** Key -> claims in order of arrival; the first one holds the key. */
   const claimsByKey = new Map<Key, Claim[]>();
@@ -137,7 +142,7 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
   /** Cycles among the holders, found again whenever a holder changes. */
   let cycles = new Map<Key, string>();
 
-  const isReady = () => sourceNames.every((n) => sources.get(n)?.seenComplete === true);
+  const isReady = () => names.every((n) => sources.get(n)?.seenComplete === true);
 
   /** The snapshot's specs the gate admits, per origin whole: a denied origin keeps its last good. */
   function admitted(source: string, state: SourceState, snapshot: Snapshot): DesiredContainer[] {
@@ -185,6 +190,15 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
     };
   }
 
+  /** Takes a claim out of its key's line; returns the key. */
+  function dropClaim(claim: Claim): Key {
+    const key = claim.container.key;
+    const list = claimsByKey.get(key)!.filter((c) => c !== claim);
+    if (list.length > 0) claimsByKey.set(key, list);
+    else claimsByKey.delete(key);
+    return key;
+  }
+
   /** Applies the source's latest snapshot through the gate; returns the keys it touched. */
   function apply(source: string, state: SourceState, wasReady: boolean): Set<Key> {
     const snapshot = state.raw!;
@@ -204,14 +218,7 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
       const id = `${container.key}\0${container.origin}`;
       if (!next.has(id)) next.set(id, { source, container });
     }
-    for (const [id, claim] of state.claims) {
-      if (next.has(id)) continue;
-      const key = claim.container.key;
-      const list = claimsByKey.get(key)!.filter((c) => c !== claim);
-      if (list.length > 0) claimsByKey.set(key, list);
-      else claimsByKey.delete(key);
-      touched.add(key);
-    }
+    for (const [id, claim] of state.claims) if (!next.has(id)) touched.add(dropClaim(claim));
     for (const [id, fresh] of next) {
       const old = state.claims.get(id);
       if (old) {
@@ -293,8 +300,26 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
     return out;
   }
 
+  function addSource(name: string): void {
+    if (!names.includes(name)) names.push(name);
+    if (!sources.has(name)) sources.set(name, newState());
+  }
+
+  function removeSource(name: string): void {
+    const wasReady = isReady();
+    if (names.includes(name)) names.splice(names.indexOf(name), 1);
+    const state = sources.get(name);
+    if (!state) return;
+    sources.delete(name);
+    const touched = new Set<Key>();
+    for (const claim of state.claims.values()) touched.add(dropClaim(claim));
+    settle(touched, wasReady);
+  }
+
   return {
     update,
+    addSource,
+    removeSource,
     desired: () => holders,
     problems,
     denials: () => [...sources.values()].flatMap((s) => s.denials),

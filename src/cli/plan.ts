@@ -1,5 +1,6 @@
 // `converge plan`: what `run` would do now, computed by the same planner from one read of
-// the directories and one listing of containerd. Changes nothing.
+// the sources (the same source flags and --config as run, built by the same code) and one
+// listing of containerd. Changes nothing.
 
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -7,25 +8,34 @@ import { COMMON } from './common.js';
 import { resolveAddress } from '../embedded/address.js';
 import { createLogger } from '../log.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
-import { createDirectorySource } from '../sources/directory.js';
 import { createDesiredStore } from '../desired.js';
 import { formatProblem } from '../spec/load.js';
 import { dependencyStateOf, plan } from '../reconcile/plan.js';
 import { DEFAULT_BACKOFF } from '../backoff.js';
 import type { Key } from '../spec/types.js';
-import { POLICY_FLAGS, gateFromFlags, policyFromFlags } from './policy-flags.js';
+import { gateFromFlags, policyFromFlags } from './policy-flags.js';
+import { loadConfigFile } from './config.js';
+import { givenOf, mergeValues } from './run-flags.js';
+import { SOURCE_FLAGS, sourcesFromFlags } from './source-flags.js';
+
+function parsePlanFlags(args: string[]) {
+  const { values, tokens } = parseArgs({ args, options: { ...COMMON, config: { type: 'string' }, ...SOURCE_FLAGS }, tokens: true });
+  return { values, given: givenOf(tokens) };
+}
 
 export async function planCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { ...COMMON, ...POLICY_FLAGS, dir: { type: 'string', multiple: true, default: [] } } });
-  if (values.dir.length === 0) throw new Error('plan: at least one --dir is needed');
+  const { values: flags, given } = parsePlanFlags(args);
+  // run's config file: plan uses its source, policy and containerd keys.
+  const values = flags.config === undefined ? flags : mergeValues(flags, given, await loadConfigFile(flags.config));
   const log = createLogger({ level: values['log-level'] === 'info' ? 'warn' : values['log-level'] });
+  const stateDir = path.resolve(values['state-dir']);
+  const { sources } = await sourcesFromFlags(values, { stateDir, log });
   const policy = await policyFromFlags(values);
-  const { address } = await resolveAddress(values['containerd-address'], path.resolve(values['state-dir']));
-  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir: path.resolve(values['state-dir']), log });
+  const { address } = await resolveAddress(values['containerd-address'], stateDir);
+  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, log });
   try {
     // Listed first, as run does, so that an empty directory whose containers run is held.
     const actual = new Map((await runtime.list()).map((c) => [c.key, c] as const));
-    const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
     const store = createDesiredStore(sources.map((s) => s.name), gateFromFlags(values, policy));
     store.prefer(new Map([...actual.values()].flatMap((c) => (c.origin ? [[c.key, c.origin] as const] : []))));
     store.adopt(new Map([...actual.values()].flatMap((c) => (c.origin && c.managed && c.specHash ? [[c.key, { origin: c.origin, hash: c.specHash }] as const] : []))));

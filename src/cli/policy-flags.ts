@@ -1,14 +1,14 @@
 // --policy FILE and --allow-empty GLOB: the gate every spec passes before it is desired
 // (src/policy/), for run, plan and validate alike. Without --policy the per-source
 // defaults hold (dir: privileged; git: and kube: baseline). `run` re-reads the file on
-// SIGHUP: a good one replaces the gate (only containers whose admission changes are
-// touched), a bad one is reported and the running one kept.
+// SIGHUP (reload.ts): a good one replaces the gate (only containers whose admission
+// changes are touched), a bad one is reported and the running one kept.
 
 import type { ParseArgsConfig } from 'node:util';
 import type { Logger } from 'pino';
-import type { DesiredStore, Gate } from '../desired.js';
+import type { Gate } from '../desired.js';
 import { formatProblem } from '../spec/load.js';
-import { PolicyError, loadPolicyFile } from '../policy/file.js';
+import { loadPolicyFile } from '../policy/file.js';
 import { DEFAULT_POLICY, createGate } from '../policy/gate.js';
 import type { Policy } from '../policy/types.js';
 
@@ -57,30 +57,4 @@ export function gateFromFlags(values: PolicyFlagValues, policy: Policy, log?: Lo
       return a;
     },
   };
-}
-
-/**
- * Re-reads --policy on SIGHUP into `store`'s gate; returns a function that stops listening.
- * `said` is the denials the running gate has logged, carried over to the new one.
- */
-export function reloadOnHangup(values: PolicyFlagValues, store: DesiredStore, log: Logger, said: Map<string, string>): () => void {
-  let reading = Promise.resolve();
-  const reload = (): void => {
-    reading = reading.then(async () => {
-      if (!values.policy) {
-        log.info({}, 'SIGHUP: no --policy to re-read');
-        return;
-      }
-      try {
-        const policy = await loadPolicyFile(values.policy);
-        store.setGate(gateFromFlags(values, policy, log, said));
-        log.info({ policy: values.policy, rules: policy.rules.length, denied: store.denials().length }, 'policy re-read');
-      } catch (err) {
-        const problems = err instanceof PolicyError ? err.problems.map(formatProblem) : [String(err)];
-        log.error({ policy: values.policy, problems }, 'policy not re-read: keeping the one in force');
-      }
-    });
-  };
-  process.on('SIGHUP', reload);
-  return () => process.off('SIGHUP', reload);
 }

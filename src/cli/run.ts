@@ -5,86 +5,51 @@
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { COMMON } from './common.js';
-import { parseDuration } from '../duration.js';
 import { resolveAddress, socketAnswers } from '../embedded/address.js';
 import { createLogger, type Logger } from '../log.js';
-import type { BackoffOptions } from '../backoff.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
 import { startEmbeddedContainerd, type EmbeddedContainerd } from '../embedded/containerd.js';
-import { createDirectorySource } from '../sources/directory.js';
-import { REGISTRY_OPTIONS, registrySettings } from './pull.js';
-import { GIT_FLAGS, gitFromFlags } from './git-flags.js';
-import { KUBE_FLAGS, kubeFromFlags } from './kube-flags.js';
-import { NET_FLAGS, networkFromFlags } from './net-flags.js';
-import { LISTEN_FLAGS, listenFromFlags } from './listen-flags.js';
+import { networkFromFlags } from './net-flags.js';
+import { listenFromFlags } from './listen-flags.js';
 import { sourcesRoute } from '../publish/webhook.js';
 import { autoUpdateRoute } from '../publish/autoupdate.js';
 import { createController } from '../reconcile/controller.js';
 import { countProbes, countReconciles, createMetrics } from '../publish/metrics.js';
 import { type ServerSecurity, startServer, type StatusServer } from '../publish/http.js';
 import { failpointFromEnv } from './failpoint.js';
-import { POLICY_FLAGS, gateFromFlags, policyFromFlags, reloadOnHangup } from './policy-flags.js';
+import { gateFromFlags, policyFromFlags } from './policy-flags.js';
+import { loadConfigFile } from './config.js';
+import { type LiveSettings, type RunValues, fixedSettings, liveSettings, mergeValues, parseRunFlags } from './run-flags.js';
+import { type SourceSetup, dirSource, sourcesFromFlags } from './source-flags.js';
+import { reloadOnHangup } from './reload.js';
+import { asUsage } from './usage.js';
 
 export { STATE_FILE } from './common.js';
 import { STATE_FILE } from './common.js';
 
-function parseRunArgs(args: string[]) {
-  return parseArgs({
-    args,
-    options: {
-      ...COMMON,
-      dir: { type: 'string', multiple: true, default: [] },
-      ...LISTEN_FLAGS,
-      snapshotter: { type: 'string', default: 'overlayfs' },
-      workers: { type: 'string', default: '8' },
-      resync: { type: 'string', default: '60s' },
-      'backoff-initial': { type: 'string', default: '100ms' },
-      'backoff-max': { type: 'string', default: '5m' },
-      'backoff-reset': { type: 'string', default: '10s' },
-      'max-grace-period': { type: 'string', default: '5m' },
-      'auto-update-interval': { type: 'string', default: '15m' },
-      'auto-update-rollback-window': { type: 'string', default: '60s' },
-      ...GIT_FLAGS,
-      ...KUBE_FLAGS,
-      ...NET_FLAGS,
-      ...REGISTRY_OPTIONS,
-      ...POLICY_FLAGS,
-    },
-  });
+export async function runCommand(args: string[]): Promise<number> {
+  // Until the reload path listens, a SIGHUP (its default action ends the process) is kept for later.
+  let hungUp = false;
+  const early = (): void => void (hungUp = true);
+  process.on('SIGHUP', early);
+  try {
+    return await runWith(args, () => hungUp);
+  } finally {
+    process.off('SIGHUP', early);
+  }
 }
 
-type RunValues = ReturnType<typeof parseRunArgs>['values'];
-
-export async function runCommand(args: string[]): Promise<number> {
-  const { values } = parseRunArgs(args);
-  if (values.help) {
-    process.stdout.write('usage: converge run (--dir DIR | --git URL | --kube) [--listen HOST:PORT] [...]; see converge help\n');
-    return 0;
-  }
-  if (values.dir.length === 0 && !values.git && !values.kube) throw new Error('run: at least one --dir, a --git or --kube is needed');
-  const workers = Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers: expected a whole number >= 1, got '${values.workers}'`);
-  const backoff = {
-    initialMs: parseDuration(values['backoff-initial'], '--backoff-initial'),
-    maxMs: parseDuration(values['backoff-max'], '--backoff-max'),
-    resetAfterMs: parseDuration(values['backoff-reset'], '--backoff-reset'),
-  };
-  const resyncMs = parseDuration(values.resync, '--resync');
-  const maxGraceMs = parseDuration(values['max-grace-period'], '--max-grace-period');
-  const autoUpdate = {
-    intervalMs: parseDuration(values['auto-update-interval'], '--auto-update-interval'),
-    windowMs: parseDuration(values['auto-update-rollback-window'], '--auto-update-rollback-window'),
-  };
+async function runWith(args: string[], hungUp: () => boolean): Promise<number> {
+  const { values: flags, given } = parseRunFlags(args);
+  const values = flags.config === undefined ? flags : mergeValues(flags, given, await loadConfigFile(flags.config));
+  const live = liveSettings(values);
+  const fixed = fixedSettings(values);
   const stateDir = path.resolve(values['state-dir']);
-  const log = createLogger({ level: values['log-level'] });
+  const log = createLogger({ level: live.logLevel });
   // Before containerd starts: a bad flag must not leave an embedded containerd behind.
-  const kube = await kubeFromFlags(values, { log });
-  const git = gitFromFlags(values, { stateDir, log });
-  const registry = registrySettings(values);
-  const network = networkFromFlags(values);
-  const security = listenFromFlags(values);
+  const setup = await sourcesFromFlags(values, { stateDir, log });
+  const network = asUsage(() => networkFromFlags(values));
+  const security = asUsage(() => listenFromFlags(values));
   const policy = await policyFromFlags(values);
   await fs.mkdir(stateDir, { recursive: true });
 
@@ -93,43 +58,45 @@ export async function runCommand(args: string[]): Promise<number> {
   if (embedded && !(await socketAnswers(address))) {
     own = await startEmbeddedContainerd({ dir: path.join(stateDir, 'containerd'), log });
   }
-  log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
+  log.info({ address, embedded: own !== undefined, namespace: values.namespace, config: flags.config ?? null }, 'using containerd');
   try {
-    return await serve({ values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy, autoUpdate });
+    return await serve({ flags, given, values, live, ...fixed, address, stateDir, log, setup, network, security, policy, hungUp });
   } finally {
     await own?.stop();
   }
 }
 
 async function serve(ctx: {
+  flags: RunValues;
+  given: ReadonlySet<string>;
   values: RunValues;
+  live: LiveSettings;
   address: string;
   stateDir: string;
   log: Logger;
-  kube: Awaited<ReturnType<typeof kubeFromFlags>>;
-  git: ReturnType<typeof gitFromFlags>;
-  registry: ReturnType<typeof registrySettings>;
+  setup: SourceSetup;
   network: ReturnType<typeof networkFromFlags>;
   workers: number;
   resyncMs: number;
-  backoff: BackoffOptions;
   security: ServerSecurity | undefined;
-  maxGraceMs: number;
   policy: Awaited<ReturnType<typeof policyFromFlags>>;
   autoUpdate: { intervalMs: number; windowMs: number };
+  hungUp: () => boolean;
 }): Promise<number> {
-  const { values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy } = ctx;
+  const { values, live, address, stateDir, log, network, workers, resyncMs, security, policy } = ctx;
+  const { sources, git, kube } = ctx.setup;
   const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
-  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint, network, maxGraceMs });
-  const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
-  if (git) sources.push(git.source);
-  if (kube) sources.push(kube.source);
+  const runtime = createContainerdRuntime({
+    address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry: live.registry, failpoint, network, maxGraceMs: live.maxGraceMs,
+  });
   const metrics = createMetrics({ processMetrics: true });
   const said = new Map<string, string>();
   const onOutcome = (_key: string, r: { outcome: string }): void => void metrics.updates.inc({ outcome: r.outcome });
   const gate = gateFromFlags(values, policy, log, said);
-  const controller = createController({ runtime, sources, gate, log, workers, resyncMs, backoff, autoUpdate: { ...ctx.autoUpdate, onOutcome } });
-  const stopReloading = reloadOnHangup(values, controller.store, log, said);
+  const controller = createController({ runtime, sources, gate, log, workers, resyncMs, backoff: live.backoff, autoUpdate: { ...ctx.autoUpdate, onOutcome } });
+  const target = { store: controller.store, addSource: controller.addSource, removeSource: controller.removeSource, setBackoff: controller.setBackoff, configure: runtime.configure };
+  const stopReloading = reloadOnHangup({ flags: ctx.flags, given: ctx.given, values, live, log, target, dirSource: (dir) => dirSource(dir, log), sources, said });
+  if (ctx.hungUp()) process.emit('SIGHUP', 'SIGHUP');
   countReconciles(metrics, controller);
   countProbes(metrics, controller);
   const kubePublisher = kube?.publish(controller, runtime);

@@ -17,9 +17,11 @@ import { formatPort } from '../spec/ports.js';
 import { ResultCache, type CacheEntry } from '../network/cache.js';
 import { containerIp } from '../network/conflist.js';
 import { type ServerRef, getFrom, serverFromFlag } from './server-client.js';
+import { oneOf } from './usage.js';
 
 export async function statusCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { ...COMMON, server: { type: 'string' }, output: { type: 'string', short: 'o', default: 'table' } } });
+  const output = oneOf('-o', values.output, ['table', 'json'] as const);
   const stateDir = path.resolve(values['state-dir']);
   const server = values.server ? serverFromFlag(values.server) : await serverFromState(stateDir);
   let rows: StatusRow[];
@@ -39,9 +41,9 @@ export async function statusCommand(args: string[]): Promise<number> {
       runtime.close();
     }
   }
-  if (values.output === 'json') process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+  if (output === 'json') process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
   else process.stdout.write(formatTable(rows, Date.now()));
-  if (server && values.output !== 'json') process.stdout.write(formatGitSources(await sourcesOf(server), Date.now()));
+  if (server && output !== 'json') process.stdout.write(formatGitSources(await sourcesOf(server), Date.now()));
   return 0;
 }
 

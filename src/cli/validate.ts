@@ -10,6 +10,7 @@
 // allowed), and each denial is a problem.
 
 import { readdirSync, statSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { dirname, join, relative, resolve } from 'node:path';
 import { cycleProblems } from '../spec/deps.js';
 import type { DesiredContainer, Key, Problem } from '../spec/types.js';
@@ -17,6 +18,10 @@ import { fileProblem, formatProblem, loadFile, readSpecFile } from '../spec/load
 import { isSpecFile } from '../sources/directory.js';
 import { admit } from '../policy/gate.js';
 import type { Policy } from '../policy/types.js';
+import { loadPolicyFile } from '../policy/file.js';
+import { DEFAULT_POLICY } from '../policy/gate.js';
+import { COMMON } from './common.js';
+import { UsageError } from './usage.js';
 
 export interface ValidateOptions {
   /** Check the specs against this policy too. */
@@ -41,6 +46,18 @@ function policyProblems(file: string, specs: DesiredContainer[], opts: ValidateO
     const a = admit(opts.policy!, { ...spec, origin }, source);
     return a.ok ? [] : a.problems.map((p) => ({ ...p, file }));
   });
+}
+
+/** `converge validate` from its arguments. */
+export async function validateMain(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { help: COMMON.help, policy: { type: 'string' }, source: { type: 'string' } },
+  });
+  if (positionals.length === 0) throw new UsageError('expected at least one PATH (a spec file or a directory of them)');
+  const policy = values.policy ? await loadPolicyFile(values.policy) : values.source ? DEFAULT_POLICY : undefined;
+  return validateCommand(positionals, process.stdout, { policy, source: values.source });
 }
 
 export async function validateCommand(paths: string[], out: NodeJS.WritableStream, opts: ValidateOptions = {}): Promise<number> {

@@ -34,11 +34,11 @@ import { TasksService } from './tasks.js';
 import { type UserFiles, needsUserFiles, readImageUserFiles, resolveUser } from './user.js';
 import { type DaemonVersion, VersionService } from './version.js';
 import { ImageNotPresentError } from '../pull/errors.js';
-import { dockerConfigStore, type CredentialStore } from '../pull/credentials.js';
-import { type PullOptions, type PullResult, Puller } from '../pull/puller.js';
+import type { PullOptions, PullResult } from '../pull/puller.js';
 import { normalizeReference, pinnedReference } from '../spec/reference.js';
-import { RegistryClient } from '../pull/registry.js';
-import type { PullLimits } from '../pull/limits.js';
+import { createPullerSlot, type RegistrySettings } from './pullers.js';
+
+export type { RegistrySettings };
 
 export interface ContainerdRuntimeOptions {
   /** containerd's gRPC socket path (or a "unix://" address). */
@@ -73,21 +73,6 @@ export interface ContainerdRuntimeOptions {
 export const FAILPOINT_STEPS = ['snapshot-prepared', 'container-created', 'task-created', 'task-deleted', 'snapshot-removed'] as const;
 export type FailpointStep = (typeof FAILPOINT_STEPS)[number];
 
-export interface RegistrySettings {
-  /** "host:port" of registries without TLS (loopback always counts as one). */
-  insecure?: string[];
-  /** A docker-style config.json; default ~/.docker/config.json. */
-  configPath?: string;
-  /** Instead of configPath (tests). */
-  credentials?: CredentialStore;
-  /** Layers fetched at once. */
-  concurrency?: number;
-  /** Bounds on manifests, configs, layers, bytes, time and free disk (pull/limits.ts). */
-  limits?: Partial<PullLimits>;
-  /** The path whose filesystem the free-disk check reads; default the state dir. */
-  diskPath?: string;
-}
-
 export interface ContainerdRuntime extends Runtime {
   close(): void;
   version(): Promise<DaemonVersion>;
@@ -98,6 +83,11 @@ export interface ContainerdRuntime extends Runtime {
   pull(ref: string, opts?: PullOptions): Promise<PullResult>;
   /** Where the task of container `id` writes stdout and stderr. */
   logPath(id: string): string;
+  /**
+   * New bounds (SIGHUP): the grace cap holds for the next stop, the registry settings for
+   * the next pull (pulls under way finish under the old ones).
+   */
+  configure(next: { maxGraceMs: number; registry: RegistrySettings }): void;
 }
 
 const USER_FILES_CACHE = 64;
@@ -133,7 +123,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const net = opts.network && new NetworkGlue(opts.network, opts.stateDir, log, async () => (await containers.list()).map((c) => c.id));
   const { getTask, deleteTaskQuiet } = taskOps;
   // A spec from someone else must not hold a worker (a removal, a recreate) for days.
-  const maxGraceMs = opts.maxGraceMs ?? DEFAULT_MAX_GRACE_MS;
+  let maxGraceMs = opts.maxGraceMs ?? DEFAULT_MAX_GRACE_MS;
   const stop = (id: string, signal: string, graceMs: number): Promise<void> => taskOps.stop(id, signal, Math.min(graceMs, maxGraceMs));
   const imageKeeper = new ImageKeeper(images, containers, log);
   const execProbes = new ExecProbes(tasks, containers, path.join(opts.stateDir, 'probes'), log, timeoutMs);
@@ -141,19 +131,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const logPath = (id: string): string => path.join(logDir, `${id}.log`);
   const decorate = (actual: ActualContainer): ActualContainer => (net ? net.decorate(actual) : actual);
 
-  let puller: Puller | undefined;
-  const getPuller = (): Puller => {
-    const r = opts.registry ?? {};
-    puller ??= new Puller({
-      store: new ContainerdImageStore({ client, snapshotter, log }),
-      log,
-      concurrency: r.concurrency,
-      limits: r.limits,
-      disk: { path: r.diskPath ?? opts.stateDir },
-      registry: new RegistryClient({ insecure: r.insecure, credentials: r.credentials ?? dockerConfigStore(r.configPath), maxManifestBytes: r.limits?.manifestBytes }),
-    });
-    return puller;
-  };
+  const pullers = createPullerSlot({ store: () => new ContainerdImageStore({ client, snapshotter, log }), log, stateDir: opts.stateDir }, opts.registry);
+  const getPuller = pullers.get;
 
   /**
    * The name an image has in containerd: the normalised reference ("redis" is
@@ -390,6 +369,11 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     },
 
     logPath,
+
+    configure(next) {
+      maxGraceMs = next.maxGraceMs;
+      pullers.configure(next.registry);
+    },
   };
   return runtime;
 }

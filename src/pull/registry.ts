@@ -13,6 +13,7 @@ import { isInsecure } from './hosts.js';
 import { type FetchFn, fetchFollowing } from './redirect.js';
 import { errorDetail, statusError } from './response.js';
 import { type Reference, registryHost } from '../spec/reference.js';
+import { USER_AGENT } from '../version.js';
 
 export { isInsecure } from './hosts.js';
 
@@ -26,6 +27,7 @@ export interface RegistryOptions {
   insecure?: readonly string[];
   /** Deadline for response headers, and the longest a body may stall. Default 30 s. */
   timeoutMs?: number;
+  /** Default converge/<version of package.json>. */
   userAgent?: string;
   /** The most a manifest or index may be (default MAX_MANIFEST_BYTES). */
   maxManifestBytes?: number;
@@ -55,7 +57,7 @@ export class RegistryClient {
 
   constructor(private readonly opts: RegistryOptions) {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
-    this.userAgent = opts.userAgent ?? 'converge';
+    this.userAgent = opts.userAgent ?? USER_AGENT;
     this.maxManifestBytes = opts.maxManifestBytes ?? MAX_MANIFEST_BYTES;
     this.fetch = opts.fetch ?? ((url, init) => fetch(url, init));
     this.authorizer = new Authorizer({ credentials: opts.credentials, timeoutMs: this.timeoutMs, userAgent: this.userAgent, insecure: opts.insecure, fetch: this.fetch });

@@ -56,6 +56,12 @@ export interface Controller {
   prober: Prober;
   /** autoUpdate's checks, updates and rollbacks (`converge auto-update` asks it). */
   updater: Updater;
+  /** Starts reading one more source (SIGHUP); resolves after its first read. */
+  addSource(source: Source): Promise<void>;
+  /** Stops reading a source and forgets what it declared: its containers are removed. */
+  removeSource(name: string): Promise<void>;
+  /** New restart and retry back-off (SIGHUP); counts so far are kept. */
+  setBackoff(backoff: BackoffOptions): void;
 }
 
 /** One finished reconcile: the action applied (if any), or the error it failed with. */
@@ -70,12 +76,15 @@ export interface ReconcileEvent {
 export function createController(opts: ControllerOptions): Controller {
   const { runtime, log } = opts;
   const clock = opts.clock ?? systemClock;
-  const backoff = opts.backoff ?? DEFAULT_BACKOFF;
+  // Owned: setBackoff changes it in place, and the reconciler reads it at every plan.
+  const backoff: BackoffOptions = { ...(opts.backoff ?? DEFAULT_BACKOFF) };
+  const sources = [...opts.sources];
   const resyncMs = opts.resyncMs ?? 60_000;
   const store = createDesiredStore(opts.sources.map((s) => s.name), opts.gate);
   // Failed reconciles (a start that fails, an image that cannot be pulled) back off on the
   // same flags as restarts, so a crash loop looks the same whichever way it fails.
-  const queue = new WorkQueue(clock, new FailureRateLimiter(backoff.initialMs, backoff.maxMs));
+  const limiter = new FailureRateLimiter(backoff.initialMs, backoff.maxMs);
+  const queue = new WorkQueue(clock, limiter);
   const memory = new Memory();
   const healthListeners = new Set<(e: HealthChange) => void>();
   const prober = new Prober({ runtime, clock, log, onProbe: probed, concurrency: opts.probeConcurrency, wheel: opts.probeWheel });
@@ -315,7 +324,7 @@ export function createController(opts: ControllerOptions): Controller {
         }
       });
       await preferRunningClaims();
-      await Promise.all(opts.sources.map((s) => s.start((snap) => store.update(snap))));
+      await Promise.all(sources.map((s) => s.start((snap) => store.update(snap))));
       if (!wasReady && store.ready()) {
         wasReady = true;
         await resyncUntilDone();
@@ -328,11 +337,30 @@ export function createController(opts: ControllerOptions): Controller {
       updater.stop();
       const probing = prober.stop();
       if (resyncTimer !== undefined) clock.clearTimeout(resyncTimer);
-      await Promise.all(opts.sources.map((s) => s.stop()));
+      await Promise.all(sources.map((s) => s.stop()));
       queue.shutdown();
       await Promise.allSettled([...running, probing]);
     },
     ready: () => isReady,
+    async addSource(source) {
+      if (sources.some((s) => s.name === source.name)) return;
+      sources.push(source);
+      store.addSource(source.name);
+      await source.start((snap) => store.update(snap));
+      // Removals waited while the new source was unread: look at everything once more.
+      if (store.ready()) await resyncUntilDone();
+    },
+    async removeSource(name) {
+      const source = sources.find((s) => s.name === name);
+      if (!source) return;
+      sources.splice(sources.indexOf(source), 1);
+      await source.stop();
+      store.removeSource(name);
+    },
+    setBackoff(next) {
+      Object.assign(backoff, next);
+      limiter.configure(next.initialMs, next.maxMs);
+    },
     onReconcile(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -13,6 +13,7 @@ import { IPV4_PATTERN, portIssues } from './ports.js';
 import { quote } from './quote.js';
 import { fieldPath } from './yaml.js';
 import { closest } from './suggest.js';
+import { DURATION_PATTERN } from '../duration.js';
 
 export { boundedDistance, closest } from './suggest.js';
 
@@ -55,6 +56,7 @@ const PATTERN_MESSAGES: Record<string, string> = {
   [DNS_LABEL]: DNS_LABEL_MSG,
   [MEMORY_PATTERN]: 'must be a quantity of bytes such as 64Mi, 1G or 1048576',
   [CPU_PATTERN]: 'must be a quantity of CPUs such as 500m, "1.5" or 2',
+  [DURATION_PATTERN]: 'must be a duration such as 250ms, 10s, 5m or 1h (or a number of seconds)',
   '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$':
     'must be a label value: letters, digits, "-", "_" and ".", starting and ending with a letter or digit',
   '^[^\\s]*$': 'must not contain whitespace',

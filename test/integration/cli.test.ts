@@ -64,7 +64,7 @@ describe('converge validate', () => {
 
     const none = await cli(['validate']);
     assert.equal(none.code, 2);
-    assert.match(none.stderr, /usage: converge validate PATH/);
+    assert.match(none.stderr, /converge validate: expected at least one PATH/);
   });
 
   it('rejects unknown commands and flags with exit code 2', async () => {

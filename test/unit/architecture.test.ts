@@ -54,12 +54,13 @@ function edges(): Edge[] {
 }
 
 /** What each part may import besides itself; the bottom parts (errors, clock, ...) import nothing above them. */
-const BASE = ['errors', 'clock', 'backoff', 'duration', 'log'];
+const BASE = ['errors', 'clock', 'backoff', 'duration', 'log', 'version'];
 const ALLOWED: Record<string, string[]> = {
   errors: [],
   clock: [],
   duration: [],
   log: [],
+  version: [],
   backoff: ['clock'],
   spec: [...BASE],
   sources: [...BASE, 'spec', 'desired'],
