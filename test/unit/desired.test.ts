@@ -334,3 +334,25 @@ test('a file denied at its first read keeps what already runs unchanged (a polic
   store.update(snap('dir:/s', [c('bad', 'dir:/s/bad.yaml', 'h9')]));
   assert.equal(store.desired().get('default/bad')?.hash, 'h1');
 });
+
+test('a source added later holds readiness until its first read; a removed one takes its claims along and hands contested keys on', () => {
+  const store = createDesiredStore(['dir:/a'], ALLOW_EMPTY);
+  const rec = recorder();
+  store.onChange(rec.listener);
+  store.update(snap('dir:/a', [c('web', 'dir:/a/web.yaml'), c('shared', 'dir:/a/shared.yaml', 'ha')]));
+  assert.equal(store.ready(), true);
+
+  store.addSource('dir:/b');
+  assert.equal(store.ready(), false, 'not ready until the new source is read');
+  store.update(snap('dir:/b', [c('db', 'dir:/b/db.yaml'), c('shared', 'dir:/b/shared.yaml', 'hb')]));
+  assert.equal(store.ready(), true);
+  assert.equal(holderOf(store, 'default/shared'), 'dir:/a/shared.yaml', 'the first claimant keeps it');
+
+  const before = rec.calls.length;
+  store.removeSource('dir:/a');
+  assert.deepEqual([...store.desired().keys()].sort(), ['default/db', 'default/shared']);
+  assert.equal(holderOf(store, 'default/shared'), 'dir:/b/shared.yaml', 'handed to the next claimant');
+  assert.deepEqual(rec.calls.slice(before), [['default/shared', 'default/web']]);
+  assert.equal(store.ready(), true);
+  assert.deepEqual(store.problems(), []);
+});
