@@ -12,6 +12,11 @@
 # a read-only root file system; see the comment at the top of manifests/daemonset.yaml.
 
 ARG NODE_IMAGE=node:24-bookworm-slim
+# Keep equal to package.json's version (test/unit/packaging.test.ts checks); the image's
+# `converge version` reads package.json itself.
+ARG VERSION=0.1.0
+# Where the image's source lives (the DaemonSet pulls ghcr.io/converge-dev/converge).
+ARG SOURCE=https://github.com/converge-dev/converge
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
@@ -27,9 +32,23 @@ RUN printf '{"extends":"./tsconfig.json","include":["src/**/*.ts"]}' > tsconfig.
  && npm prune --omit=dev --no-audit --no-fund --loglevel=error
 
 FROM ${NODE_IMAGE}
+ARG VERSION
+ARG SOURCE
+LABEL org.opencontainers.image.title="converge" \
+      org.opencontainers.image.description="Keeps the containers of a machine equal to declarative specs, over containerd's gRPC API" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+# tini as PID 1: it reaps the zombies git, gpg and mount leave (Node does not wait for
+# processes it did not spawn) and forwards SIGTERM/SIGHUP to converge, so stopping and
+# reloading work without `docker run --init`. git and gpg: the --git source and
+# --git-verify-commits run them. mount/umount (to resolve a user name from an image,
+# src/containerd/user.ts) come with the base image.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini git gpg gpgv ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
 WORKDIR /app
-# mount/umount (to resolve a user name from an image, src/containerd/user.ts) come with the base image.
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
@@ -38,5 +57,5 @@ COPY --from=build /src/proto ./proto
 USER node
 # --max-semi-space-size: see "Memory" in the README (V8 sizes its young generation from the
 # host's memory, and converge's gRPC garbage would fill it).
-ENTRYPOINT ["node", "--max-semi-space-size=16", "/app/dist/src/cli/main.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=16", "/app/dist/src/cli/main.js"]
 CMD ["run", "--kube"]
