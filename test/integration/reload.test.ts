@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { container, Env, sleeper, writeSpec } from './util.js';
+import { cli, container, Env, sleeper, writeSpec } from './util.js';
 
 let env: Env;
 before(async () => {
@@ -68,5 +68,11 @@ describe('converge run --config and SIGHUP', () => {
     await s.waitRunning('default.c', { converge: c });
     await c.waitLog((l) => l.level === 20 && l.msg === 'container created' && l.key === 'default/c', 'a debug line', { since });
     await c.stop();
+
+    // plan reads the same file for its sources: with the second dir back in, b is missing.
+    writeFileSync(config, 'dir: [specs, more]\nlog-level: debug\nworkers: 2\n');
+    const plan = await cli(['plan', '--config', config, '--containerd-address', env.address, '--namespace', s.namespace, '--state-dir', s.stateDir]);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.equal(plan.stdout, 'create   default/b: missing\n');
   });
 });
