@@ -66,10 +66,14 @@ export class Activity {
     return this.last.get(key) ?? null;
   }
 
-  /** Follows the controller's reconciles; calls `changed` after each one recorded. Returns the unsubscribe. */
+  /**
+   * Follows the controller's reconciles; calls `changed` after every one, an action or not
+   * (a reconcile that only read an exit changed the row). Returns the unsubscribe.
+   */
   follow(controller: Pick<Controller, 'onReconcile'>, changed: () => void = () => undefined): () => void {
     return controller.onReconcile((e) => {
-      if (this.record(e)) changed();
+      this.record(e);
+      changed();
     });
   }
 }

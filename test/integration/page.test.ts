@@ -65,8 +65,14 @@ describe('status page', () => {
     await log.filter({ hasText: 'hello-from-web' }).waitFor(WAIT);
 
     const pid = await s.waitRunning('default.web', { converge: c });
+    const killedAt = performance.now();
     process.kill(pid, 'SIGKILL');
-    await cell(page, 'default/web', 'restarts', /^1$/).waitFor(WAIT);
+    const since = (p: Promise<unknown>) => p.then(() => Math.round(performance.now() - killedAt));
+    const [api, shown] = await Promise.all([
+      since(c.waitRow('web', (r) => r.restarts === 1, 'restarts 1')),
+      since(cell(page, 'default/web', 'restarts', /^1$/).waitFor(WAIT)),
+    ]);
+    t.diagnostic(`SIGKILL of the task -> restart count 1: in /v1/status after ${api} ms, on the page after ${shown} ms`);
     await cell(page, 'default/web', 'phase', /^Running$/).waitFor(WAIT);
     // The restarted task printed its line again: the tail follows the file.
     await waitFor(async () => ((await log.textContent()) ?? '').split('hello-from-web').length === 3, { what: 'the second run in the page\'s log tail', timeoutMs: 30_000 });
