@@ -10,7 +10,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { StatusRow } from '../reconcile/status.js';
-import { DEFAULT_SERVER_LIMITS, type ServerLimits, checkBearer, exposureWarnings, isLoopbackHost, mutationRefusal, readBody, serverOptions } from './guard.js';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits, checkBearer, exposureWarnings, hostAllowed, isLoopbackHost, mutationRefusal, readBody, serverOptions } from './guard.js';
 import { observeRows, type Metrics } from './metrics.js';
 import { LiveStatus } from './live.js';
 import { servePage } from './page.js';
@@ -146,6 +146,10 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: 
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { allow: 'GET, HEAD' }).end();
     return;
+  }
+  const pagePath = path === '/' || path === '/v1/events' || path.startsWith(LOGS_PREFIX);
+  if (deps.page && pagePath && !hostAllowed(req.headers.host, ctx.loopback)) {
+    return text(res, 403, 'the status page on a loopback listener answers only to a loopback Host (127.0.0.1, [::1], localhost)\n');
   }
   if (deps.page && path.startsWith(LOGS_PREFIX)) return serveLogs(req, res, deps.page);
   switch (path) {

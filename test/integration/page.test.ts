@@ -5,6 +5,7 @@
 // converge's listener, and broke none of its own Content-Security-Policy.
 
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { launchChromium, type Browser } from '../harness/browser.js';
@@ -23,6 +24,18 @@ after(async () => {
 });
 
 const WAIT = { timeout: 30_000 };
+
+/** The status code of a GET sent with this Host header (fetch cannot set one). */
+function statusWithHost(listen: string, p: string, host: string): Promise<number> {
+  const [hostname, port] = listen.split(':');
+  return new Promise((resolve, reject) => {
+    const req = http.get({ hostname, port: Number(port), path: p, headers: { host }, timeout: 5_000 }, (res) => {
+      res.destroy();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+  });
+}
 
 /** The cell `field` of a container's row, once its text matches. */
 function cell(page: Page, key: string, field: string, text: string | RegExp) {
@@ -108,6 +121,9 @@ describe('status page', () => {
     assert.equal((await c.http('/v1/logs/default/..%2Fx')).status, 400);
     assert.equal((await c.http('/v1/logs/default/a/b')).status, 400);
     assert.equal((await c.http('/v1/logs/default/nobody')).status, 404);
+    // A page elsewhere whose name was rebound to 127.0.0.1 sends its own name as Host.
+    for (const p of ['/', '/v1/events', '/v1/logs/default/chatty']) assert.equal(await statusWithHost(c.listen, p, 'rebound.example'), 403, p);
+    assert.equal(await statusWithHost(c.listen, '/v1/logs/default/chatty', `localhost:${c.listen.split(':')[1]}`), 200);
 
     // Eight streams at once (the default cap); the ninth is refused and the others stay.
     const streams = await Promise.all(Array.from({ length: 8 }, () => fetch(`http://${c.listen}/v1/events`)));

@@ -12,6 +12,7 @@ import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { FakeClock } from '../../src/clock.js';
+import { hostAllowed } from '../../src/publish/guard.js';
 import { Activity } from '../../src/publish/activity.js';
 import { LiveStatus } from '../../src/publish/live.js';
 import { MAX_LINE_CHARS, readLogTail } from '../../src/publish/logtail.js';
@@ -180,4 +181,12 @@ test('the page allows exactly its inline script and style, names no other host a
   assert.doesNotMatch(html, /\sstyle="/, 'no style attribute (the CSP would block it)');
   const source = pageMain.toString();
   assert.doesNotMatch(source, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function/);
+});
+
+test('on a loopback listener the page answers only to a loopback Host (DNS rebinding)', () => {
+  for (const ok of ['127.0.0.1:9440', '127.0.0.1', 'localhost:9440', 'LOCALHOST', '[::1]:9440', '127.1.2.3:80']) assert.equal(hostAllowed(ok, true), true, ok);
+  for (const bad of [undefined, '', 'evil.example:9440', 'evil.example', '127.0.0.1.evil.example', '[::2]:9440', '0.0.0.0:9440', 'localhost:9440:1']) {
+    assert.equal(hostAllowed(bad, true), false, String(bad));
+  }
+  assert.equal(hostAllowed('box.lan:9440', false), true, 'a listener on the network is reached by any name');
 });
