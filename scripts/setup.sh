@@ -4,7 +4,8 @@
 # skopeo, apache2-utils and openssl for the pull tests; git, gpg, gpg-agent and gpgconf for
 # the Git source and its tests; kubernetes-client, Debian's kubectl, for the Kubernetes
 # source's tests; containernetworking-plugins, iptables and iproute2 for network: bridge
-# and its tests; gcc, libc6-dev, pkg-config and libseccomp-dev to build runc), Node.js >= 22
+# and its tests; chromium for the status page's browser test; gcc, libc6-dev, pkg-config
+# and libseccomp-dev to build runc), Node.js >= 22
 # (fetched into .tools/ when the system's is older), the npm packages (npm ci), and the
 # containerd 2.x and runc the tests also run, built from their Go modules into .tools/ once
 # per version (scripts/build-tools.sh; needs Go).
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 missing=""
 for pkg in containerd runc busybox-static containernetworking-plugins iptables iproute2 docker-registry skopeo apache2-utils openssl git gpg gpg-agent gpgconf kubernetes-client \
-  gcc libc6-dev pkg-config libseccomp-dev; do
+  chromium gcc libc6-dev pkg-config libseccomp-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 case "$missing" in *kubernetes-client*)

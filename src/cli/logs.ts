@@ -7,10 +7,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { COMMON } from './common.js';
 import { idOf } from '../containerd/labels.js';
+import { logPath } from '../publish/logtail.js';
 
-export function logPath(stateDir: string, id: string): string {
-  return path.join(stateDir, 'logs', `${id}.log`);
-}
+export { logPath };
 
 export async function logsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...COMMON, follow: { type: 'boolean', short: 'f' } } });

@@ -16,6 +16,7 @@ import { autoUpdateRoute } from '../publish/autoupdate.js';
 import { createController } from '../reconcile/controller.js';
 import { countProbes, countReconciles, createMetrics } from '../publish/metrics.js';
 import { type ServerSecurity, startServer, type StatusServer } from '../publish/http.js';
+import { createStatusPage } from '../publish/statuspage.js';
 import { failpointFromEnv } from './failpoint.js';
 import { gateFromFlags, policyFromFlags } from './policy-flags.js';
 import { loadConfigFile } from './config.js';
@@ -102,9 +103,10 @@ async function serve(ctx: {
   const kubePublisher = kube?.publish(controller, runtime);
 
   let server: StatusServer | undefined;
+  const page = values.listen ? createStatusPage({ controller, sources, logFile: runtime.logPath }) : undefined;
   if (values.listen) {
     const routes = [...(git?.routes ?? []), sourcesRoute(sources), autoUpdateRoute(controller.updater)];
-    server = await startServer(values.listen, { ready: controller.ready, status: controller.status, metrics, log, routes, security });
+    server = await startServer(values.listen, { ready: controller.ready, status: controller.status, metrics, log, routes, security, page });
   }
   const tlsCert = values['tls-cert'] ? path.resolve(values['tls-cert']) : null;
   await fs.writeFile(
@@ -125,6 +127,7 @@ async function serve(ctx: {
   await kubePublisher?.stop();
   await controller.stop();
   await server?.close();
+  page?.close();
   runtime.close();
   await fs.rm(path.join(stateDir, STATE_FILE), { force: true });
   log.flush?.();

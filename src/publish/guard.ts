@@ -4,6 +4,7 @@
 // machine reach it, as with containerd's own socket) and any other address refuses
 // mutations; with it, a mutating request needs that bearer token on every address. A
 // route's own proof (the Git webhook's HMAC signature) is always as good as the token.
+// The status page on a loopback listener also wants a loopback Host (against DNS rebinding).
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
@@ -47,6 +48,19 @@ export function isLoopbackHost(host: string): boolean {
   if (h === 'localhost') return true;
   if (isIP(h) === 4) return h.startsWith('127.');
   return h === '::1';
+}
+
+/**
+ * Whether a request's Host header may reach the status page. On a loopback listener it must
+ * name loopback (127.x, [::1], localhost, any port): a web page elsewhere that rebinds its own
+ * host name to 127.0.0.1 (DNS rebinding) gets its name in Host, and is refused, so it cannot
+ * read the page, its event stream or the containers' log tails from this machine's browser.
+ */
+export function hostAllowed(host: string | undefined, loopback: boolean): boolean {
+  if (!loopback) return true;
+  if (host === undefined) return false;
+  const m = /^(\[[^\]]+\]|[^:]+)(?::\d{1,5})?$/.exec(host.trim().toLowerCase());
+  return m !== null && isLoopbackHost(m[1]);
 }
 
 export type BearerCheck = 'none' | 'ok' | 'wrong';

@@ -1,5 +1,6 @@
 // The --listen server: /healthz (alive), /readyz (first full reconcile done), /metrics
-// (Prometheus) and /v1/status (JSON rows, as `converge status` prints them),
+// (Prometheus) and /v1/status (JSON rows, as `converge status` prints them); with a status
+// page, / (page.ts), /v1/events (its live feed, live.ts) and /v1/logs/NS/NAME (statuspage.ts);
 // plus the routes its deps add (the Git source's /v1/git/sync, /v1/sources). HTTPS with a
 // certificate; bounds on bodies, connections and slow clients, and the rule for who may
 // call a mutating route, are guard.ts's.
@@ -9,8 +10,11 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { StatusRow } from '../reconcile/status.js';
-import { DEFAULT_SERVER_LIMITS, type ServerLimits, checkBearer, exposureWarnings, isLoopbackHost, mutationRefusal, readBody, serverOptions } from './guard.js';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits, checkBearer, exposureWarnings, hostAllowed, isLoopbackHost, mutationRefusal, readBody, serverOptions } from './guard.js';
 import { observeRows, type Metrics } from './metrics.js';
+import { LiveStatus } from './live.js';
+import { servePage } from './page.js';
+import { LOGS_PREFIX, serveLogs, type PageDeps } from './statuspage.js';
 
 export { MAX_BODY_BYTES } from './guard.js';
 
@@ -22,6 +26,8 @@ export interface ServerDeps {
   /** Extra endpoints (e.g. the Git source's /v1/git/sync), so this file knows no source. */
   routes?: Route[];
   security?: ServerSecurity;
+  /** Serve the status page (GET /, /v1/events, /v1/logs/...); without it those are 404. */
+  page?: PageDeps;
 }
 
 export interface ServerSecurity {
@@ -73,6 +79,7 @@ interface Context {
   token?: string;
   /** The listener takes connections from this machine only. */
   loopback: boolean;
+  live?: LiveStatus;
 }
 
 /** HOST:PORT, [V6]:PORT, :PORT or a bare PORT; loopback unless a host is given. */
@@ -87,6 +94,9 @@ export async function startServer(listen: string, deps: ServerDeps): Promise<Sta
   const { host, port } = parseListen(listen);
   const sec = deps.security ?? {};
   const ctx: Context = { deps, limits: { ...DEFAULT_SERVER_LIMITS, ...sec.limits }, token: sec.token, loopback: isLoopbackHost(host) };
+  const live = deps.page && new LiveStatus(deps.page.view, deps.page.limits);
+  const unfollow = live && deps.page!.onChange(() => live.changed());
+  ctx.live = live;
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     void handle(req, res, ctx).catch((err) => {
       deps.log.error({ err: String(err), url: req.url }, 'status server request failed');
@@ -111,6 +121,8 @@ export async function startServer(listen: string, deps: ServerDeps): Promise<Sta
     scheme,
     close: () =>
       new Promise<void>((resolve) => {
+        unfollow?.();
+        live?.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
@@ -135,7 +147,20 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: 
     res.writeHead(405, { allow: 'GET, HEAD' }).end();
     return;
   }
+  const pagePath = path === '/' || path === '/v1/events' || path.startsWith(LOGS_PREFIX);
+  if (deps.page && pagePath && !hostAllowed(req.headers.host, ctx.loopback)) {
+    return text(res, 403, 'the status page on a loopback listener answers only to a loopback Host (127.0.0.1, [::1], localhost)\n');
+  }
+  if (deps.page && path.startsWith(LOGS_PREFIX)) return serveLogs(req, res, deps.page);
   switch (path) {
+    case '/':
+      if (deps.page) servePage(req, res);
+      else text(res, 404, 'not found\n');
+      return;
+    case '/v1/events':
+      if (ctx.live) ctx.live.attach(req, res);
+      else text(res, 404, 'not found\n');
+      return;
     case '/healthz':
       text(res, 200, 'ok\n');
       return;

@@ -50,6 +50,12 @@ export function loadSchema(name = SCHEMA_NAME): Record<string, unknown> {
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const DNS_LABEL_MSG = 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit';
+const DNS_LABEL_RE = new RegExp(DNS_LABEL);
+
+/** Whether `s` is a valid metadata.name or metadata.namespace (the schema's DNS-1123 label, at most 63 characters). */
+export function isDnsLabel(s: string): boolean {
+  return s.length >= 1 && s.length <= 63 && DNS_LABEL_RE.test(s);
+}
 
 /** Human words for each pattern the schema uses; a pattern missing here is shown as is. */
 const PATTERN_MESSAGES: Record<string, string> = {
