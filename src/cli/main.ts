@@ -31,6 +31,11 @@ commands:
             check every autoUpdate container's tag now (asks the running controller)
             and print what changed or would change
   logs      NAME [-f]  print a container's stdout and stderr (NAME is name or namespace/name)
+  exec      NAME [-t] [-i] -- CMD...  run CMD in the container's running task; exits with its code
+            (-i: pass stdin; -t: a terminal)
+  restart   NAME  stop the container's task (its stop signal and grace) and start it again,
+            counted as a restart; through the running controller [--server HOST:PORT] [--token-file F]
+  stats     [NAME...] [--no-stream] [-o json]  CPU and memory of each running container
   pull      IMAGE  pull an image into containerd [--platform os/arch] [--insecure-registry HOST:PORT]...
             [--registry-config PATH] [--max-manifest-size 4Mi] [--max-config-size 8Mi]
             [--max-layers 128] [--max-image-size 16Gi] [--pull-timeout 30m] [--min-free-disk 1Gi]
@@ -70,6 +75,12 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./autoupdate.js')).autoUpdateCommand(rest);
     case 'pull':
       return (await import('./pull.js')).pullCommand(rest);
+    case 'exec':
+      return (await import('./exec.js')).execCommand(rest);
+    case 'restart':
+      return (await import('./restart.js')).restartCommand(rest);
+    case 'stats':
+      return (await import('./stats.js')).statsCommand(rest);
     case 'crd':
       return (await import('./crd.js')).crdCommand(process.stdout);
     case undefined:

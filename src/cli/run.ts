@@ -21,6 +21,7 @@ import { NET_FLAGS, networkFromFlags } from './net-flags.js';
 import { LISTEN_FLAGS, listenFromFlags } from './listen-flags.js';
 import { sourcesRoute } from '../publish/webhook.js';
 import { autoUpdateRoute } from '../publish/autoupdate.js';
+import { restartRoute } from '../publish/restart.js';
 import { createController } from '../reconcile/controller.js';
 import { countProbes, countReconciles, createMetrics } from '../publish/metrics.js';
 import { type ServerSecurity, startServer, type StatusServer } from '../publish/http.js';
@@ -136,7 +137,7 @@ async function serve(ctx: {
 
   let server: StatusServer | undefined;
   if (values.listen) {
-    const routes = [...(git?.routes ?? []), sourcesRoute(sources), autoUpdateRoute(controller.updater)];
+    const routes = [...(git?.routes ?? []), sourcesRoute(sources), autoUpdateRoute(controller.updater), restartRoute(controller)];
     server = await startServer(values.listen, { ready: controller.ready, status: controller.status, metrics, log, routes, security });
   }
   const tlsCert = values['tls-cert'] ? path.resolve(values['tls-cert']) : null;

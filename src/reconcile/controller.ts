@@ -17,6 +17,7 @@ import type { UpdateRecord } from './update.js';
 import { WorkQueue } from './queue.js';
 import { createReconciler, type AppliedAction, type Result } from './reconciler.js';
 import type { Runtime } from './runtime.js';
+import { stopOf } from './apply.js';
 import { buildStatus, type StatusRow } from './status.js';
 
 export interface ControllerOptions {
@@ -56,7 +57,21 @@ export interface Controller {
   prober: Prober;
   /** autoUpdate's checks, updates and rollbacks (`converge auto-update` asks it). */
   updater: Updater;
+  /**
+   * `converge restart`: the key's task is stopped (its stop signal and grace) and started
+   * again, counted as a restart, by the key's next reconcile. Refused for a key converge
+   * does not run, or whose task is paused.
+   */
+  requestRestart(key: Key): RestartAsk;
+  /** Keys waiting in the work queue (not those being reconciled). */
+  queueDepth(): number;
+  /** Each source's last complete read (epoch ms), by source name. */
+  sourceSyncs(): ReadonlyMap<string, number>;
 }
+
+export type RestartAsk =
+  | { ok: true; pid: number | null; restarts: number; graceMs: number }
+  | { ok: false; status: 404 | 409; error: string };
 
 /** One finished reconcile: the action applied (if any), or the error it failed with. */
 export interface ReconcileEvent {
@@ -65,6 +80,8 @@ export interface ReconcileEvent {
   reason?: string;
   pid?: number;
   error?: { code: string; message: string };
+  /** How long the reconcile took. */
+  ms?: number;
 }
 
 export function createController(opts: ControllerOptions): Controller {
@@ -111,6 +128,7 @@ export function createController(opts: ControllerOptions): Controller {
   let isReady = false;
   let resyncTimer: unknown;
   let running: Promise<void>[] = [];
+  const syncs = new Map<string, number>();
 
   store.onChange((keys) => {
     for (const key of keys) queue.add(key);
@@ -179,7 +197,8 @@ export function createController(opts: ControllerOptions): Controller {
       if (key === undefined) return;
       try {
         const before = taskSignature(key);
-        const event = settle(key, await reconcile(key));
+        const began = performance.now();
+        const event = { ...settle(key, await reconcile(key)), ms: performance.now() - began };
         // What dependents wait for (running, exited, how) changed: they look again.
         if (taskSignature(key) !== before) for (const dep of dependentsOf([key])) queue.add(dep);
         // Probes follow what runs: begin for a running task with a check, end for the rest.
@@ -315,7 +334,14 @@ export function createController(opts: ControllerOptions): Controller {
         }
       });
       await preferRunningClaims();
-      await Promise.all(opts.sources.map((s) => s.start((snap) => store.update(snap))));
+      await Promise.all(
+        opts.sources.map((s) =>
+          s.start((snap) => {
+            store.update(snap);
+            if (snap.complete) syncs.set(snap.source, clock.now());
+          }),
+        ),
+      );
       if (!wasReady && store.ready()) {
         wasReady = true;
         await resyncUntilDone();
@@ -344,6 +370,20 @@ export function createController(opts: ControllerOptions): Controller {
     prober,
     updater,
     idle: () => queue.idle(),
+    queueDepth: () => queue.len(),
+    sourceSyncs: () => syncs,
+    requestRestart(key) {
+      const d = store.desired().get(key);
+      const a = memory.actual.get(key);
+      if (!d && !a) return { ok: false, status: 404, error: `no container ${key}` };
+      if (!d || !a?.managed) return { ok: false, status: 409, error: `${key} is ${!d ? 'no longer desired' : 'not made by converge yet'}: nothing to restart` };
+      if (a.task?.status === 'paused' || a.task?.status === 'pausing') return { ok: false, status: 409, error: `the task of ${key} is paused (ctr task resume first)` };
+      memory.state(key).restartRequested = clock.now();
+      memory.reconciled.delete(key);
+      queue.add(key);
+      log.info({ key }, 'restart requested');
+      return { ok: true, pid: a.task && a.task.status !== 'stopped' ? a.task.pid : null, restarts: a.restarts, graceMs: stopOf(a, d).graceMs };
+    },
     resync: resyncUntilDone,
     status: () => buildStatus(store, memory, clock.now(), (key) => prober.health(key), (key) => updater.state(key)),
   };

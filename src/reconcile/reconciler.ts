@@ -54,6 +54,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       health: deps.health,
       killed: (k) => memory.states.get(k)?.killed,
       startedAt: (k) => memory.states.get(k)?.startedAt,
+      restartRequested: (k) => memory.states.get(k)?.restartRequested !== undefined,
     };
   }
 
@@ -158,6 +159,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     const state = memory.state(key);
     state.oomKilled = undefined; // a new task: an OOM kill of the old one is history
     state.killed = undefined;
+    state.restartRequested = undefined;
     memory.exits.delete(key);
     memory.hadTask.add(key);
     if (pid !== undefined) state.startedAt = now;
