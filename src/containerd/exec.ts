@@ -6,8 +6,9 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants, closeSync, openSync } from 'node:fs';
-import { mkdir, open, rm } from 'node:fs/promises';
+import { close, constants, closeSync, open as openCb, openSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import net from 'node:net';
 import path from 'node:path';
 import type { Writable, Readable } from 'node:stream';
@@ -17,6 +18,9 @@ import type { ContainersService } from './containers.js';
 import { isDeadlineExceeded, isNotFound, unlessNotFound } from './errors.js';
 import { execProcessSpec, readProcessTemplate } from './execspec.js';
 import type { TasksService } from './tasks.js';
+
+/** A plain fd (a FileHandle would close it again when collected, after the socket did). */
+const open = promisify(openCb);
 
 export interface TermSize {
   width: number;
@@ -81,7 +85,7 @@ export class ExecSession {
       await this.tasks.start(id, { execId: this.execId, timeoutMs: this.callTimeoutMs });
     } catch (err) {
       this.release(paths);
-      await Promise.allSettled(Object.values(opening).map((p) => p?.then((h) => h.close())));
+      await Promise.allSettled(Object.values(opening).map((p) => p?.then((fd) => promisify(close)(fd))));
       await this.cleanUp();
       throw couldNotRun(err);
     }
@@ -89,29 +93,30 @@ export class ExecSession {
     if (tty) await this.resize(tty);
   }
 
-  private wire(...handles: Array<{ fd: number } | undefined>): void {
-    const [out, err, input] = handles;
+  private wire(...fds: Array<number | undefined>): void {
+    const [out, err, input] = fds;
     const socket = (fd: number, readable: boolean): net.Socket => {
       const s = new net.Socket({ fd, readable, writable: !readable });
       s.on('error', () => undefined); // the shim closing its end early is not the caller's error
       this.sockets.push(s);
       return s;
     };
-    if (out) socket(out.fd, true).pipe(this.req.stdout, { end: false });
-    if (err) socket(err.fd, true).pipe(this.req.stderr, { end: false });
-    if (input && this.req.stdin) {
-      const s = socket(input.fd, false);
+    if (out !== undefined) socket(out, true).pipe(this.req.stdout, { end: false });
+    if (err !== undefined) socket(err, true).pipe(this.req.stderr, { end: false });
+    if (input !== undefined && this.req.stdin) {
+      const s = socket(input, false);
       this.req.stdin.pipe(s);
       // End of the caller's input: the process reads end of file (ctr's CloseIO, too).
       s.on('finish', () => void this.tasks.closeStdin(this.req.id, { execId: this.execId }).catch(() => undefined));
     }
   }
 
-  /** Sets the terminal's size (on start, and when the caller's changes). */
+  /**
+   * Sets the terminal's size (on start, and when the caller's changes). Best effort: a
+   * process that has just exited cannot be resized, and that is no failure of the exec.
+   */
   async resize(size: TermSize): Promise<void> {
-    await this.tasks.resizePty(this.req.id, size, { execId: this.execId }).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
+    await this.tasks.resizePty(this.req.id, size, { execId: this.execId }).catch(() => undefined);
   }
 
   /** Signals the process (the caller's Ctrl-C without a terminal: SIGKILL). */
