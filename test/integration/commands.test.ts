@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cli, container, Env, MAIN, sh, sleeper, waitFor, type CliResult, type Scenario } from './util.js';
+import { cli, container, Env, MAIN, sh, sleeper, type CliResult, type Scenario } from './util.js';
 
 let env: Env;
 before(async () => {
@@ -99,3 +99,78 @@ describe('converge exec', () => {
     assert.match(help.stdout, /usage: converge exec/);
   });
 });
+
+describe('converge restart', () => {
+  it('through the controller: a new task after the stop signal, counted as a restart; without one: the same against containerd', async (t) => {
+    const s = await env.scenario(t, 'restart');
+    const c = await s.run(['--backoff-initial', '50ms']);
+    s.write('web.yaml', container('web', { ...sleeper(), restartPolicy: 'Never' }));
+    const first = await s.waitRunning('default.web', { converge: c });
+    const res = await cli(['restart', 'web', ...flags(s)]);
+    assert.equal(res.code, 0, res.stdout + res.stderr + c.tail());
+    assert.match(res.stdout, new RegExp(`^default/web: restarted \\(pid ${first} -> \\d+, restarts 1\\)`));
+    const row = await c.waitRow('web', (r) => r.phase === 'Running' && r.restarts === 1 && r.pid !== first, 'running again, 1 restart');
+    assert.equal(row.pid, await s.waitRunning('default.web', { notPid: first }));
+    assert.equal((await s.get('default.web'))?.restarts, 1);
+    // The stop went the spec's way: SIGTERM, which the script answers by exiting 0 at once.
+    assert.ok(c.find((l) => l.msg === 'applying action' && l.action === 'kill' && l.reason === 'restart requested').length === 1, c.tail());
+    const unknown = await cli(['restart', 'nothere', ...flags(s)]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no container default\/nothere/);
+    await c.stop();
+
+    const second = row.pid!;
+    const direct = await cli(['restart', 'default/web', ...flags(s)]);
+    assert.equal(direct.code, 0, direct.stderr);
+    assert.match(direct.stdout, /restarted without a controller .* restarts 2\)/);
+    const third = await s.waitRunning('default.web', { notPid: second });
+    assert.notEqual(third, second);
+    assert.equal((await s.get('default.web'))?.restarts, 2);
+    // A new controller adopts it as it is: nothing restarted, the count kept.
+    const again = await s.run();
+    await again.waitReady();
+    assert.equal((await again.waitRow('web', (r) => r.phase === 'Running', 'Running')).restarts, 2);
+    assert.deepEqual(again.actions('default/web'), []);
+  });
+});
+
+describe('converge stats', () => {
+  it('shows CPU and memory of a busy container, from the host\'s cgroup version', async (t) => {
+    const s = await env.scenario(t, 'stats');
+    const c = await s.run();
+    s.write('busy.yaml', container('busy', { ...sh('while :; do :; done'), resources: { limits: { memory: '64Mi' } } }));
+    s.write('idle.yaml', container('idle', sleeper()));
+    await s.waitRunning('default.busy', { converge: c });
+    await s.waitRunning('default.idle', { converge: c });
+    const res = await cli(['stats', 'busy', ...flags(s), '--no-stream', '-o', 'json']);
+    assert.equal(res.code, 0, res.stderr);
+    const rows = JSON.parse(res.stdout) as Array<{ name: string; cpuPercent: number; cpuSeconds: number; memoryBytes: number; memoryLimitBytes: number | null; cgroup: number }>;
+    assert.deepEqual(rows.map((r) => r.name), ['busy']);
+    const [busy] = rows;
+    assert.ok(busy.cpuPercent > 5, `a busy loop uses CPU: ${JSON.stringify(busy)}`);
+    assert.ok(busy.cpuSeconds > 0);
+    assert.ok(busy.memoryBytes > 0);
+    assert.equal(busy.memoryLimitBytes, 64 * 1024 * 1024);
+    assert.equal(busy.cgroup, cgroupVersion());
+    const table = await cli(['stats', ...flags(s), '--no-stream']);
+    assert.equal(table.code, 0, table.stderr);
+    const lines = table.stdout.trimEnd().split('\n');
+    assert.match(lines[0], /^NAMESPACE\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %$/);
+    assert.match(lines[1], /^default\s+busy\s+\d+\.\d\d%\s+[\d.]+[KM]iB \/ 64\.0MiB\s+\d+\.\d\d%$/);
+    assert.match(lines[2], /^default\s+idle\s+\d+\.\d\d%\s+[\d.]+[KM]?i?B \/ -\s+-$/);
+    const bad = await cli(['stats', ...flags(s), '-o', 'yaml']);
+    assert.equal(bad.code, 2);
+    const none = await cli(['stats', 'nothere', ...flags(s), '--no-stream']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no running task for default\/nothere/);
+  });
+});
+
+/** 2 on a unified (v2) hierarchy, else 1. */
+function cgroupVersion(): number {
+  try {
+    return readdirSync('/sys/fs/cgroup').includes('cgroup.controllers') ? 2 : 1;
+  } catch {
+    return 1;
+  }
+}
