@@ -23,7 +23,9 @@ import { sourcesRoute } from '../publish/webhook.js';
 import { autoUpdateRoute } from '../publish/autoupdate.js';
 import { restartRoute } from '../publish/restart.js';
 import { createController } from '../reconcile/controller.js';
-import { countProbes, countReconciles, createMetrics } from '../publish/metrics.js';
+import { collectAtScrape, countProbes, countReconciles, createMetrics, observePull } from '../publish/metrics.js';
+import { keyOfId } from '../containerd/labels.js';
+import { VERSION } from '../version.js';
 import { type ServerSecurity, startServer, type StatusServer } from '../publish/http.js';
 import { failpointFromEnv } from './failpoint.js';
 import { POLICY_FLAGS, gateFromFlags, policyFromFlags, reloadOnHangup } from './policy-flags.js';
@@ -121,11 +123,12 @@ async function serve(ctx: {
 }): Promise<number> {
   const { values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy } = ctx;
   const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
-  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint, network, maxGraceMs });
+  const metrics = createMetrics({ processMetrics: true, version: VERSION });
+  const onPull = (p: { ms: number; bytes: number; ok: boolean }): void => observePull(metrics, p);
+  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint, network, maxGraceMs, onPull });
   const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
   if (git) sources.push(git.source);
   if (kube) sources.push(kube.source);
-  const metrics = createMetrics({ processMetrics: true });
   const said = new Map<string, string>();
   const onOutcome = (_key: string, r: { outcome: string }): void => void metrics.updates.inc({ outcome: r.outcome });
   const gate = gateFromFlags(values, policy, log, said);
@@ -133,6 +136,11 @@ async function serve(ctx: {
   const stopReloading = reloadOnHangup(values, controller.store, log, said);
   countReconciles(metrics, controller);
   countProbes(metrics, controller);
+  collectAtScrape(metrics, {
+    usage: async () => (await runtime.stats()).map((u) => ({ ...u, ...nameOf(u.id) })),
+    queueDepth: controller.queueDepth,
+    sourceSyncs: controller.sourceSyncs,
+  });
   const kubePublisher = kube?.publish(controller, runtime);
 
   let server: StatusServer | undefined;
@@ -172,4 +180,11 @@ async function ensureNamespace(runtime: { ensureNamespace(): Promise<void> }, lo
   } catch (err) {
     log.warn({ err: String(err) }, 'could not create the containerd namespace yet');
   }
+}
+
+/** A container ID's namespace and name labels. */
+function nameOf(id: string): { namespace: string; name: string } {
+  const key = keyOfId(id);
+  const slash = key.indexOf('/');
+  return slash < 0 ? { namespace: '', name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }

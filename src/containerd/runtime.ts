@@ -31,14 +31,16 @@ import { readHostCapabilities, readHostDevices } from './host.js';
 import { SnapshotsService } from './snapshots.js';
 import { cgroupsPathOf, runcOptions, runcRoot } from './runc.js';
 import { TasksService } from './tasks.js';
+import { StatsReader } from './statsreader.js';
+import type { TaskStats } from './stats.js';
+import type { FailpointStep, PullObservation, RegistrySettings } from './settings.js';
 import { type UserFiles, needsUserFiles, readImageUserFiles, resolveUser } from './user.js';
 import { type DaemonVersion, VersionService } from './version.js';
 import { ImageNotPresentError } from '../pull/errors.js';
-import { dockerConfigStore, type CredentialStore } from '../pull/credentials.js';
+import { dockerConfigStore } from '../pull/credentials.js';
 import { type PullOptions, type PullResult, Puller } from '../pull/puller.js';
 import { normalizeReference, pinnedReference } from '../spec/reference.js';
 import { RegistryClient } from '../pull/registry.js';
-import type { PullLimits } from '../pull/limits.js';
 
 export interface ContainerdRuntimeOptions {
   /** containerd's gRPC socket path (or a "unix://" address). */
@@ -67,26 +69,11 @@ export interface ContainerdRuntimeOptions {
    * state dir must not both do.
    */
   network?: NetworkSettings;
+  /** Told of every image pull (metrics). */
+  onPull?: (p: PullObservation) => void;
 }
 
-/** The steps a failpoint can stop converge at, in the order a create and a removal reach them. */
-export const FAILPOINT_STEPS = ['snapshot-prepared', 'container-created', 'task-created', 'task-deleted', 'snapshot-removed'] as const;
-export type FailpointStep = (typeof FAILPOINT_STEPS)[number];
-
-export interface RegistrySettings {
-  /** "host:port" of registries without TLS (loopback always counts as one). */
-  insecure?: string[];
-  /** A docker-style config.json; default ~/.docker/config.json. */
-  configPath?: string;
-  /** Instead of configPath (tests). */
-  credentials?: CredentialStore;
-  /** Layers fetched at once. */
-  concurrency?: number;
-  /** Bounds on manifests, configs, layers, bytes, time and free disk (pull/limits.ts). */
-  limits?: Partial<PullLimits>;
-  /** The path whose filesystem the free-disk check reads; default the state dir. */
-  diskPath?: string;
-}
+export { FAILPOINT_STEPS, type FailpointStep, type PullObservation, type RegistrySettings } from './settings.js';
 
 export interface ContainerdRuntime extends Runtime {
   close(): void;
@@ -98,6 +85,8 @@ export interface ContainerdRuntime extends Runtime {
   pull(ref: string, opts?: PullOptions): Promise<PullResult>;
   /** Where the task of container `id` writes stdout and stderr. */
   logPath(id: string): string;
+  /** CPU and memory of every task of the namespace (cached; see StatsReader). */
+  stats(): Promise<TaskStats[]>;
 }
 
 const USER_FILES_CACHE = 64;
@@ -136,6 +125,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const maxGraceMs = opts.maxGraceMs ?? DEFAULT_MAX_GRACE_MS;
   const stop = (id: string, signal: string, graceMs: number): Promise<void> => taskOps.stop(id, signal, Math.min(graceMs, maxGraceMs));
   const imageKeeper = new ImageKeeper(images, containers, log);
+  const statsReader = new StatsReader(tasks, 5_000, timeoutMs);
   const execProbes = new ExecProbes(tasks, containers, path.join(opts.stateDir, 'probes'), log, timeoutMs);
 
   const logPath = (id: string): string => path.join(logDir, `${id}.log`);
@@ -386,8 +376,13 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     async ensureImage(ref, policy, onProgress) {
       if (policy !== 'Always' && (await runtime.hasImage(ref))) return;
       if (policy === 'Never') throw new ImageNotPresentError(`image ${ref} is not in containerd and imagePullPolicy is Never`);
-      await getPuller().pull(ref, { onProgress: onProgress && ((p) => onProgress({ done: p.done, total: p.total })) });
+      const began = performance.now();
+      const pulled = getPuller().pull(ref, { onProgress: onProgress && ((p) => onProgress({ done: p.done, total: p.total })) });
+      pulled.then((r) => opts.onPull?.({ ms: r.ms, bytes: r.fetched, ok: true }), () => opts.onPull?.({ ms: performance.now() - began, bytes: 0, ok: false }));
+      await pulled;
     },
+
+    stats: () => statsReader.read(),
 
     logPath,
   };
