@@ -32,6 +32,7 @@ import { SnapshotsService } from './snapshots.js';
 import { cgroupsPathOf, runcOptions, runcRoot } from './runc.js';
 import { TasksService } from './tasks.js';
 import { StatsReader } from './statsreader.js';
+import { recordStart, writeTermination } from './termination.js';
 import type { TaskStats } from './stats.js';
 import type { FailpointStep, PullObservation, RegistrySettings } from './settings.js';
 import { type UserFiles, needsUserFiles, readImageUserFiles, resolveUser } from './user.js';
@@ -297,16 +298,18 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       await mkdir(logDir, { recursive: true, mode: 0o750 });
       const uri = `file://${logPath(id)}`;
       const task = { containerId: id, rootfs, stdout: uri, stderr: uri, options: taskOptions };
-      const found = await taskOps.createTask(id, task);
-      reached('task-created');
-      if (found) return found;
-      try {
-        return await tasks.start(id);
-      } catch (err) {
-        // A task that cannot start would only be in the way of the next try.
-        if (isDefinite(err)) await deleteTaskQuiet(id).catch((e: unknown) => log.warn({ err: e, id }, 'task not deleted'));
-        throw err;
-      }
+      return recordStart(containers, id, c.labels, log, async () => {
+        const found = await taskOps.createTask(id, task);
+        reached('task-created');
+        if (found) return found;
+        try {
+          return await tasks.start(id);
+        } catch (err) {
+          // A task that cannot start would only be in the way of the next try.
+          if (isDefinite(err)) await deleteTaskQuiet(id).catch((e: unknown) => log.warn({ err: e, id }, 'task not deleted'));
+          throw err;
+        }
+      });
     },
 
     stop: (key, signal, graceMs) => stop(idOf(key), signal, graceMs),
@@ -340,6 +343,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     async setRestarts(key, restarts) {
       await containers.updateLabels(idOf(key), { [LABEL_RESTARTS]: String(restarts) });
     },
+
+    recordTermination: (key, t) => writeTermination(containers, idOf(key), t),
 
     events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {
       return leaseKeeper.cleanAfterConnect(watchTaskEvents({ events, namespace, log, probeTimeoutMs: timeoutMs }, signal));
