@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cli, container, Env, MAIN, sh, sleeper, type CliResult, type Scenario } from './util.js';
+import { cli, container, Env, MAIN, sh, sleeper, waitFor, type CliResult, type Scenario } from './util.js';
 
 let env: Env;
 before(async () => {
@@ -16,6 +16,9 @@ before(async () => {
 after(async () => {
   await env?.cleanup();
 });
+
+/** test/harness/pty.py, from dist/test/integration/. */
+const PTY = path.resolve(import.meta.dirname, '../../../test/harness/pty.py');
 
 const flags = (s: Scenario): string[] => ['--containerd-address', s.env.address, '--namespace', s.namespace, '--state-dir', s.stateDir];
 
@@ -66,20 +69,41 @@ describe('converge exec', () => {
     assert.equal(res.stdout.replace(/[ \t]+/g, ''), '3\ndone\n');
   });
 
-  it('gives the command a terminal with -t, of the caller\'s size', async (t) => {
+  it('gives the command a terminal with -t, of the caller\'s size, and follows the caller\'s resizes', async (t) => {
     const s = await env.scenario(t, 'exectty');
     await withWeb(s);
-    // script(1) gives converge a pseudo-terminal of its own, 33 rows by 101 columns.
-    const cmd = [process.execPath, MAIN, 'exec', '-t', '-i', 'web', ...flags(s), '--', '/bin/sh', '-c', 'tty; stty size; exit 5'].map((a) => `'${a}'`).join(' ');
+    // pty.py runs converge on a terminal of 33 rows by 101 columns, and makes it 40 by 120 once
+    // the command has printed its first size; the command waits for the change and prints it.
+    const script = 'tty; stty size; while [ "$(stty size)" = "33 101" ]; do sleep 0.05; done; stty size; exit 5';
     const res = await new Promise<CliResult>((resolve) => {
-      const child = spawn('script', ['-qec', `stty rows 33 cols 101; ${cmd}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      // A terminal that is never resized would hold the command forever: a bound, to fail rather than hang.
+      const child = spawn('python3', [PTY, '33 101', process.execPath, MAIN, 'exec', '-t', '-i', 'web', ...flags(s), '--', '/bin/sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 90_000 });
       let stdout = '';
+      let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr: '' }));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     });
-    assert.equal(res.code, 5, res.stdout);
-    assert.match(res.stdout, /\/dev\/pts\/\d+\r*\n/);
-    assert.match(res.stdout, /33 101\r*\n/);
+    assert.equal(res.code, 5, res.stdout + res.stderr);
+    // The terminal's output processing adds a \r before each \n, on each of the two terminals.
+    assert.match(res.stdout, /^\/dev\/pts\/\d+\r*\n33 101\r*\n40 120\r*\n$/);
+  });
+
+  it('on Ctrl-C kills the command and deletes the exec process', async (t) => {
+    const s = await env.scenario(t, 'execint');
+    await withWeb(s);
+    const processes = async (): Promise<number> => (await s.ctr(['tasks', 'ps', 'default.web'])).trim().split('\n').length - 1;
+    const before = await processes();
+    const child = spawn(process.execPath, [MAIN, 'exec', 'web', ...flags(s), '--', '/bin/sh', '-c', 'echo started; exec sleep 3600'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('started'), { what: 'the exec command to run' });
+    assert.equal(await processes(), before + 1);
+    child.kill('SIGINT');
+    assert.equal(await exited, 137); // SIGKILLed: 128 + 9, as containerd reports it
+    assert.equal(await processes(), before);
+    assert.deepEqual(readdirSync(path.join(s.stateDir, 'exec')), []);
   });
 
   it('says what is wrong: a command that does not exist (127), a container without a task, usage (2)', async (t) => {
