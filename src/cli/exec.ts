@@ -46,9 +46,12 @@ export async function execCommand(args: string[]): Promise<number> {
   const onResize = (): void => void session.resize({ width: process.stdout.columns, height: process.stdout.rows }).catch(() => undefined);
   const onInterrupt = (): void => void session.kill(SIGKILL).catch(() => undefined);
   try {
-    await session.start();
-    if (tty && process.stdin.isTTY && values.interactive) process.stdin.setRawMode(true);
+    // Followed from before the start: a resize while it starts is not missed (the one after
+    // it reads the size as it is by then).
     if (tty && process.stdout.isTTY) process.stdout.on('resize', onResize);
+    await session.start();
+    if (tty && process.stdout.isTTY) onResize();
+    if (tty && process.stdin.isTTY && values.interactive) process.stdin.setRawMode(true);
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onInterrupt);
     return await session.wait();
   } catch (err) {
