@@ -45,7 +45,7 @@ interface Reading {
 /** V8's new-space size as converge's /metrics reports it (prom-client's default metrics). */
 async function youngMiB(c: Converge): Promise<number> {
   const text = (await c.http('/metrics')).body;
-  const m = /^converge_nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(text);
+  const m = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m.exec(text);
   if (!m) throw new BenchError('BENCH_UNEXPECTED_STATE', 'converge /metrics has no new-space size');
   return Math.round((Number(m[1]) / 2 ** 20) * 10) / 10;
 }
@@ -127,7 +127,7 @@ function figures(cfg: ChurnConfig, readings: Reading[], times: number[]): Figure
     '(VmRSS at the end − VmRSS in the middle) / cycles in between: near 0 once the process has reached its working size; a leak keeps it up.');
   for (const [i, r] of [[0, first], [2, last]] as const) {
     one(`churn.young.${at[i]}`, `V8 young generation of converge, ${at[i]}`, 'MiB', r.young,
-      'converge_nodejs_heap_space_size_total_bytes{space="new"} from its /metrics at the start and at the end: V8 doubles its new space ' +
+      'nodejs_heap_space_size_total_bytes{space="new"} from its /metrics at the start and at the end: V8 doubles its new space ' +
         'each time the bytes that survived scavenges since the last doubling exceed it, up to a cap Node sizes from the memory the ' +
         'process may use (2 × 64 MiB on a 24 GiB host without a limit, 2 × 1 MiB under a 256 MiB one).');
   }

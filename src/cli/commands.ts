@@ -89,6 +89,29 @@ ${COMMON_USAGE}
 `,
     run: async (args) => (await import('./logs.js')).logsCommand(args),
   },
+  exec: {
+    summary: 'run a command in a container\'s running task; exits with its code',
+    usage: `usage: converge exec NAME|NAMESPACE/NAME [-t] [-i] -- CMD [ARG]...
+  -i  pass stdin to the command; -t  give it a terminal (raw mode, resized with the caller's)
+${COMMON_USAGE}
+`,
+    run: async (args) => (await import('./exec.js')).execCommand(args),
+  },
+  restart: {
+    summary: 'stop a container\'s task (its stop signal and grace) and start it again, counted',
+    usage: `usage: converge restart NAME|NAMESPACE/NAME [--server HOST:PORT | https://HOST:PORT] [--token-file F]
+  through the running controller when one is reachable, else directly against containerd
+${COMMON_USAGE}
+`,
+    run: async (args) => (await import('./restart.js')).restartCommand(args),
+  },
+  stats: {
+    summary: 'CPU and memory of each running container',
+    usage: `usage: converge stats [NAME|NAMESPACE/NAME]... [--no-stream] [-o table|json]
+${COMMON_USAGE}
+`,
+    run: async (args) => (await import('./stats.js')).statsCommand(args),
+  },
   pull: {
     summary: 'pull an image into containerd',
     usage: `usage: converge pull IMAGE [--platform os/arch[/variant]] [--snapshotter overlayfs] [-q]

@@ -13,8 +13,11 @@ import { networkFromFlags } from './net-flags.js';
 import { listenFromFlags } from './listen-flags.js';
 import { sourcesRoute } from '../publish/webhook.js';
 import { autoUpdateRoute } from '../publish/autoupdate.js';
+import { restartRoute } from '../publish/restart.js';
 import { createController } from '../reconcile/controller.js';
-import { countProbes, countReconciles, createMetrics } from '../publish/metrics.js';
+import { collectAtScrape, countProbes, countReconciles, createMetrics, observePull } from '../publish/metrics.js';
+import { keyOfId } from '../containerd/labels.js';
+import { VERSION } from '../version.js';
 import { type ServerSecurity, startServer, type StatusServer } from '../publish/http.js';
 import { createStatusPage } from '../publish/statuspage.js';
 import { failpointFromEnv } from './failpoint.js';
@@ -87,10 +90,11 @@ async function serve(ctx: {
   const { values, live, address, stateDir, log, network, workers, resyncMs, security, policy } = ctx;
   const { sources, git, kube } = ctx.setup;
   const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
+  const metrics = createMetrics({ processMetrics: true, version: VERSION });
+  const onPull = (p: { ms: number; bytes: number; ok: boolean }): void => observePull(metrics, p);
   const runtime = createContainerdRuntime({
-    address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry: live.registry, failpoint, network, maxGraceMs: live.maxGraceMs,
+    address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry: live.registry, failpoint, network, maxGraceMs: live.maxGraceMs, onPull,
   });
-  const metrics = createMetrics({ processMetrics: true });
   const said = new Map<string, string>();
   const onOutcome = (_key: string, r: { outcome: string }): void => void metrics.updates.inc({ outcome: r.outcome });
   const gate = gateFromFlags(values, policy, log, said);
@@ -100,12 +104,17 @@ async function serve(ctx: {
   if (ctx.hungUp()) process.emit('SIGHUP', 'SIGHUP');
   countReconciles(metrics, controller);
   countProbes(metrics, controller);
+  collectAtScrape(metrics, {
+    usage: async () => (await runtime.stats()).map((u) => ({ ...u, ...nameOf(u.id) })),
+    queueDepth: controller.queueDepth,
+    sourceSyncs: controller.sourceSyncs,
+  });
   const kubePublisher = kube?.publish(controller, runtime);
 
   let server: StatusServer | undefined;
   const page = values.listen ? createStatusPage({ controller, sources, logFile: runtime.logPath }) : undefined;
   if (values.listen) {
-    const routes = [...(git?.routes ?? []), sourcesRoute(sources), autoUpdateRoute(controller.updater)];
+    const routes = [...(git?.routes ?? []), sourcesRoute(sources), autoUpdateRoute(controller.updater), restartRoute(controller)];
     server = await startServer(values.listen, { ready: controller.ready, status: controller.status, metrics, log, routes, security, page });
   }
   const tlsCert = values['tls-cert'] ? path.resolve(values['tls-cert']) : null;
@@ -141,4 +150,11 @@ async function ensureNamespace(runtime: { ensureNamespace(): Promise<void> }, lo
   } catch (err) {
     log.warn({ err: String(err) }, 'could not create the containerd namespace yet');
   }
+}
+
+/** A container ID's namespace and name labels. */
+function nameOf(id: string): { namespace: string; name: string } {
+  const key = keyOfId(id);
+  const slash = key.indexOf('/');
+  return slash < 0 ? { namespace: '', name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }

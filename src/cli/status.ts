@@ -10,7 +10,7 @@ import { resolveAddress } from '../embedded/address.js';
 import { STATE_FILE } from './common.js';
 import { createLogger } from '../log.js';
 import { createContainerdRuntime } from '../containerd/runtime.js';
-import { healthSummary, updateSummary, type StatusRow } from '../reconcile/status.js';
+import { healthSummary, terminationText, updateSummary, type StatusRow } from '../reconcile/status.js';
 import type { ActualContainer } from '../reconcile/runtime.js';
 import { formatGitSources } from '../sources/git/format.js';
 import { formatPort } from '../spec/ports.js';
@@ -73,15 +73,20 @@ export async function serverFromState(stateDir: string): Promise<ServerRef | und
 function rowOf(c: ActualContainer, net: CacheEntry | undefined): StatusRow {
   const [namespace, name] = c.key.split('/', 2);
   const task = c.task;
-  const phase = !task ? 'Created' : task.status === 'stopped' ? 'Exited' : task.status === 'created' ? 'Created' : 'Running';
+  const t = c.termination;
+  const phase = !task
+    ? (t?.reason === 'StartError' ? 'Failed' : 'Created')
+    : task.status === 'stopped' ? 'Exited' : task.status === 'created' ? 'Created' : task.status === 'paused' || task.status === 'pausing' ? 'Paused' : 'Running';
+  // An OOM kill reads on an exited task only (a task that runs again has left it behind).
+  const shown = t && (t.reason === 'StartError' ? !task : task?.status === 'stopped');
   return {
     name,
     namespace,
     id: c.id,
     phase,
     restarts: c.restarts,
-    exitCode: task?.status === 'stopped' ? (task.exitStatus ?? null) : null,
-    message: '',
+    exitCode: task?.status === 'stopped' ? (task.exitStatus ?? null) : !task ? (t?.exitCode ?? null) : null,
+    message: shown ? terminationText(t) : '',
     pid: task && task.status !== 'stopped' ? task.pid : null,
     image: null,
     source: c.labels['converge.dev/source'] ?? null,

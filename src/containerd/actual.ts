@@ -8,6 +8,7 @@ import {
   LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, keyOfId,
 } from './labels.js';
 import type { Process } from './tasks.js';
+import { terminationOf } from './termination.js';
 
 function toTask(p: Process): ActualTask {
   const task: ActualTask = { pid: p.pid, status: p.status };
@@ -39,6 +40,8 @@ export function toActual(c: Container, p: Process | undefined): ActualContainer 
     if (c.labels[label]) image[field] = c.labels[label];
   }
   if (Object.keys(image).length > 0) actual.image = image;
+  const termination = terminationOf(c.labels);
+  if (termination) actual.termination = termination;
   if (p) actual.task = toTask(p);
   return actual;
 }

@@ -15,6 +15,7 @@ import type { ContainersService } from './containers.js';
 import { codeOf } from '../errors.js';
 import { isNotFound } from './errors.js';
 import type { TasksService } from './tasks.js';
+import { execProcessSpec, readProcessTemplate } from './execspec.js';
 
 const SIGKILL = 9;
 /** Codes that say the probe could not be made (containerd's side), never the check's answer. */
@@ -42,8 +43,7 @@ export class ExecProbes {
     await this.dirReady;
     const execId = `probe-${randomBytes(6).toString('hex')}`;
     const out = path.join(this.dir, `${id}.${execId}.out`);
-    const spec = { ...process, args: command, terminal: false };
-    delete (spec as { consoleSize?: unknown }).consoleSize;
+    const spec = execProcessSpec(process, command);
     await this.tasks.exec({ containerId: id, execId, spec, stdout: `file://${out}`, stderr: `file://${out}` });
     let result: ProbeResult;
     let output = '';
@@ -106,9 +106,7 @@ export class ExecProbes {
   private async template(id: string, hash: string): Promise<Record<string, unknown>> {
     const cached = this.templates.get(id);
     if (cached?.hash === hash) return cached.process;
-    const c = await this.containers.get(id);
-    const spec = c.spec ? (JSON.parse(c.spec.toString('utf8')) as { process?: Record<string, unknown> }) : {};
-    const process = spec.process ?? { user: { uid: 0, gid: 0 }, cwd: '/', env: [] };
+    const process = await readProcessTemplate(this.containers, id);
     this.templates.set(id, { hash, process });
     return process;
   }

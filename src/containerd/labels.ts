@@ -35,3 +35,10 @@ export function keyOfId(id: string): Key {
   const dot = id.indexOf('.');
   return dot < 0 ? id : `${id.slice(0, dot)}/${id.slice(dot + 1)}`;
 }
+
+/**
+ * How the container's last task ended when containerd alone would not say: OOM-killed, or
+ * never started (a task that could not be created or started), as JSON (termination.ts).
+ * Kept until a task starts again, so that it survives a restart of converge.
+ */
+export const LABEL_TERMINATION = 'converge.dev/termination';

@@ -19,6 +19,8 @@ const PROTO_FILES = [
   'containerd/services/diff/v1/diff.proto',
   'containerd/events/task.proto',
   'containerd/types/platform.proto',
+  'io/containerd/cgroups/v1/metrics.proto',
+  'io/containerd/cgroups/v2/metrics.proto',
 ];
 
 /** Field names stay snake_case as in the .proto files; 64-bit ints become numbers. */

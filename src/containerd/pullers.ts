@@ -4,26 +4,14 @@
 // the Puller they started on.
 
 import type { Logger } from 'pino';
-import { dockerConfigStore, type CredentialStore } from '../pull/credentials.js';
-import type { PullLimits } from '../pull/limits.js';
+import { dockerConfigStore } from '../pull/credentials.js';
 import { Puller } from '../pull/puller.js';
 import type { ImageStore } from '../pull/store.js';
 import { RegistryClient } from '../pull/registry.js';
+import type { RegistrySettings } from './settings.js';
 
-export interface RegistrySettings {
-  /** "host:port" of registries without TLS (loopback always counts as one). */
-  insecure?: string[];
-  /** A docker-style config.json; default ~/.docker/config.json. */
-  configPath?: string;
-  /** Instead of configPath (tests). */
-  credentials?: CredentialStore;
-  /** Layers fetched at once. */
-  concurrency?: number;
-  /** Bounds on manifests, configs, layers, bytes, time and free disk (pull/limits.ts). */
-  limits?: Partial<PullLimits>;
-  /** The path whose filesystem the free-disk check reads; default the state dir. */
-  diskPath?: string;
-}
+export type { RegistrySettings };
+
 
 export interface PullerSlot {
   get(): Puller;

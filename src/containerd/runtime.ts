@@ -31,14 +31,16 @@ import { readHostCapabilities, readHostDevices } from './host.js';
 import { SnapshotsService } from './snapshots.js';
 import { cgroupsPathOf, runcOptions, runcRoot } from './runc.js';
 import { TasksService } from './tasks.js';
+import { StatsReader } from './statsreader.js';
+import { recordStart, writeTermination } from './termination.js';
+import type { TaskStats } from './stats.js';
+import type { FailpointStep, PullObservation, RegistrySettings } from './settings.js';
 import { type UserFiles, needsUserFiles, readImageUserFiles, resolveUser } from './user.js';
 import { type DaemonVersion, VersionService } from './version.js';
 import { ImageNotPresentError } from '../pull/errors.js';
 import type { PullOptions, PullResult } from '../pull/puller.js';
 import { normalizeReference, pinnedReference } from '../spec/reference.js';
-import { createPullerSlot, type RegistrySettings } from './pullers.js';
-
-export type { RegistrySettings };
+import { createPullerSlot } from './pullers.js';
 
 export interface ContainerdRuntimeOptions {
   /** containerd's gRPC socket path (or a "unix://" address). */
@@ -67,11 +69,11 @@ export interface ContainerdRuntimeOptions {
    * state dir must not both do.
    */
   network?: NetworkSettings;
+  /** Told of every image pull (metrics). */
+  onPull?: (p: PullObservation) => void;
 }
 
-/** The steps a failpoint can stop converge at, in the order a create and a removal reach them. */
-export const FAILPOINT_STEPS = ['snapshot-prepared', 'container-created', 'task-created', 'task-deleted', 'snapshot-removed'] as const;
-export type FailpointStep = (typeof FAILPOINT_STEPS)[number];
+export { FAILPOINT_STEPS, type FailpointStep, type PullObservation, type RegistrySettings } from './settings.js';
 
 export interface ContainerdRuntime extends Runtime {
   close(): void;
@@ -88,6 +90,8 @@ export interface ContainerdRuntime extends Runtime {
    * the next pull (pulls under way finish under the old ones).
    */
   configure(next: { maxGraceMs: number; registry: RegistrySettings }): void;
+  /** CPU and memory of every task of the namespace (cached; see StatsReader). */
+  stats(): Promise<TaskStats[]>;
 }
 
 const USER_FILES_CACHE = 64;
@@ -126,6 +130,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   let maxGraceMs = opts.maxGraceMs ?? DEFAULT_MAX_GRACE_MS;
   const stop = (id: string, signal: string, graceMs: number): Promise<void> => taskOps.stop(id, signal, Math.min(graceMs, maxGraceMs));
   const imageKeeper = new ImageKeeper(images, containers, log);
+  const statsReader = new StatsReader(tasks, 5_000, timeoutMs);
   const execProbes = new ExecProbes(tasks, containers, path.join(opts.stateDir, 'probes'), log, timeoutMs);
 
   const logPath = (id: string): string => path.join(logDir, `${id}.log`);
@@ -286,16 +291,18 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       await mkdir(logDir, { recursive: true, mode: 0o750 });
       const uri = `file://${logPath(id)}`;
       const task = { containerId: id, rootfs, stdout: uri, stderr: uri, options: taskOptions };
-      const found = await taskOps.createTask(id, task);
-      reached('task-created');
-      if (found) return found;
-      try {
-        return await tasks.start(id);
-      } catch (err) {
-        // A task that cannot start would only be in the way of the next try.
-        if (isDefinite(err)) await deleteTaskQuiet(id).catch((e: unknown) => log.warn({ err: e, id }, 'task not deleted'));
-        throw err;
-      }
+      return recordStart(containers, id, c.labels, log, async () => {
+        const found = await taskOps.createTask(id, task);
+        reached('task-created');
+        if (found) return found;
+        try {
+          return await tasks.start(id);
+        } catch (err) {
+          // A task that cannot start would only be in the way of the next try.
+          if (isDefinite(err)) await deleteTaskQuiet(id).catch((e: unknown) => log.warn({ err: e, id }, 'task not deleted'));
+          throw err;
+        }
+      });
     },
 
     stop: (key, signal, graceMs) => stop(idOf(key), signal, graceMs),
@@ -329,6 +336,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     async setRestarts(key, restarts) {
       await containers.updateLabels(idOf(key), { [LABEL_RESTARTS]: String(restarts) });
     },
+
+    recordTermination: (key, t) => writeTermination(containers, idOf(key), t),
 
     events(signal: AbortSignal): AsyncIterable<RuntimeEvent> {
       return leaseKeeper.cleanAfterConnect(watchTaskEvents({ events, namespace, log, probeTimeoutMs: timeoutMs }, signal));
@@ -365,8 +374,13 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
     async ensureImage(ref, policy, onProgress) {
       if (policy !== 'Always' && (await runtime.hasImage(ref))) return;
       if (policy === 'Never') throw new ImageNotPresentError(`image ${ref} is not in containerd and imagePullPolicy is Never`);
-      await getPuller().pull(ref, { onProgress: onProgress && ((p) => onProgress({ done: p.done, total: p.total })) });
+      const began = performance.now();
+      const pulled = getPuller().pull(ref, { onProgress: onProgress && ((p) => onProgress({ done: p.done, total: p.total })) });
+      pulled.then((r) => opts.onPull?.({ ms: r.ms, bytes: r.fetched, ok: true }), () => opts.onPull?.({ ms: performance.now() - began, bytes: 0, ok: false }));
+      await pulled;
     },
+
+    stats: () => statsReader.read(),
 
     logPath,
 

@@ -2,7 +2,7 @@
 
 import type { TaskStatus } from '../reconcile/runtime.js';
 import type { CallOptions, ContainerdClient } from './client.js';
-import { type Mount, type ProtoTimestamp, mountToProto, toDate } from './proto.js';
+import { type Mount, type ProtoAny, type ProtoTimestamp, mountToProto, toDate } from './proto.js';
 
 export interface Process {
   /** The container ID (the init process of a task carries the container's ID). */
@@ -33,6 +33,17 @@ export interface NewExec {
   /** URIs or paths as for a task; "" for none. */
   stdout: string;
   stderr: string;
+  /** A FIFO the shim reads the process's stdin from; "" (default) for none. */
+  stdin?: string;
+  /** Give the process a terminal (stdout then carries it; stderr is unused). */
+  terminal?: boolean;
+}
+
+/** One task's statistics (Tasks.Metrics): its cgroup's Metrics message in an Any. */
+export interface TaskMetric {
+  id: string;
+  at?: Date;
+  data: ProtoAny | null;
 }
 
 /** The type URL containerd's clients give an OCI process spec in JSON. */
@@ -103,10 +114,10 @@ export class TasksService {
     const req = {
       container_id: e.containerId,
       exec_id: e.execId,
-      stdin: '',
+      stdin: e.stdin ?? '',
       stdout: e.stdout,
       stderr: e.stderr,
-      terminal: false,
+      terminal: e.terminal ?? false,
       spec: { type_url: OCI_PROCESS_TYPE_URL, value: Buffer.from(JSON.stringify(e.spec)) },
     };
     await this.client.unary('tasks', 'Exec', req, opts);
@@ -121,6 +132,27 @@ export class TasksService {
       opts,
     );
     return { exitStatus: res.exit_status, exitedAt: toDate(res.exited_at) };
+  }
+
+  /** Sets the terminal size of the task, or with `execId` of one of its exec processes. */
+  async resizePty(containerId: string, size: { width: number; height: number }, opts?: CallOptions & { execId?: string }): Promise<void> {
+    await this.client.unary('tasks', 'ResizePty', { container_id: containerId, exec_id: opts?.execId ?? '', width: size.width, height: size.height }, opts);
+  }
+
+  /** Closes the stdin of a process (it reads end of file). */
+  async closeStdin(containerId: string, opts?: CallOptions & { execId?: string }): Promise<void> {
+    await this.client.unary('tasks', 'CloseIO', { container_id: containerId, exec_id: opts?.execId ?? '', stdin: true }, opts);
+  }
+
+  /** The cgroup statistics of every task of the namespace (`filters` narrow it, e.g. id==X). */
+  async metrics(filters: string[] = [], opts?: CallOptions): Promise<TaskMetric[]> {
+    const res = await this.client.unary<{ metrics: Array<{ id: string; timestamp: ProtoTimestamp | null; data: ProtoAny | null }> }>(
+      'tasks',
+      'Metrics',
+      { filters },
+      opts,
+    );
+    return res.metrics.map((m) => ({ id: m.id, at: toDate(m.timestamp), data: m.data }));
   }
 
   async get(containerId: string, opts?: CallOptions): Promise<Process> {

@@ -7,7 +7,7 @@ import { Backoff, DEFAULT_BACKOFF, FailureRateLimiter, sleepOn, type BackoffOpti
 import { systemClock, type Clock } from '../clock.js';
 import { createDesiredStore, type DesiredStore, type Gate, type Source } from '../desired.js';
 import { codeOf, messageOf } from '../errors.js';
-import type { Key } from '../spec/types.js';
+import type { Key, Snapshot } from '../spec/types.js';
 import { Memory } from './memory.js';
 import { describeHealth } from './health.js';
 import { Prober, type HealthChange } from './prober.js';
@@ -17,7 +17,10 @@ import type { UpdateRecord } from './update.js';
 import { WorkQueue } from './queue.js';
 import { createReconciler, type AppliedAction, type Result } from './reconciler.js';
 import type { Runtime } from './runtime.js';
+import { askRestart, type RestartAsk } from './restart.js';
 import { buildStatus, type StatusRow } from './status.js';
+
+export type { RestartAsk };
 
 export interface ControllerOptions {
   runtime: Runtime;
@@ -62,6 +65,12 @@ export interface Controller {
   removeSource(name: string): Promise<void>;
   /** New restart and retry back-off (SIGHUP); counts so far are kept. */
   setBackoff(backoff: BackoffOptions): void;
+  /** `converge restart`: the key's next reconcile stops its task and starts a new one (restart.ts). */
+  requestRestart(key: Key): RestartAsk;
+  /** Keys waiting in the work queue (not those being reconciled). */
+  queueDepth(): number;
+  /** Each source's last complete read (epoch ms), by source name. */
+  sourceSyncs(): ReadonlyMap<string, number>;
 }
 
 /** One finished reconcile: the action applied (if any), or the error it failed with. */
@@ -71,6 +80,8 @@ export interface ReconcileEvent {
   reason?: string;
   pid?: number;
   error?: { code: string; message: string };
+  /** How long the reconcile took. */
+  ms?: number;
 }
 
 export function createController(opts: ControllerOptions): Controller {
@@ -120,6 +131,11 @@ export function createController(opts: ControllerOptions): Controller {
   let isReady = false;
   let resyncTimer: unknown;
   let running: Promise<void>[] = [];
+  const syncs = new Map<string, number>();
+  const onSnapshot = (snap: Snapshot): void => {
+    store.update(snap);
+    if (snap.complete) syncs.set(snap.source, clock.now());
+  };
 
   store.onChange((keys) => {
     for (const key of keys) queue.add(key);
@@ -188,7 +204,8 @@ export function createController(opts: ControllerOptions): Controller {
       if (key === undefined) return;
       try {
         const before = taskSignature(key);
-        const event = settle(key, await reconcile(key));
+        const began = performance.now();
+        const event = { ...settle(key, await reconcile(key)), ms: performance.now() - began };
         // What dependents wait for (running, exited, how) changed: they look again.
         if (taskSignature(key) !== before) for (const dep of dependentsOf([key])) queue.add(dep);
         // Probes follow what runs: begin for a running task with a check, end for the rest.
@@ -324,7 +341,7 @@ export function createController(opts: ControllerOptions): Controller {
         }
       });
       await preferRunningClaims();
-      await Promise.all(sources.map((s) => s.start((snap) => store.update(snap))));
+      await Promise.all(sources.map((s) => s.start(onSnapshot)));
       if (!wasReady && store.ready()) {
         wasReady = true;
         await resyncUntilDone();
@@ -346,7 +363,7 @@ export function createController(opts: ControllerOptions): Controller {
       if (sources.some((s) => s.name === source.name)) return;
       sources.push(source);
       store.addSource(source.name);
-      await source.start((snap) => store.update(snap));
+      await source.start(onSnapshot);
       // Removals waited while the new source was unread: look at everything once more.
       if (store.ready()) await resyncUntilDone();
     },
@@ -356,6 +373,7 @@ export function createController(opts: ControllerOptions): Controller {
       sources.splice(sources.indexOf(source), 1);
       await source.stop();
       store.removeSource(name);
+      syncs.delete(name);
     },
     setBackoff(next) {
       Object.assign(backoff, next);
@@ -372,6 +390,9 @@ export function createController(opts: ControllerOptions): Controller {
     prober,
     updater,
     idle: () => queue.idle(),
+    queueDepth: () => queue.len(),
+    sourceSyncs: () => syncs,
+    requestRestart: (key) => askRestart(key, { store, memory, clock, queue, log }),
     resync: resyncUntilDone,
     status: () => buildStatus(store, memory, clock.now(), (key) => prober.health(key), (key) => updater.state(key)),
   };

@@ -16,6 +16,8 @@ export interface KeyState {
   startedAt?: number;
   /** The image pull this key waits for (before a create or recreate). */
   pulling?: { image: string; done: number; total: number };
+  /** `converge restart` asked for a new task at this time (epoch ms), until one is started. */
+  restartRequested?: number;
   /** Why converge killed the current task (until a new task runs). */
   killed?: { reason: string; why: KillCause };
 }

@@ -30,7 +30,8 @@ export type Action =
 
 export type ActionType = Action['type'];
 
-export type KillCause = 'health' | 'dependency';
+/** Why converge stops a running task: its health check, a dependency's new task, or a user's `converge restart`. */
+export type KillCause = 'health' | 'dependency' | 'restart';
 
 /** A dependency as the planner sees it. */
 export interface DependencyState {
@@ -67,6 +68,8 @@ export interface PlanContext {
   killed?(key: Key): { reason: string; why: KillCause } | undefined;
   /** When converge started the key's current task (epoch ms); undefined for adopted tasks. */
   startedAt?(key: Key): number | undefined;
+  /** Someone asked to restart the key now (`converge restart`) and it has not been done yet. */
+  restartRequested?(key: Key): boolean;
 }
 
 /** The one action for one key, or undefined when the key is converged. */
@@ -105,7 +108,11 @@ export function planKey(desired: DesiredContainer | undefined, actual: ActualCon
   if (task.status === 'created') {
     return { type: 'start', key, reason: 'task created but not started' };
   }
-  if (task.status === 'running') return planFollow(desired, ctx) ?? planHealth(desired, task.pid, ctx);
+  if (task.status === 'running') {
+    // Stopped the way its spec says and kept, so that the restart below reads it as any exit.
+    if (ctx.restartRequested?.(key)) return { type: 'kill', key, reason: 'restart requested', why: 'restart' };
+    return planFollow(desired, ctx) ?? planHealth(desired, task.pid, ctx);
+  }
   if (task.status !== 'stopped') return undefined; // paused, pausing, unknown
   return planExited(desired, task.exitStatus ?? 0, task.exitedAt?.getTime() ?? ctx.now, ctx);
 }
@@ -157,6 +164,10 @@ function planExited(desired: DesiredContainer, exitCode: number, exitedAt: numbe
   // code (it may have exited 0 on SIGTERM), as kubelet restarts a failed liveness probe; one
   // stopped to follow a dependency starts again whatever its policy.
   const killed = ctx.killed?.(key);
+  // A restart someone asked for starts it again now, whatever its policy and back-off.
+  if (ctx.restartRequested?.(key)) {
+    return waitForDependencies(desired, ctx) ?? { type: 'restart', key, reason: 'restart requested', exitCode, consecutive: 0 };
+  }
   if (policy === 'Never' && killed?.why !== 'dependency') return undefined;
   if (policy === 'OnFailure' && exitCode === 0 && !killed) return undefined;
   const blocked = waitForDependencies(desired, ctx);

@@ -54,6 +54,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       health: deps.health,
       killed: (k) => memory.states.get(k)?.killed,
       startedAt: (k) => memory.states.get(k)?.startedAt,
+      restartRequested: (k) => memory.states.get(k)?.restartRequested !== undefined,
     };
   }
 
@@ -70,7 +71,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     let action: Action | undefined;
     try {
       const desired = store.desired().get(key);
-      const current = await read(key);
+      const current = await keepOomKill(key, await read(key));
       if (!desired && !current) {
         // Nothing of it anywhere (e.g. the delete event of our own removal): forget the key.
         memory.forget(key);
@@ -137,6 +138,24 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     }
   };
 
+  /**
+   * An OOM kill the event stream reported is written onto the container, so that its exit
+   * still reads OOMKilled after a restart of converge (the exit alone is a SIGKILL).
+   */
+  async function keepOomKill(key: Key, current: ActualContainer | undefined): Promise<ActualContainer | undefined> {
+    if (!current?.managed || !memory.states.get(key)?.oomKilled || current.termination?.reason === 'OOMKilled' || !runtime.recordTermination) return current;
+    const termination = { reason: 'OOMKilled' as const, at: new Date(clock.now()).toISOString() };
+    try {
+      await runtime.recordTermination(key, termination);
+    } catch (err) {
+      log.warn({ key, err }, 'OOM kill not recorded on the container');
+      return current;
+    }
+    const next = { ...current, termination };
+    memory.setActual(key, next);
+    return next;
+  }
+
   /** Crash-loop memory after an action: what the back-off of the next exit starts from. */
   function remember(action: Action, pid: number | undefined): void {
     const key = action.key;
@@ -158,6 +177,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     const state = memory.state(key);
     state.oomKilled = undefined; // a new task: an OOM kill of the old one is history
     state.killed = undefined;
+    state.restartRequested = undefined;
     memory.exits.delete(key);
     memory.hadTask.add(key);
     if (pid !== undefined) state.startedAt = now;

@@ -66,6 +66,17 @@ export interface ActualContainer {
   network?: { ip?: string; ports: PublishedPort[] };
   /** The image it was created from, as the runtime recorded it (digests of index or manifest). */
   image?: ActualImage;
+  /** How its last task ended when the exit alone does not say (kept until a task starts again). */
+  termination?: Termination;
+}
+
+/** An OOM kill, or a task that could not be created or started (exit code 128, as docker records it). */
+export interface Termination {
+  reason: 'OOMKilled' | 'StartError';
+  exitCode?: number;
+  message?: string;
+  /** ISO time it was recorded. */
+  at?: string;
 }
 
 export interface ActualImage {
@@ -159,6 +170,8 @@ export interface Runtime {
   remove(key: Key, signal: string, graceMs: number, options?: { keepLog?: boolean }): Promise<void>;
   /** Records the restart count on the container. */
   setRestarts(key: Key, restarts: number): Promise<void>;
+  /** Records how the container's task ended (an OOM kill) so that it survives a restart of converge. */
+  recordTermination?(key: Key, t: Termination): Promise<void>;
   /** Task events for converge's namespace; emits 'connected' on every (re)connect. */
   events(signal: AbortSignal): AsyncIterable<RuntimeEvent>;
   /**

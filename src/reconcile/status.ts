@@ -9,9 +9,9 @@ import type { Key } from '../spec/types.js';
 import type { HealthState, HealthStatus } from './health.js';
 import type { UpdateState } from './update.js';
 import type { KeyState, Memory } from './memory.js';
-import type { ActualContainer } from './runtime.js';
+import type { ActualContainer, Termination } from './runtime.js';
 
-export type Phase = 'Pending' | 'Pulling' | 'Created' | 'Running' | 'Exited' | 'BackOff' | 'Failed' | 'Updating' | 'Removing' | 'Orphaned' | 'Conflict';
+export type Phase = 'Pending' | 'Pulling' | 'Created' | 'Running' | 'Paused' | 'Exited' | 'BackOff' | 'Failed' | 'Updating' | 'Removing' | 'Orphaned' | 'Conflict';
 
 export interface StatusRow {
   name: string;
@@ -99,7 +99,7 @@ export function buildStatus(
       id: a?.id ?? key,
       phase,
       restarts: a?.restarts ?? 0,
-      exitCode: task?.status === 'stopped' ? (task.exitStatus ?? null) : (gone?.exitCode ?? null),
+      exitCode: task?.status === 'stopped' ? (task.exitStatus ?? null) : (gone?.exitCode ?? (task ? null : (a?.termination?.exitCode ?? null))),
       message,
       pid: task && task.status !== 'stopped' && task.pid ? task.pid : null,
       image: d?.spec.spec.image ?? null,
@@ -175,13 +175,21 @@ function phaseOf(
   }
   if (a.specHash !== hash) return { phase: 'Updating', message: 'spec changed' };
   const status = a.task?.status;
-  if (status === 'running' || status === 'paused' || status === 'pausing') return { phase: 'Running', message: '' };
+  if (status === 'running') return { phase: 'Running', message: '' };
+  if (status === 'paused' || status === 'pausing') return { phase: 'Paused', message: status === 'pausing' ? 'pausing' : '' };
+  // A start that failed, as recorded on the container (it has no task to show it).
+  if (!a.task && a.termination?.reason === 'StartError') return { phase: 'Failed', message: terminationText(a.termination) };
   if (status !== 'stopped' && !vanished) return { phase: 'Created', message: '' };
   // Exited (or gone without converge deleting it): waiting out a back-off, or left alone.
   const phase: Phase = s.waiting?.at !== undefined ? 'BackOff' : 'Exited';
   let message = s.waiting ? `${s.waiting.reason}; next try in ${Math.max(0, Math.round(((s.waiting.at ?? now) - now) / 1000))}s` : '';
-  if (s.oomKilled) message = message ? `OOMKilled; ${message}` : 'OOMKilled';
+  if (s.oomKilled || a.termination?.reason === 'OOMKilled') message = message ? `OOMKilled; ${message}` : 'OOMKilled';
   return { phase, message };
+}
+
+/** "OOMKilled", or "StartError: <what containerd said>". */
+export function terminationText(t: Termination): string {
+  return t.reason === 'StartError' ? `StartError: ${t.message ?? 'the task could not be started'}` : t.reason;
 }
 
 function mib(bytes: number): string {

@@ -173,7 +173,7 @@ describe('converge status and the --listen server', () => {
     assert.match(metrics.body, /^converge_actions_total\{action="create"\} 2$/m);
     assert.match(metrics.body, /^converge_reconciles_total\{result="ok"\} \d+$/m);
     assert.match(metrics.body, /^converge_containers\{phase="Running"\} 2$/m);
-    assert.match(metrics.body, /^converge_process_cpu_seconds_total \d/m);
+    assert.match(metrics.body, /^process_cpu_seconds_total \d/m);
     assert.equal((await c.http('/nothere')).status, 404);
     const post = await fetch(`http://${c.listen}/v1/status`, { method: 'POST' });
     assert.equal(post.status, 405);

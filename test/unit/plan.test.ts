@@ -119,6 +119,12 @@ const cases: Array<{ name: string; d?: DesiredContainer; a?: ActualContainer; c?
   { name: 'dependency started before us -> nothing', d: desired('web', { dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', {}), c: { startedAt: (k) => (k === 'default/db' ? NOW - 1000 : NOW - 10) }, want: undefined },
   { name: 'adopted dependent, dependency restarted since -> kill', d: desired('web', { dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', {}), c: { startedAt: (k) => (k === 'default/db' ? NOW - 10 : undefined) }, want: 'kill' },
   { name: 'both adopted -> nothing', d: desired('web', { dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', {}), c: { startedAt: () => undefined }, want: undefined },
+  // converge restart: stop the running task its own way, then start it whatever its policy and back-off.
+  { name: 'restart requested, running -> kill', d: desired('web'), a: actual('web', {}), c: { restartRequested: () => true }, want: 'kill', reason: /^restart requested$/ },
+  { name: 'restart requested, killed just now, Never -> restart without back-off', d: desired('web', { restartPolicy: 'Never' }), a: actual('web', stopped(143, 1)), c: { restartRequested: () => true, killed: () => ({ reason: 'restart requested', why: 'restart' }) }, want: 'restart', reason: /^restart requested$/ },
+  { name: 'restart requested, exited 0 with OnFailure -> restart', d: desired('web', { restartPolicy: 'OnFailure' }), a: actual('web', stopped(0)), c: { restartRequested: () => true }, want: 'restart' },
+  { name: 'restart requested, dependency down -> wait', d: desired('web', { dependsOn: ['db'] }), a: actual('web', stopped(0)), c: { restartRequested: () => true, dependency: dep({ task: undefined }) }, want: 'wait', reason: /db to run/ },
+  { name: 'restart requested, paused -> nothing', d: desired('web'), a: actual('web', { status: 'paused' }), c: { restartRequested: () => true }, want: undefined },
   { name: 'stopped to follow a dependency, Never -> restart anyway', d: desired('web', { restartPolicy: 'Never', dependsOn: [{ name: 'db', restart: true }] }), a: actual('web', stopped(143)), c: { killed: () => ({ reason: 'db has a new task (restart: true)', why: 'dependency' }) }, want: 'restart', reason: /stopped because db has a new task/ },
 ];
 

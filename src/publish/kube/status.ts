@@ -75,6 +75,8 @@ function shapeOf(phase: string, exitCode: number | undefined): Shape {
   switch (phase) {
     case 'Running':
       return { phase, ready: ['Running', T], progressing: ['Converged', F], degraded: ['AsExpected', F] };
+    case 'Paused':
+      return { phase, ready: ['Paused', F], progressing: ['Paused', F], degraded: ['AsExpected', F] };
     case 'Pending':
       return { phase, ready: ['Pending', F], progressing: ['Creating', T], degraded: ['AsExpected', F] };
     case 'Pulling':
