@@ -33,16 +33,19 @@ interface ProcRecord {
   dir: string;
 }
 
-/** Kills the control planes of test processes that are gone, and removes their dirs. */
-export function sweepLeftovers(): void {
+/**
+ * Kills the control planes of test processes that are gone (only processes whose program is
+ * our kube-apiserver or etcd: a reused pid is left alone), and removes their dirs.
+ */
+export function sweepLeftovers(procsDir = PROCS_DIR): void {
   let files: string[] = [];
   try {
-    files = readdirSync(PROCS_DIR);
+    files = readdirSync(procsDir);
   } catch {
     return;
   }
   for (const f of files) {
-    const file = path.join(PROCS_DIR, f);
+    const file = path.join(procsDir, f);
     let rec: ProcRecord;
     try {
       rec = JSON.parse(readFileSync(file, 'utf8')) as ProcRecord;
@@ -57,7 +60,7 @@ export function sweepLeftovers(): void {
       } catch {
         continue; // gone
       }
-      if (cmd === KUBE_APISERVER || cmd === ETCD) signal(pid, 'SIGKILL'); // only ours: a reused pid is left alone
+      if (cmd === KUBE_APISERVER || cmd === ETCD) signal(pid, 'SIGKILL');
     }
     rmSync(rec.dir, { recursive: true, force: true });
     rmSync(file, { force: true });

@@ -1,7 +1,8 @@
 // A TCP relay between a client under test and a server, for network faults the server
-// itself cannot make: cut every connection (a watch dropped mid-stream) or hold the client
-// off altogether (a partition), while both ends stay up. It sees bytes only (TLS passes
-// through end to end), so it says nothing about what is inside.
+// itself cannot make: cut every connection (a watch dropped mid-stream), hold the client
+// off altogether (a partition), or hold every byte both ways and let them go later in
+// order (a stall: what the client sends meanwhile is built on what it knew before), while
+// both ends stay up. It sees bytes only (TLS passes through end to end).
 
 import net from 'node:net';
 import { listenLocal } from './net.js';
@@ -12,6 +13,9 @@ export class TcpProxy {
   accepted = 0;
   private readonly sockets = new Set<net.Socket>();
   private partitioned = false;
+  /** While stalled: the writes held back, in order, and the client connections they came from. */
+  private held: (() => void)[] | undefined;
+  private readonly heldFrom = new Set<net.Socket>();
   private readonly server: net.Server;
 
   private constructor(private readonly upstreamPort: number) {
@@ -41,8 +45,33 @@ export class TcpProxy {
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    client.on('data', (d: Buffer) => this.relay(() => upstream.write(d), client));
+    upstream.on('data', (d: Buffer) => this.relay(() => client.write(d)));
+  }
+
+  private relay(write: () => void, fromClient?: net.Socket): void {
+    if (!this.held) return write();
+    this.held.push(write);
+    if (fromClient) this.heldFrom.add(fromClient);
+  }
+
+  /** Holds every byte, both ways, on every connection (new ones too) until release(). */
+  stall(): void {
+    this.held ??= [];
+    this.heldFrom.clear();
+  }
+
+  /** How many client connections have sent something that is held. */
+  heldConnections(): number {
+    return this.heldFrom.size;
+  }
+
+  /** Lets everything held go, in the order it came, and relays as before. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    this.heldFrom.clear();
+    for (const write of held) write();
   }
 
   /** Breaks every open connection (both ends see a reset); new ones are still relayed. */
@@ -64,6 +93,7 @@ export class TcpProxy {
   }
 
   async stop(): Promise<void> {
+    this.held = undefined;
     this.cut();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
