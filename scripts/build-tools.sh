@@ -102,21 +102,21 @@ build_containerd() {
 # (its go.mod and go.sum, read-only: a missing or changed sum fails the build) into
 # .tools/<tools dir>/bin. (sh has no locals: bm_* are build_module's.)
 build_module() {
-  bm_mod=$1 bm_bin="$tools/$2/bin" bm_ld=$3
+  bm_mod=$1 bm_name=$2 bm_bin="$tools/$2/bin" bm_ld=$3
   shift 3
   bm_missing=""
   for bm_pair in "$@"; do [ -x "$bm_bin/${bm_pair%%=*}" ] || bm_missing=1; done
   if [ -n "$bm_missing" ]; then
-    log "building $2 into $bm_bin"
+    log "building $bm_name into $bm_bin"
     start=$(date +%s)
     rm -rf "$bm_bin.tmp"
     mkdir -p "$bm_bin.tmp"
     for bm_pair in "$@"; do
-      (cd "$root/tools/$bm_mod" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$bm_ld" -o "$bm_bin.tmp/${bm_pair%%=*}" "${bm_pair#*=}")
+      (cd "$root/tools/$bm_mod" && go build -mod=readonly -trimpath -ldflags "$bm_ld" -o "$bm_bin.tmp/${bm_pair%%=*}" "${bm_pair#*=}")
     done
     rm -rf "$bm_bin"
     mv "$bm_bin.tmp" "$bm_bin"
-    log "$2 built in $(($(date +%s) - start)) s"
+    log "$bm_name built in $(($(date +%s) - start)) s"
   fi
   echo "$bm_bin"
 }
