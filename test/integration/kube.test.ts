@@ -165,9 +165,12 @@ describe(`kubernetes source (kube-apiserver ${KUBE_VERSION})`, () => {
     assert.equal((await s.inContainerd('default.elsewhere')).container, false);
     assert.equal(converge.lines.filter((l) => l.key === 'default/elsewhere').length, 0);
     await admin.ok(['delete', 'ctr', 'elsewhere', '--timeout=30s']);
+    // Each read selects this node, and the server takes the selector (no 400). A read may
+    // meet a 429 while the server's cache of a new CRD fills: converge retries it.
     const reads = cluster.audit().filter((e) => isList(e) || isWatch(e));
-    assert.ok(reads.length > 0 && reads.every((e) => query(e).get('fieldSelector') === `spec.nodeName=${NODE}` && e.responseStatus?.code === 200),
-      `every list and watch selects this node, and the server takes it: ${JSON.stringify(reads.map((e) => [e.requestURI, e.responseStatus?.code]))}`);
+    const wrong = reads.filter((e) => query(e).get('fieldSelector') !== `spec.nodeName=${NODE}` || ![200, 429].includes(e.responseStatus?.code ?? 0));
+    assert.ok(reads.some((e) => isWatch(e) && e.responseStatus?.code === 200), 'watching');
+    assert.deepEqual(wrong.map((e) => [e.requestURI, e.responseStatus?.code]), [], 'every list and watch selects this node');
     assert.equal(logged('the API server cannot select on the field; reading every resource and filtering here').length, 0);
     assert.ok(logged('listed resources').every((l) => l.listed === l.kept), 'the server sent this node\'s resources only');
   });
