@@ -7,7 +7,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { uniqueNamespace } from '../harness/containerd.js';
 import { importBusybox } from '../harness/image.js';
@@ -54,13 +54,15 @@ describe('kubernetes source on two nodes', () => {
       const namespace = uniqueNamespace(name);
       await importBusybox(env.address, namespace);
       const s = new Scenario(env, namespace, mkdtempSync(path.join(env.root, 'kube-')));
-      const converge = await s.run(['--kube', '--kubeconfig', agent.kubeconfig, '--node-name', name, '--kube-backoff-max', '500ms', '--backoff-initial', '50ms'], []);
+      const converge = await s.run(['--kube', '--kubeconfig', agent.kubeconfig, '--node-name', name, '--kube-backoff-max', '500ms', '--backoff-initial', '50ms', '--log-level', 'debug'], []);
       nodes.push({ name, env, s, converge });
     }
     for (const n of nodes) await n.converge.waitReady();
   });
 
   after(async () => {
+    // KUBE_TEST_LOG=FILE keeps both converges' logs and the API server's audit log, for a failure's post-mortem.
+    if (process.env.KUBE_TEST_LOG && cluster) writeFileSync(process.env.KUBE_TEST_LOG, [...nodes.flatMap((n) => n.converge.lines.map((l) => ({ node: n.name, ...l }))), ...cluster.audit()].map((l) => JSON.stringify(l)).join('\n') + '\n');
     for (const n of nodes) await n.s.cleanup().catch(() => undefined);
     await cluster?.cleanup();
     for (const n of nodes) await n.env.cleanup();

@@ -123,4 +123,11 @@ describe('kubernetes source and publisher (real API server, fake controller)', (
     reconciled('default/mine', 'remove');
     await waitFor(async () => (await get('mine')) === undefined, { what: 'the resource to go' });
   });
+
+  it('the last resource moved to another node: an empty read that is an answer, not held', async () => {
+    await admin.ok(['patch', 'ctr', 'new', '--type=merge', '-p', '{"spec":{"nodeName":"node-2"}}']);
+    await waitFor(() => last().specs.length === 0, { what: 'new out of the desired set' });
+    assert.equal(last().complete, true);
+    assert.equal(last().empty, false, 'this run read resources of this node: none left is the answer');
+  });
 });
