@@ -5,7 +5,7 @@
 // both ends stay up. It sees bytes only (TLS passes through end to end).
 
 import net from 'node:net';
-import { listenLocal } from './net.js';
+import { listenLocal, tie } from './net.js';
 
 export class TcpProxy {
   port = 0;
@@ -36,15 +36,7 @@ export class TcpProxy {
       return;
     }
     const upstream = net.connect(this.upstreamPort, '127.0.0.1');
-    this.sockets.add(client).add(upstream);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-      this.sockets.delete(client);
-      this.sockets.delete(upstream);
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+    tie(client, upstream, this.sockets);
     client.on('data', (d: Buffer) => this.relay(() => upstream.write(d), client));
     upstream.on('data', (d: Buffer) => this.relay(() => client.write(d)));
   }
