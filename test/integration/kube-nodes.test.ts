@@ -29,6 +29,8 @@ describe('kubernetes source on two nodes', () => {
   let cluster: KubeCluster;
   let admin: Kubectl;
   const nodes: Node[] = [];
+  const envs: Env[] = [];
+  const scenarios: Scenario[] = [];
   const node = (name: string) => nodes.find((n) => n.name === name)!;
 
   const get = (name: string) => admin.json('ctr', name);
@@ -51,9 +53,11 @@ describe('kubernetes source on two nodes', () => {
     for (const name of NODES) {
       const agent = await nodeAgent(cluster, name);
       const env = await Env.start();
+      envs.push(env); // torn down in after() even when what follows fails
       const namespace = uniqueNamespace(name);
       await importBusybox(env.address, namespace);
       const s = new Scenario(env, namespace, mkdtempSync(path.join(env.root, 'kube-')));
+      scenarios.push(s);
       const converge = await s.run(['--kube', '--kubeconfig', agent.kubeconfig, '--node-name', name, '--kube-backoff-max', '500ms', '--backoff-initial', '50ms', '--log-level', 'debug'], []);
       nodes.push({ name, env, s, converge });
     }
@@ -63,9 +67,9 @@ describe('kubernetes source on two nodes', () => {
   after(async () => {
     // KUBE_TEST_LOG=FILE keeps both converges' logs and the API server's audit log, for a failure's post-mortem.
     if (process.env.KUBE_TEST_LOG && cluster) writeFileSync(process.env.KUBE_TEST_LOG, [...nodes.flatMap((n) => n.converge.lines.map((l) => ({ node: n.name, ...l }))), ...cluster.audit()].map((l) => JSON.stringify(l)).join('\n') + '\n');
-    for (const n of nodes) await n.s.cleanup().catch(() => undefined);
+    for (const s of scenarios) await s.cleanup().catch(() => undefined);
     await cluster?.cleanup();
-    for (const n of nodes) await n.env.cleanup();
+    for (const env of envs) await env.cleanup();
   });
 
   it("each node runs only its own Containers, and writes only their status", async () => {
