@@ -2,32 +2,20 @@
 # Installs what converge and its tests need on a fresh Debian machine, skipping what is
 # already there: containerd, runc and busybox-static from Debian (and docker-registry,
 # skopeo, apache2-utils and openssl for the pull tests; git, gpg, gpg-agent and gpgconf for
-# the Git source and its tests; kubernetes-client, Debian's kubectl, for the Kubernetes
-# source's tests; containernetworking-plugins, iptables and iproute2 for network: bridge
-# and its tests; chromium for the status page's browser test; gcc, libc6-dev, pkg-config
-# and libseccomp-dev to build runc), Node.js >= 22
-# (fetched into .tools/ when the system's is older), the npm packages (npm ci), and the
-# containerd 2.x and runc the tests also run, built from their Go modules into .tools/ once
-# per version (scripts/build-tools.sh; needs Go).
+# the Git source and its tests; containernetworking-plugins, iptables and iproute2 for network: bridge
+# and its tests; chromium for the status page's browser test; gcc, libc6-dev, pkg-config and
+# libseccomp-dev to build runc), Node.js >= 22 (fetched into .tools/ when the system's is
+# older), the npm packages (npm ci), and, built from their Go modules into .tools/ once per
+# version (scripts/build-tools.sh; needs Go): the containerd 2.x and runc the tests also run,
+# and kube-apiserver, kubectl, etcd and etcdctl for the Kubernetes source's tests.
 set -eu
 cd "$(dirname "$0")/.."
 
 missing=""
-for pkg in containerd runc busybox-static containernetworking-plugins iptables iproute2 docker-registry skopeo apache2-utils openssl git gpg gpg-agent gpgconf kubernetes-client \
+for pkg in containerd runc busybox-static containernetworking-plugins iptables iproute2 docker-registry skopeo apache2-utils openssl git gpg gpg-agent gpgconf \
   chromium gcc libc6-dev pkg-config libseccomp-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
-case "$missing" in *kubernetes-client*)
-  # Where another package already owns /usr/bin/kubectl (the Google Cloud SDK's `kubectl`,
-  # say), Debian's is diverted to /usr/bin/kubectl.debian rather than clobbering it; the
-  # tests look there first (test/kube/kubectl.ts).
-  if ! dpkg-divert --list /usr/bin/kubectl | grep -q .; then
-    owner=$(dpkg-query -S /usr/bin/kubectl 2>/dev/null | sed -n 's/^\([^:,]*\): .*/\1/p' | head -n 1)
-    if [ -n "$owner" ] && [ "$owner" != kubernetes-client ]; then
-      dpkg-divert --package "$owner" --divert /usr/bin/kubectl.debian --no-rename --add /usr/bin/kubectl >/dev/null
-    fi
-  fi
-esac
 if [ -n "$missing" ]; then
   echo "setup: installing Debian packages:$missing" >&2
   apt-get update -qq
@@ -39,5 +27,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# Prints the dir it built or found; setup only wants it there.
+# Print the dirs they built or found; setup only wants them there. Without Go this says so
+# and setup fails; the tests that need these tools fail naming what is missing.
 scripts/build-tools.sh 2 >/dev/null
+scripts/build-tools.sh kube >/dev/null

@@ -12,7 +12,9 @@ export type HarnessErrorCode =
   | 'HARNESS_PATH_TOO_LONG'
   | 'HARNESS_IMPORT_FAILED'
   | 'HARNESS_CLEANUP_INCOMPLETE'
-  | 'HARNESS_BAD_ARCHIVE';
+  | 'HARNESS_BAD_ARCHIVE'
+  | 'HARNESS_KUBE_TOOLS_MISSING'
+  | 'HARNESS_KUBE_NOT_READY';
 
 export class HarnessError extends Error {
   readonly code: HarnessErrorCode;

@@ -1,5 +1,6 @@
 // Ports for the test servers and daemons: a free one to hand to a program that binds it
-// itself, a listener of our own on an ephemeral port, and whether something answers yet.
+// itself, a listener of our own on an ephemeral port, whether something answers yet, and the
+// two sockets of a relayed connection tied together (the registry's and the API server's relays).
 
 import net from 'node:net';
 
@@ -19,6 +20,22 @@ export async function freePort(): Promise<number> {
   const port = await listenLocal(server);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/**
+ * Ties a relayed connection's two sockets together: either one closing or failing destroys
+ * both; both are in `open` while they live (for a relay that cuts them all).
+ */
+export function tie(client: net.Socket, upstream: net.Socket, open: Set<net.Socket>): void {
+  open.add(client).add(upstream);
+  const end = (): void => {
+    client.destroy();
+    upstream.destroy();
+    open.delete(client);
+    open.delete(upstream);
+  };
+  client.on('error', end).on('close', end);
+  upstream.on('error', end).on('close', end);
 }
 
 /** Whether a TCP connection to 127.0.0.1:`port` is accepted. */

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { HarnessError, run } from './exec.js';
 import { register, unregister } from './exitnet.js';
-import { freePort, listenLocal } from './net.js';
+import { freePort, listenLocal, tie } from './net.js';
 import { waitFor } from './wait.js';
 import { buildBusyboxArchive } from './image.js';
 import { tar } from './tar.js';
@@ -118,15 +118,7 @@ class Instance implements Registry {
   /** Pipes one client connection to the registry, recording requests, pacing responses. */
   private carry(client: net.Socket): void {
     const upstream = net.connect(this.upstream, '127.0.0.1');
-    this.sockets.add(client).add(upstream);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-      this.sockets.delete(client);
-      this.sockets.delete(upstream);
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+    tie(client, upstream, this.sockets);
     client.on('data', (data: Buffer) => {
       for (const m of data.toString('latin1').matchAll(REQUEST_HEAD)) {
         const range = /^range:\s*(.*)$/im.exec(m[3])?.[1]?.trim();

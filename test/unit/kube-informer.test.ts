@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { FakeClock } from '../../src/clock.js';
-import { KubeApiError, type KubeClient, type WatchEvent } from '../../src/sources/kube/client.js';
+import { KubeApiError, fromStatus, type KubeClient, type WatchEvent } from '../../src/sources/kube/client.js';
 import { Informer } from '../../src/sources/kube/informer.js';
 
 const PATH = '/apis/converge.dev/v1alpha1/containers';
@@ -150,5 +150,35 @@ test('a server that answers 400 to the field selector is read whole and filtered
   assert.equal(informer.fieldSelector, undefined);
   assert.deepEqual([...informer.objects.keys()], ['default/here'], 'the other node\'s resource is filtered out here');
   assert.equal(lines.filter((l) => l.msg === 'the API server cannot select on the field; reading every resource and filtering here').length, 1);
+  await informer.stop();
+});
+
+test("a 429 with retryAfterSeconds (the server's cache filling) waits as long as the server asks, when that is longer", async () => {
+  const clock = new FakeClock();
+  const { client, state } = fakeClient();
+  const request = client.request.bind(client);
+  let busy = true;
+  client.request = async <T>(...args: Parameters<KubeClient['request']>): Promise<T> => {
+    if (busy) {
+      state.lists++;
+      throw fromStatus({ code: 429, reason: 'TooManyRequests', message: 'storage is (re)initializing', details: { retryAfterSeconds: 1 } });
+    }
+    return request<T>(...args);
+  };
+  state.down = false;
+  const { log, lines } = logSink();
+  const informer = new Informer({ client, path: PATH, log, keep: () => true, onChange: () => undefined, backoff: { initialMs: 100, maxMs: 400 }, clock });
+  await informer.start();
+  await settle();
+  assert.equal(state.lists, 1);
+  assert.deepEqual(lines.filter((l) => l.code === 'Unavailable').map((l) => l.retryInMs), [1000]);
+  busy = false;
+  clock.advance(999);
+  await settle();
+  assert.equal(state.lists, 1, 'not before the second the server asked for');
+  clock.advance(1);
+  await settle();
+  assert.equal(state.lists, 2);
+  assert.equal(informer.synced, true);
   await informer.stop();
 });

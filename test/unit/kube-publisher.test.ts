@@ -193,3 +193,41 @@ test('a health transition writes the status and posts an Event (Unhealthy a Warn
   await publisher.stop();
   assert.equal(health.size, 0, 'no longer follows the health stream');
 });
+
+test('a bad spec: a Warning InvalidSpec Event naming the field, once, besides the status', async () => {
+  const clock = new FakeClock();
+  const f = fixture();
+  f.resources.problemsOf = (key) => (key === KEY ? ['spec.mounts[0].source: is required for a bind mount'] : []);
+  const publisher = createKubePublisher({ client: f.client, resources: f.resources, view: f.view, log: pino({ level: 'silent' }), nodeName: 'node-1', statusIntervalMs: 10_000, clock });
+  for (const read of f.readers) read([KEY]);
+  await settle();
+  await publisher.events.flush();
+  const events = () => f.requests.filter((r) => r.method === 'POST').map((r) => [r.body.type, r.body.reason, r.body.message]);
+  assert.deepEqual(events(), [['Warning', 'InvalidSpec', 'invalid spec (generation 1): spec.mounts[0].source: is required for a bind mount']]);
+  clock.advance(10_000);
+  await settle();
+  await publisher.events.flush();
+  assert.equal(events().length, 1, 'not again within 5 minutes');
+  await publisher.stop();
+});
+
+test('a status write that conflicts because the resource moved to another node: no write on the latest version', async () => {
+  const f = fixture();
+  const writes: string[] = [];
+  f.client.request = async <T>(method: string, path: string): Promise<T> => {
+    writes.push(`${method} ${path}`);
+    if (method === 'PUT') throw new KubeApiError('Conflict', 'the object has been modified', 409);
+    // The latest version, read after the 409: another node's now.
+    return { ...f.obj, metadata: { ...f.obj.metadata, resourceVersion: '9' }, spec: { image: 'busybox', nodeName: 'node-2' } } as T;
+  };
+  const publisher = createKubePublisher({ client: f.client, resources: f.resources, view: f.view, log: pino({ level: 'silent' }), nodeName: 'node-1', statusIntervalMs: 60_000, clock: new FakeClock() });
+  f.reconciled({ key: KEY });
+  await waitIdle(publisher);
+  assert.deepEqual(writes.filter((w) => !w.startsWith('POST')), [`PUT ${PATH}/status`, `GET ${PATH}`], 'one write, one read, and nothing written on node-2\'s resource');
+  await publisher.stop();
+});
+
+async function waitIdle(publisher: { writer: { idle(): boolean } }): Promise<void> {
+  for (let i = 0; i < 100 && !publisher.writer.idle(); i++) await settle();
+  assert.ok(publisher.writer.idle());
+}

@@ -34,9 +34,9 @@ export function createEventRecorder(opts: { client: KubeClient; log: Logger; nod
       const message = oneLine(text, EVENT_MESSAGE_MAX);
       const uid = obj.metadata.uid ?? obj.metadata.name;
       if (type === 'Warning') {
-        const last = lastWarning.get(uid);
+        const last = lastWarning.get(`${uid}/${reason}`);
         if (last && last.message === message && clock.now() - last.at < repeatMs) return;
-        lastWarning.set(uid, { message, at: clock.now() });
+        lastWarning.set(`${uid}/${reason}`, { message, at: clock.now() });
       }
       const namespace = obj.metadata.namespace ?? 'default';
       const now = new Date(clock.now()).toISOString();

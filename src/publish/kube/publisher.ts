@@ -73,6 +73,7 @@ export function createKubePublisher(opts: KubePublisherOptions): KubePublisher {
     objectOf: (key) => resources.objectOf(key),
     problemsOf: (key) => resources.problemsOf(key),
     pathOf: resourcePath,
+    mine: (obj) => obj.spec?.nodeName === opts.nodeName,
     backoff: opts.backoff,
     clock,
   });
@@ -93,14 +94,17 @@ export function createKubePublisher(opts: KubePublisherOptions): KubePublisher {
   }
 
   /**
-   * A denied resource never reaches the controller, so its Event comes from here, after
-   * every read and tick (the recorder posts the same Warning once per 5 minutes).
+   * A denied resource, or one whose spec fails converge's checks, never reaches the
+   * controller, so its Warning Event comes from here, after every read and tick (the
+   * recorder posts the same Warning once per 5 minutes).
    */
-  function recordDenials(key: Key): void {
-    const denials = view.denials?.(key) ?? [];
+  function recordWarnings(key: Key): void {
     const obj = resources.objectOf(key);
-    if (denials.length === 0 || !obj || obj.metadata.deletionTimestamp) return;
-    events.record(obj, 'Warning', 'Denied', `denied by policy: ${denials.join('; ')}`);
+    if (!obj || obj.metadata.deletionTimestamp) return;
+    const problems = resources.problemsOf(key);
+    if (problems.length > 0) events.record(obj, 'Warning', 'InvalidSpec', `invalid spec (generation ${obj.metadata.generation ?? '?'}): ${problems.join('; ')}`);
+    const denials = view.denials?.(key) ?? [];
+    if (denials.length > 0) events.record(obj, 'Warning', 'Denied', `denied by policy: ${denials.join('; ')}`);
   }
 
   /** A health transition: the status again, and an Event (Unhealthy is a Warning). */
@@ -119,7 +123,7 @@ export function createKubePublisher(opts: KubePublisherOptions): KubePublisher {
       if (stopped) return;
       for (const key of resources.keys()) {
         writer.poke(key);
-        recordDenials(key);
+        recordWarnings(key);
       }
       tick();
     }, statusIntervalMs);
@@ -131,7 +135,7 @@ export function createKubePublisher(opts: KubePublisherOptions): KubePublisher {
     resources.onRead((keys) => {
       for (const key of keys) {
         writer.poke(key);
-        recordDenials(key);
+        recordWarnings(key);
       }
     }),
   ];

@@ -33,6 +33,8 @@ export interface WriterOptions {
   /** Formatted spec problems of a key's resource. */
   problemsOf: (key: Key) => string[];
   pathOf: (obj: KubeObject) => string;
+  /** Whether a resource is this node's; the latest version read after a conflict may not be. */
+  mine: (obj: KubeObject) => boolean;
   backoff?: { initialMs: number; maxMs: number };
   /** Default: the system clock. */
   clock?: Clock;
@@ -132,6 +134,7 @@ export class StatusWriter {
         this.conflicts++;
         this.opts.log.info({ key, resourceVersion: obj.metadata.resourceVersion }, 'write conflict (409); retrying with the latest version');
         const fresh = await this.opts.client.request<KubeObject>('GET', this.opts.pathOf(obj));
+        if (!this.opts.mine(fresh)) return; // moved to another node meanwhile: that node's converge writes it now
         this.written.set(key, { basedOn: this.opts.objectOf(key)?.metadata.resourceVersion ?? '', result: fresh });
         obj = fresh;
         this.rows = undefined;

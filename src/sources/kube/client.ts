@@ -22,6 +22,9 @@ export type KubeErrorCode =
 export class KubeApiError extends ConvergeError {
   declare readonly code: KubeErrorCode;
 
+  /** How long the server asked us to wait before trying again (429 or 5xx with details.retryAfterSeconds), in ms. */
+  retryAfterMs = 0;
+
   constructor(
     code: KubeErrorCode,
     message: string,
@@ -38,7 +41,7 @@ export interface Status {
   code?: number;
   reason?: string;
   message?: string;
-  details?: { causes?: { reason?: string; message?: string }[] };
+  details?: { causes?: { reason?: string; message?: string }[]; retryAfterSeconds?: number };
 }
 
 /** The error for a metav1.Status (HTTP error body, or a watch ERROR event). */
@@ -55,7 +58,12 @@ export function fromStatus(status: Status, httpStatus = status.code ?? 0): KubeA
   else if (httpStatus === 401 || httpStatus === 403) code = 'Forbidden';
   else if (httpStatus >= 500 || httpStatus === 429 || httpStatus === 0) code = 'Unavailable';
   else code = 'BadRequest';
-  return new KubeApiError(code, message, httpStatus, reason);
+  const err = new KubeApiError(code, message, httpStatus, reason);
+  // e.g. 429 "storage is (re)initializing" while the server fills its cache of a new CRD
+  // or after a restart; bounded, so a server cannot park us for long.
+  const after = status.details?.retryAfterSeconds;
+  if (code === 'Unavailable' && typeof after === 'number' && after > 0) err.retryAfterMs = Math.min(after, 60) * 1000;
+  return err;
 }
 
 export interface RequestOptions {

@@ -2,8 +2,9 @@
 // then watch from the list's resourceVersion with bookmarks; a clean end of the watch
 // resumes from the last resourceVersion seen (an event's or a bookmark's); 410 Gone (or a
 // resourceVersion the server finds too large) relists; any other failure retries with
-// the one exponential back-off (src/backoff.ts, ±20 % jitter) on an injected clock, keeping
-// the cache as it was. The cache only ever holds the objects `keep` accepts (this node's),
+// the one exponential back-off (src/backoff.ts, ±20 % jitter) on an injected clock, or
+// after the server's retryAfterSeconds when that is longer (a 429 while its cache fills),
+// keeping the cache as it was. The cache only ever holds the objects `keep` accepts (this node's),
 // so a resource moved to another node leaves it.
 //
 // With a `fieldSelector` (spec.nodeName=<node>, which the CRD declares selectable), the API
@@ -127,7 +128,7 @@ export class Informer {
       return;
     }
     this.lastError = e;
-    const wait = this.backoff.next();
+    const wait = Math.max(this.backoff.next(), e.retryAfterMs);
     this.opts.log.warn({ code: e.code, err: e.message, retryInMs: wait, resourceVersion: this.resourceVersion }, 'kubernetes list/watch failed; keeping the last known resources');
     if (this.synced) {
       this.synced = false;

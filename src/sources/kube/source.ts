@@ -11,6 +11,9 @@
 //   removes its container; publish/kube/ then removes the finalizer and the resource goes.
 // - The API server going away is "unknown, never empty": the last known resources stay
 //   desired and the snapshot says complete: false until the informer lists or watches again.
+// - Empty is suspicious (desired.ts holds an empty read) only until this run has read one of
+//   this node's resources: once it has, the API server saying there are none left (the last
+//   one deleted, or moved to another node) is an answer, not a mounted-over directory.
 
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../clock.js';
@@ -65,6 +68,8 @@ export function createKubeSource(opts: KubeSourceOptions): KubeSource {
   const readers = new Set<(keys: Key[]) => void>();
   let onSnapshot: ((s: Snapshot) => void) | undefined;
   let stopped = false;
+  /** This run has read at least one of this node's resources. */
+  let sawResources = false;
 
   const informer = new Informer({
     client: opts.client,
@@ -107,7 +112,8 @@ export function createKubeSource(opts: KubeSourceOptions): KubeSource {
       problems.unshift({ file: `kube:${opts.client.server}`, path: '', message: `cannot read Container resources (${why}); the last known ones are kept` });
     }
     // A resource being deleted is no spec, but the source is not empty: its removal is asked for.
-    onSnapshot({ source: name, specs, problems, complete: informer.synced, empty: informer.objects.size === 0 });
+    sawResources ||= informer.objects.size > 0;
+    onSnapshot({ source: name, specs, problems, complete: informer.synced, empty: informer.objects.size === 0 && !sawResources });
     const keys = [...present];
     for (const reader of [...readers]) reader(keys);
   }

@@ -1,42 +1,34 @@
-// The Kubernetes source and its publisher against the test API server, with a fake
-// controller view (no containerd): snapshots of this node's resources only, status written
-// once per change, the finalizer held until the container is gone, and an API server that
-// goes away.
+// The Kubernetes source and its publisher in-process against a real kube-apiserver
+// (test/harness/kube-cluster.ts), as the node agent's ServiceAccount, with a fake controller
+// view (no containerd): snapshots of this node's resources only, status written once per
+// change, the finalizer held until the container is gone, and an API server that goes away.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { pino } from 'pino';
 import type { ReconcileEvent } from '../../src/reconcile/controller.js';
 import type { StatusRow } from '../../src/reconcile/status.js';
 import { createKubeClient } from '../../src/sources/kube/client.js';
-import { generateCrd } from '../../src/sources/kube/crd.js';
 import { createKubeSource, type KubeSource } from '../../src/sources/kube/source.js';
 import { createKubePublisher, type KubePublisher } from '../../src/publish/kube/publisher.js';
 import type { ControllerView } from '../../src/publish/kube/view.js';
 import type { Snapshot } from '../../src/spec/types.js';
-import { TestApiServer } from '../kube/server.js';
-import type { ResourceType } from '../kube/types.js';
+import { KubeCluster } from '../harness/kube-cluster.js';
+import type { Kubectl } from '../harness/kube-tools.js';
 import { waitFor } from '../harness/wait.js';
+import { SA_USER, applyManifests, nodeAgent } from './kube-util.js';
 
-const ctr = (name: string, nodeName: string, spec: Record<string, unknown> = {}) => ({
-  apiVersion: 'converge.dev/v1alpha1',
-  kind: 'Container',
-  metadata: { name, namespace: 'default' },
-  spec: { image: 'busybox', nodeName, ...spec },
-});
+const ctr = (name: string, nodeName: string, spec: Record<string, unknown> = {}) =>
+  JSON.stringify({ apiVersion: 'converge.dev/v1alpha1', kind: 'Container', metadata: { name, namespace: 'default' }, spec: { image: 'busybox', nodeName, ...spec } });
 
 const row = (name: string, over: Partial<StatusRow> = {}): StatusRow =>
   ({ name, namespace: 'default', id: `default.${name}`, phase: 'Running', restarts: 0, exitCode: null, message: '', pid: 7, image: 'busybox', source: `kube:default/${name}`, createdAt: null, startedAt: null, ...over }) as StatusRow;
 
-describe('kubernetes source and publisher (test API server, fake controller)', () => {
-  let api: TestApiServer;
-  let type: ResourceType;
+describe('kubernetes source and publisher (real API server, fake controller)', () => {
+  let cluster: KubeCluster;
+  let admin: Kubectl;
   let source: KubeSource;
   let publisher: KubePublisher;
-  let dir: string;
   const snapshots: Snapshot[] = [];
   const rows = new Map<string, StatusRow>();
   const listeners = new Set<(e: ReconcileEvent) => void>();
@@ -51,16 +43,17 @@ describe('kubernetes source and publisher (test API server, fake controller)', (
   const reconciled = (key: string, action?: ReconcileEvent['action']) => {
     for (const l of listeners) l({ key, action });
   };
-  const statusPuts = (name: string) => api.requests.filter((r) => r.method === 'PUT' && r.path.endsWith(`/${name}/status`));
+  const statusPuts = (name: string) =>
+    cluster.audit().filter((e) => e.user.username === SA_USER && e.verb === 'update' && e.objectRef?.subresource === 'status' && e.objectRef.name === name && e.stage === 'ResponseComplete');
+  const get = (name: string) => admin.json('ctr', name);
 
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'converge-kube-unit-'));
-    api = await TestApiServer.start({ bookmarkMs: 100 });
-    api.store.create(api.store.type('apiextensions.k8s.io', 'v1', 'customresourcedefinitions')!, undefined, generateCrd() as any, { fieldManager: 't' });
-    type = api.store.type('converge.dev', 'v1alpha1', 'containers')!;
-    api.store.create(type, 'default', ctr('mine', 'node-1'), { fieldManager: 't' });
-    api.store.create(type, 'default', ctr('theirs', 'node-2'), { fieldManager: 't' });
-    const client = createKubeClient({ kubeconfig: api.writeKubeconfig(path.join(dir, 'kubeconfig')) });
+    cluster = await KubeCluster.start();
+    admin = cluster.admin;
+    await applyManifests(cluster);
+    await admin.ok(['apply', '-f', '-'], { input: ctr('mine', 'node-1') });
+    await admin.ok(['apply', '-f', '-'], { input: ctr('theirs', 'node-2') });
+    const client = createKubeClient({ kubeconfig: (await nodeAgent(cluster, 'node-1')).kubeconfig });
     const log = pino({ level: 'silent' });
     const backoff = { initialMs: 20, maxMs: 100 };
     source = createKubeSource({ client, log, nodeName: 'node-1', backoff });
@@ -71,8 +64,7 @@ describe('kubernetes source and publisher (test API server, fake controller)', (
   after(async () => {
     await publisher?.stop();
     await source?.stop();
-    await api?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await cluster?.cleanup();
   });
 
   it('snapshots hold this node\'s resources only, complete once listed', () => {
@@ -83,8 +75,8 @@ describe('kubernetes source and publisher (test API server, fake controller)', (
   it('adds the finalizer and writes the status once; an unchanged status is not written again', async () => {
     rows.set('default/mine', row('mine'));
     reconciled('default/mine', 'create');
-    const obj = await waitFor(() => {
-      const o = api.store.get(type, 'default', 'mine');
+    const obj = await waitFor(async () => {
+      const o = await get('mine');
       return o.status?.phase === 'Running' ? o : undefined;
     }, { what: 'status Running' });
     assert.deepEqual(obj.metadata.finalizers, ['converge.dev/cleanup']);
@@ -94,20 +86,19 @@ describe('kubernetes source and publisher (test API server, fake controller)', (
     for (let i = 0; i < 5; i++) reconciled('default/mine');
     await waitFor(() => publisher.writer.idle(), { what: 'writer idle' });
     assert.equal(statusPuts('mine').length, writes);
-    assert.equal(api.store.get(type, 'default', 'theirs').status, undefined);
+    assert.equal((await get('theirs')).status, undefined);
   });
 
   it('an API server that goes away leaves the specs in place (complete: false), and is listed again when back', async () => {
     const before = snapshots.length;
-    await api.down();
+    await cluster.stopApiserver();
     await waitFor(() => snapshots.slice(before).some((s) => !s.complete), { what: 'an incomplete snapshot' });
     const down = snapshots.slice(before).find((s) => !s.complete)!;
     assert.deepEqual(down.specs.map((s) => s.key), ['default/mine']);
     assert.match(down.problems[0].message, /cannot read Container resources/);
-    api.store.create(type, 'default', ctr('new', 'node-1'), { fieldManager: 't' });
-    await api.up();
-    await waitFor(() => last().complete && last().specs.length === 2, { what: 'the new resource after the relist' });
-    assert.ok(source.informer.stats.relistsAfterGone >= 1);
+    await cluster.startApiserver();
+    await admin.ok(['apply', '-f', '-'], { input: ctr('new', 'node-1') });
+    await waitFor(() => last().complete && last().specs.length === 2, { what: 'the new resource once it is back', timeoutMs: 60_000 });
   });
 
   it('records Events: Normal for what it did, Warning for a failure (not again for the same message)', async () => {
@@ -115,7 +106,7 @@ describe('kubernetes source and publisher (test API server, fake controller)', (
     for (let i = 0; i < 2; i++) for (const l of listeners) l({ key: 'default/new', error: fail });
     reconciled('default/new', 'restart');
     await publisher.events.flush();
-    const events = api.store.list(api.store.type('', 'v1', 'events')!, 'default').items;
+    const events = JSON.parse(await admin.ok(['get', 'events', '-o', 'json'])).items as any[];
     const about = (name: string) => events.filter((e) => e.involvedObject.name === name).map((e) => `${e.type}/${e.reason}`);
     assert.deepEqual(about('mine'), ['Normal/Created']);
     assert.deepEqual(about('new').sort(), ['Normal/Restarted', 'Warning/Failed']);
@@ -124,19 +115,19 @@ describe('kubernetes source and publisher (test API server, fake controller)', (
   });
 
   it('a deleted resource leaves the desired set; its finalizer goes only once the container is gone', async () => {
-    api.store.delete(type, 'default', 'mine');
+    await admin.ok(['delete', 'ctr', 'mine', '--wait=false']);
     await waitFor(() => !last().specs.some((s) => s.key === 'default/mine'), { what: 'mine out of the desired set' });
-    await waitFor(() => api.store.get(type, 'default', 'mine').status?.phase === 'Removing', { what: 'status Removing' });
-    assert.ok(api.store.get(type, 'default', 'mine').metadata.finalizers.includes('converge.dev/cleanup'), 'held while the container exists');
+    await waitFor(async () => (await get('mine')).status?.phase === 'Removing', { what: 'status Removing' });
+    assert.ok((await get('mine')).metadata.finalizers.includes('converge.dev/cleanup'), 'held while the container exists');
     rows.delete('default/mine');
     reconciled('default/mine', 'remove');
-    await waitFor(() => {
-      try {
-        api.store.get(type, 'default', 'mine');
-        return false;
-      } catch {
-        return true;
-      }
-    }, { what: 'the resource to go' });
+    await waitFor(async () => (await get('mine')) === undefined, { what: 'the resource to go' });
+  });
+
+  it('the last resource moved to another node: an empty read that is an answer, not held', async () => {
+    await admin.ok(['patch', 'ctr', 'new', '--type=merge', '-p', '{"spec":{"nodeName":"node-2"}}']);
+    await waitFor(() => last().specs.length === 0, { what: 'new out of the desired set' });
+    assert.equal(last().complete, true);
+    assert.equal(last().empty, false, 'this run read resources of this node: none left is the answer');
   });
 });
