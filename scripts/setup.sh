@@ -7,7 +7,8 @@
 # and its tests; gcc, libc6-dev, pkg-config and libseccomp-dev to build runc), Node.js >= 22
 # (fetched into .tools/ when the system's is older), the npm packages (npm ci), and the
 # containerd 2.x and runc the tests also run, built from their Go modules into .tools/ once
-# per version (scripts/build-tools.sh; needs Go).
+# per version (scripts/build-tools.sh; needs Go), and converge's task log driver
+# (scripts/build-logger.sh, Go too).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -38,5 +39,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# Prints the dir it built or found; setup only wants it there.
+# Each prints what it built or found; setup only wants it there.
+scripts/build-logger.sh >/dev/null
 scripts/build-tools.sh 2 >/dev/null
