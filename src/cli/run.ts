@@ -26,6 +26,7 @@ import { countProbes, countReconciles, createMetrics } from '../publish/metrics.
 import { type ServerSecurity, startServer, type StatusServer } from '../publish/http.js';
 import { failpointFromEnv } from './failpoint.js';
 import { POLICY_FLAGS, gateFromFlags, policyFromFlags, reloadOnHangup } from './policy-flags.js';
+import { LOG_FLAGS, logsFromFlags } from './log-flags.js';
 
 export { STATE_FILE } from './common.js';
 import { STATE_FILE } from './common.js';
@@ -51,6 +52,7 @@ function parseRunArgs(args: string[]) {
       ...NET_FLAGS,
       ...REGISTRY_OPTIONS,
       ...POLICY_FLAGS,
+      ...LOG_FLAGS,
     },
   });
 }
@@ -86,6 +88,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const network = networkFromFlags(values);
   const security = listenFromFlags(values);
   const policy = await policyFromFlags(values);
+  const logs = await logsFromFlags(values);
   await fs.mkdir(stateDir, { recursive: true });
 
   const { address, embedded } = await resolveAddress(values['containerd-address'], stateDir);
@@ -95,7 +98,7 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   log.info({ address, embedded: own !== undefined, namespace: values.namespace }, 'using containerd');
   try {
-    return await serve({ values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy, autoUpdate });
+    return await serve({ values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy, autoUpdate, logs });
   } finally {
     await own?.stop();
   }
@@ -117,10 +120,11 @@ async function serve(ctx: {
   maxGraceMs: number;
   policy: Awaited<ReturnType<typeof policyFromFlags>>;
   autoUpdate: { intervalMs: number; windowMs: number };
+  logs: Awaited<ReturnType<typeof logsFromFlags>>;
 }): Promise<number> {
-  const { values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy } = ctx;
+  const { values, address, stateDir, log, kube, git, registry, network, workers, resyncMs, backoff, security, maxGraceMs, policy, logs } = ctx;
   const failpoint = failpointFromEnv(process.env.CONVERGE_FAILPOINT);
-  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint, network, maxGraceMs });
+  const runtime = createContainerdRuntime({ address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry, failpoint, network, maxGraceMs, logs });
   const sources = values.dir.map((dir) => createDirectorySource({ dir: path.resolve(dir), log }));
   if (git) sources.push(git.source);
   if (kube) sources.push(kube.source);
