@@ -173,6 +173,6 @@ async function ensureNamespace(runtime: { ensureNamespace(): Promise<void> }, lo
   try {
     await runtime.ensureNamespace();
   } catch (err) {
-    log.warn({ err: String(err) }, 'could not create the containerd namespace yet');
+    log.warn({ err }, 'could not create the containerd namespace yet');
   }
 }

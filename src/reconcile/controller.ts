@@ -167,7 +167,7 @@ export function createController(opts: ControllerOptions): Controller {
         const retryInMs = queue.addRateLimited(key);
         const error = { code: codeOf(result.error) ?? 'Error', message: messageOf(result.error) };
         if (memory.states.has(key) || store.desired().has(key)) memory.state(key).error = error;
-        log.warn({ key, code: error.code, err: error.message, retryInMs }, 'reconcile failed');
+        log.warn({ key, code: error.code, err: result.error, retryInMs }, 'reconcile failed');
         return { key, action: result.action, error };
       }
     }
