@@ -72,7 +72,7 @@ export function createController(opts: ControllerOptions): Controller {
   const clock = opts.clock ?? systemClock;
   const backoff = opts.backoff ?? DEFAULT_BACKOFF;
   const resyncMs = opts.resyncMs ?? 60_000;
-  const store = createDesiredStore(opts.sources.map((s) => s.name), opts.gate);
+  const store = createDesiredStore(opts.sources.map((s) => s.name), opts.gate, opts.log);
   // Failed reconciles (a start that fails, an image that cannot be pulled) back off on the
   // same flags as restarts, so a crash loop looks the same whichever way it fails.
   const queue = new WorkQueue(clock, new FailureRateLimiter(backoff.initialMs, backoff.maxMs));
