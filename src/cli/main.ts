@@ -18,6 +18,7 @@ commands:
             [--bridge-name converge0] [--bridge-subnet 10.213.0.0/16] [--cni-plugin-dir DIR]...
             [--policy FILE (SIGHUP re-reads it)] [--allow-empty GLOB]... [--max-grace-period 5m]
             [--auto-update-interval 15m] [--auto-update-rollback-window 60s]
+            [--logger PATH (default .tools/converge-logger/)] [--log-max-size 10Mi] [--log-max-files 5]
             [--git URL [--git-ref main] [--git-path PATH] [--git-interval 30s]
              [--git-webhook-secret S | --git-webhook-secret-file F] [--git-verify-commits KEYRING]]
             [--kube [--kubeconfig PATH] [--node-name NAME (default: hostname)]
@@ -30,7 +31,8 @@ commands:
   auto-update  [--dry-run] [--server HOST:PORT | https://HOST:PORT] [--token-file F]
             check every autoUpdate container's tag now (asks the running controller)
             and print what changed or would change
-  logs      NAME [-f]  print a container's stdout and stderr (NAME is name or namespace/name)
+  logs      NAME  print a container's stdout and stderr (NAME is name or namespace/name)
+            [-f] [--tail N] [--since DURATION] [--timestamps]
   pull      IMAGE  pull an image into containerd [--platform os/arch] [--insecure-registry HOST:PORT]...
             [--registry-config PATH] [--max-manifest-size 4Mi] [--max-config-size 8Mi]
             [--max-layers 128] [--max-image-size 16Gi] [--pull-timeout 30m] [--min-free-disk 1Gi]
