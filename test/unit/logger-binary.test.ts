@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -115,4 +115,22 @@ test('bad arguments: still ready and still reading (a task never blocks on its l
   await end(run.stdout, 'x'.repeat(1 << 20));
   await end(run.stderr);
   assert.equal(await run.exit, 2);
+});
+
+test('converge run refuses to start without its logger, or with log bounds it cannot keep, and says why', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'logger-run-'));
+  const main = path.resolve(import.meta.dirname, '../../src/cli/main.js');
+  const run = (...flags: string[]) => spawnSync(process.execPath, [main, 'run', '--dir', dir, '--state-dir', path.join(dir, 'state'), ...flags], { encoding: 'utf8', timeout: 30_000 });
+  try {
+    const missing = run('--logger', path.join(dir, 'nope'));
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /task log driver .*nope is missing or not executable \(ENOENT\); build it with scripts\/build-logger\.sh .* or name it with --logger PATH/);
+    const small = run('--log-max-size', '1Ki');
+    assert.equal(small.status, 1);
+    assert.match(small.stderr, /--log-max-size: must be at least 32Ki, got '1Ki'/);
+    const files = run('--log-max-files', '0');
+    assert.match(files.stderr, /--log-max-files: expected a whole number from 1 to 1000, got '0'/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
