@@ -18,6 +18,15 @@ export function rotationIndex(base: string, name: string): number {
   return /^[1-9]\d{0,5}$/.test(rest) ? Number(rest) : -1;
 }
 
+/** Of the names in the log's dir, those of the log `base`, oldest first, the current one last. */
+export function logFileNames(base: string, names: string[]): string[] {
+  return names
+    .map((name) => ({ name, index: rotationIndex(base, name) }))
+    .filter((f) => f.index >= 0)
+    .sort((a, b) => b.index - a.index)
+    .map((f) => f.name);
+}
+
 /** The files of the log `file` that exist, oldest first, the current one (if there) last. */
 export async function logFiles(file: string): Promise<string[]> {
   const dir = path.dirname(file);
@@ -29,11 +38,7 @@ export async function logFiles(file: string): Promise<string[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  return names
-    .map((name) => ({ name, index: rotationIndex(base, name) }))
-    .filter((f) => f.index >= 0)
-    .sort((a, b) => b.index - a.index)
-    .map((f) => path.join(dir, f.name));
+  return logFileNames(base, names).map((name) => path.join(dir, name));
 }
 
 /** Removes the log `file` and every file rotated out of it. */

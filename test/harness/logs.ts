@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineJoiner, type LogRecord, parseRecord } from '../../src/logs/cri.js';
-import { rotationIndex } from '../../src/logs/files.js';
+import { logFileNames } from '../../src/logs/files.js';
 
 /** The files of the log `file`, oldest first (synchronous, for waitFor conditions). */
 export function logFilesSync(file: string): string[] {
@@ -14,12 +14,7 @@ export function logFilesSync(file: string): string[] {
   } catch {
     return [];
   }
-  const base = path.basename(file);
-  return names
-    .map((n) => ({ n, i: rotationIndex(base, n) }))
-    .filter((f) => f.i >= 0)
-    .sort((a, b) => b.i - a.i)
-    .map((f) => path.join(path.dirname(file), f.n));
+  return logFileNames(path.basename(file), names).map((n) => path.join(path.dirname(file), n));
 }
 
 /** Every record of the log `file`; a line that is not a record fails the test. */
