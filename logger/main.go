@@ -18,7 +18,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -28,8 +27,8 @@ import (
 const drainGrace = 2 * time.Second
 
 func main() {
-	// Many loggers run on one box: one thread for Go code and a small heap matter more here
-	// than speed.
+	// Many loggers run on one box: one thread for Go code (one loop does all the work) and a
+	// small heap matter more here than speed.
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(50)
 	os.Exit(run(os.Args[1:]))
@@ -57,37 +56,14 @@ func run(args []string) int {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
 
-	var wg sync.WaitGroup
-	for i, name := range []string{"stdout", "stderr"} {
-		f := os.NewFile(uintptr(3+i), name)
-		if f == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			copyStream(f, name, *lineMax, out)
-		}()
-	}
 	// Ready whatever happened above: a task must never wait on its logger. One byte, then
 	// close: "binary" takes the close, "binary-v2" (containerd 2.x) wants the byte.
-	if ready != nil {
-		_, _ = ready.Write([]byte{1})
-		_ = ready.Close()
+	_, _ = ready.Write([]byte{1})
+	_ = ready.Close()
+	if parseErr != nil {
+		*lineMax = 16 << 10 // only to drain the pipes
 	}
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-term:
-		select {
-		case <-done:
-		case <-time.After(drainGrace):
-		}
-	}
+	pump([]int{3, 4}, []string{"stdout", "stderr"}, *lineMax, out, term)
 	if out != nil {
 		out.close()
 	}

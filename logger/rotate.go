@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -16,9 +15,8 @@ const reopenAfter = 5 * time.Second
 
 // rotator appends records to a file and, before a write would take it past maxSize,
 // renames it to <file>.1 (and .1 to .2, ...), keeping maxFiles files in all. Records are
-// never split across files. Both streams' goroutines write through it.
+// never split across files.
 type rotator struct {
-	mu       sync.Mutex
 	path     string
 	maxSize  int64
 	maxFiles int
@@ -86,8 +84,6 @@ func (r *rotator) write(p []byte) {
 	if r == nil || len(p) == 0 {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.f == nil {
 		if time.Since(r.failedAt) < reopenAfter {
 			return
@@ -134,8 +130,6 @@ func fitting(p []byte, room int64) int {
 }
 
 func (r *rotator) close() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.f != nil {
 		_ = r.f.Close()
 		r.f = nil

@@ -6,7 +6,7 @@
 export type Stream = 'stdout' | 'stderr';
 
 export interface LogRecord {
-  /** The time as written (RFC 3339 with nanoseconds, UTC). */
+  /** The time as written: RFC 3339 in UTC with nine fraction digits, so that times compare as text. */
   time: string;
   stream: Stream;
   /** False for a P record: the line goes on in the next record of its stream. */

@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { defaultLoggerPath } from '../../src/logs/driver.js';
 import { logFilesSync, logRecords } from '../harness/logs.js';
+import { waitFor } from '../harness/wait.js';
 
 const BIN = defaultLoggerPath();
 
@@ -46,7 +47,7 @@ test('records: time, stream, F for a line, P for parts of a longer one; ready be
     await end(run.stdout, `first\n\n${'a'.repeat(150)}\nno newline at the end`);
     assert.equal(await run.exit, 0);
     const records = logRecords(file);
-    for (const r of records) assert.match(r.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    for (const r of records) assert.match(r.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/, 'UTC, nine digits: times compare as text');
     const out = records.filter((r) => r.stream === 'stdout').map((r) => [r.full ? 'F' : 'P', r.text]);
     assert.deepEqual(out, [
       ['F', 'first'],
@@ -105,6 +106,36 @@ test('appends to the file a former task of the container wrote, and rotates it w
     assert.equal(readFileSync(`${file}.1`, 'utf8'), before, 'the full file rotated, not cut');
     assert.deepEqual(logRecords(file).slice(1).map((r) => r.text), ['new']);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('stderr is read while stdout floods: a stream that never runs dry does not hold the other back', async () => {
+  // Real (blocking) pipes, as the shim makes them: yes floods stdout, while 20,000 lines
+  // (about 160 KiB, more than a pipe holds) go to stderr through a FIFO. The writer of those
+  // gets to its end only if the logger reads stderr meanwhile.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'logger-'));
+  const script = `
+    mkfifo "$D/err"
+    ( i=0; while [ $i -lt 20000 ]; do i=$((i+1)); echo "e $i"; done > "$D/err" ) & writer=$!
+    yes "${'y'.repeat(99)}" | "$BIN" --file "$D/c.log" --max-size 4194304 --max-files 2 3<&0 4<"$D/err" 5>/dev/null & logger=$!
+    wait $writer
+    kill $logger; wait $logger
+    echo "logger exited $?"`;
+  const sh = spawn('/bin/sh', ['-c', script], { env: { D: dir, BIN }, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  let out = '';
+  sh.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const exit = new Promise<number | null>((resolve) => sh.once('exit', (code) => resolve(code)));
+  try {
+    await waitFor(() => /logger exited/.test(out), { what: 'the stderr writer to finish while stdout floods', timeoutMs: 60_000 });
+    assert.equal(await exit, 0);
+    assert.match(out, /logger exited 0/, 'it ends on SIGTERM, with status 0');
+  } finally {
+    try {
+      process.kill(-sh.pid!, 'SIGKILL');
+    } catch {
+      // all gone
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 });
