@@ -43,8 +43,14 @@ export async function logsCommand(args: string[], out: LogsOutput = process, sig
     return 2;
   }
   const tail = values.tail === undefined ? undefined : Number(values.tail);
-  if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new Error(`--tail: expected a whole number >= 0, got '${values.tail}'`);
-  const sinceMs = values.since === undefined ? undefined : Date.now() - parseDuration(values.since, '--since');
+  let sinceMs: number | undefined;
+  try {
+    if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new Error(`--tail: expected a whole number >= 0, got '${values.tail}'`);
+    sinceMs = values.since === undefined ? undefined : Date.now() - parseDuration(values.since, '--since');
+  } catch (err) {
+    out.stderr.write(`converge: ${(err as Error).message}\n${USAGE}`); // a usage error
+    return 2;
+  }
   const name = positionals[0];
   const key = name.includes('/') ? name : `default/${name}`;
   const file = logFileOf(path.resolve(values['state-dir']), key);
