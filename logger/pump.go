@@ -30,13 +30,18 @@ func pump(fds []int, names []string, lineMax int, out *rotator, term <-chan os.S
 	var open []*source
 	for i, fd := range fds {
 		s := &source{fd: fd, split: newSplitter(names[i], lineMax)}
-		_ = syscall.SetNonblock(fd, true)
-		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
-		if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			if err != syscall.EPERM {
-				continue // not open: no such stream
-			}
+		if ep < 0 {
+			// No epoll (out of descriptors?): blocking reads in turn, slower to switch but still reading.
 			s.plain = true
+		} else {
+			_ = syscall.SetNonblock(fd, true)
+			ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
+			if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+				if err != syscall.EPERM {
+					continue // not open: no such stream
+				}
+				s.plain = true // a regular file (run by hand)
+			}
 		}
 		open = append(open, s)
 	}
