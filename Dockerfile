@@ -17,6 +17,13 @@ ARG NODE_IMAGE=node:24-bookworm-slim
 ARG VERSION=0.1.0
 # Where the image's source lives (the DaemonSet pulls ghcr.io/converge-dev/converge).
 ARG SOURCE=https://github.com/converge-dev/converge
+ARG GO_IMAGE=golang:1.24-bookworm
+
+# The task log driver (logger/, Go, standard library only): a static binary.
+FROM ${GO_IMAGE} AS logger
+WORKDIR /src/logger
+COPY logger/ ./
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/converge-logger .
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
@@ -54,6 +61,9 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
 COPY --from=build /src/schemas ./schemas
 COPY --from=build /src/proto ./proto
+# Where `converge run` looks for it by default; run copies it into the state dir (a host
+# path) for containerd's shims to start.
+COPY --from=logger /out/converge-logger ./.tools/converge-logger/converge-logger
 USER node
 # --max-semi-space-size: see "Memory" in the README (V8 sizes its young generation from the
 # host's memory, and converge's gRPC garbage would fill it).

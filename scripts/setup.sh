@@ -7,7 +7,8 @@
 # libseccomp-dev to build runc), Node.js >= 22 (fetched into .tools/ when the system's is
 # older), the npm packages (npm ci), and, built from their Go modules into .tools/ once per
 # version (scripts/build-tools.sh; needs Go): the containerd 2.x and runc the tests also run,
-# and kube-apiserver, kubectl, etcd and etcdctl for the Kubernetes source's tests.
+# kube-apiserver, kubectl, etcd and etcdctl for the Kubernetes source's tests, and converge's
+# task log driver (scripts/build-logger.sh, Go too).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -29,5 +30,6 @@ fi
 
 # Print the dirs they built or found; setup only wants them there. Without Go this says so
 # and setup fails; the tests that need these tools fail naming what is missing.
+scripts/build-logger.sh >/dev/null
 scripts/build-tools.sh 2 >/dev/null
 scripts/build-tools.sh kube >/dev/null

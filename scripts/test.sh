@@ -13,6 +13,8 @@ set -u
 cd "$(dirname "$0")/.."
 
 passes=${*:-debian 2}
+# The task log driver every test that starts a task runs (built once per version of logger/).
+scripts/build-logger.sh >/dev/null || { echo "test.sh: the log driver (logger/) could not be built" >&2; exit 1; }
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/converge-test-XXXXXX")
 trap 'rm -rf "$logdir"' EXIT
 summary=""

@@ -16,6 +16,7 @@
 // reported, unless the gate allows that source to be empty. A new gate (SIGHUP) re-admits
 // every source's latest snapshot; only keys whose container changes are reported.
 
+import type { Logger } from './log.js';
 import { cycleProblems, cyclesByKey } from './spec/deps.js';
 import type { DesiredContainer, Key, Problem, Snapshot } from './spec/types.js';
 
@@ -128,7 +129,7 @@ export function sourceOwns(source: string, origin: string): boolean {
 
 const newState = (): SourceState => ({ claims: new Map(), problems: [], denials: [], seenComplete: false, held: false, lastGood: new Map() });
 
-export function createDesiredStore(sourceNames: string[], initialGate: Gate = OPEN_GATE): DesiredStore {
+export function createDesiredStore(sourceNames: string[], initialGate: Gate = OPEN_GATE, log?: Logger): DesiredStore {
   const names = [...sourceNames];
   const sources = new Map<string, SourceState>();
   for (const name of names) sources.set(name, newState());
@@ -141,6 +142,8 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
   let existing: ReadonlyMap<Key, { origin: string; hash: string }> = new Map();
   /** Cycles among the holders, found again whenever a holder changes. */
   let cycles = new Map<Key, string>();
+  /** The conflicts and cycles logged and not yet gone: "key\0file" -> what was said. */
+  const said = new Map<string, string>();
 
   const isReady = () => names.every((n) => sources.get(n)?.seenComplete === true);
 
@@ -262,6 +265,47 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
       changed.sort();
       for (const listener of [...listeners]) listener(changed);
     }
+    tell();
+  }
+
+  /** Logs each conflict and cycle once when it appears (or changes), and once when it is gone. */
+  function tell(): void {
+    if (!log) return;
+    const now = new Map<string, { fields: Record<string, unknown>; text: string; msg: string }>();
+    for (const p of conflictProblems()) {
+      const holder = claimsByKey.get(p.key!)![0].container.origin;
+      now.set(`${p.key}\0${p.file}`, { fields: { key: p.key, file: p.file, holder: originFile(holder) }, text: p.message, msg: 'same-name conflict: ignoring the later declaration while the first one declares it' });
+    }
+    for (const p of cycles.size > 0 ? cycleProblems(holders.values()) : []) {
+      now.set(`${p.key}\0${p.file}`, { fields: { key: p.key, file: p.file, cycle: cycles.get(p.key!) }, text: p.message, msg: 'dependsOn cycle: none of its members is started' });
+    }
+    for (const [id, { fields, text, msg }] of now) {
+      if (said.get(id) !== text) log.warn({ ...fields, problem: text }, msg);
+      said.set(id, text);
+    }
+    for (const id of [...said.keys()]) {
+      if (now.has(id)) continue;
+      said.delete(id);
+      const [key, file] = id.split('\0');
+      log.info({ key, file }, 'conflict or cycle resolved');
+    }
+  }
+
+  /** One problem per claim that waits behind another declaration of its key. */
+  function conflictProblems(): Problem[] {
+    const out: Problem[] = [];
+    for (const [key, claims] of claimsByKey) {
+      const holder = claims[0].container;
+      for (const loser of claims.slice(1)) {
+        out.push({
+          file: originFile(loser.container.origin),
+          path: 'metadata.name',
+          key,
+          message: `${key} conflicts with ${holder.origin}, which declared it first; ignored while that one declares it`,
+        });
+      }
+    }
+    return out;
   }
 
   function update(snapshot: Snapshot): void {
@@ -285,17 +329,7 @@ export function createDesiredStore(sourceNames: string[], initialGate: Gate = OP
   function problems(): Problem[] {
     const out: Problem[] = [];
     for (const name of sources.keys()) out.push(...sources.get(name)!.problems, ...sources.get(name)!.denials);
-    for (const [key, claims] of claimsByKey) {
-      const holder = claims[0].container;
-      for (const loser of claims.slice(1)) {
-        out.push({
-          file: originFile(loser.container.origin),
-          path: 'metadata.name',
-          key,
-          message: `${key} conflicts with ${holder.origin}, which declared it first; ignored while that one declares it`,
-        });
-      }
-    }
+    out.push(...conflictProblems());
     if (cycles.size > 0) out.push(...cycleProblems(holders.values()));
     return out;
   }

@@ -47,6 +47,7 @@ ${COMMON_USAGE}
   [--backoff-initial 100ms] [--backoff-max 5m] [--backoff-reset 10s] [--max-grace-period 5m]
   [--auto-update-interval 15m] [--auto-update-rollback-window 60s]
   [--bridge-name converge0] [--bridge-subnet 10.213.0.0/16] [--cni-plugin-dir DIR]...
+  [--logger PATH (default .tools/converge-logger/)] [--log-max-size 10Mi] [--log-max-files 5]
 ${PULL_FLAGS_USAGE}
 `,
     run: async (args) => (await import('./run.js')).runCommand(args),
@@ -84,7 +85,7 @@ ${COMMON_USAGE}
   },
   logs: {
     summary: 'print a container\'s stdout and stderr',
-    usage: `usage: converge logs NAME|NAMESPACE/NAME [-f]
+    usage: `usage: converge logs NAME|NAMESPACE/NAME [-f] [--tail N] [--since DURATION] [--timestamps]
 ${COMMON_USAGE}
 `,
     run: async (args) => (await import('./logs.js')).logsCommand(args),

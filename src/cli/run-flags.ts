@@ -10,6 +10,7 @@ import { parseDuration } from '../duration.js';
 import type { RegistrySettings } from '../containerd/runtime.js';
 import { COMMON } from './common.js';
 import { LISTEN_FLAGS } from './listen-flags.js';
+import { LOG_FLAGS } from './log-flags.js';
 import { NET_FLAGS } from './net-flags.js';
 import { SOURCE_FLAGS } from './source-flags.js';
 import { REGISTRY_OPTIONS, registrySettings } from './pull.js';
@@ -31,6 +32,7 @@ export const RUN_FLAGS = {
   'auto-update-rollback-window': { type: 'string', default: '60s' },
   ...NET_FLAGS,
   ...REGISTRY_OPTIONS,
+  ...LOG_FLAGS,
 } as const satisfies ParseArgsConfig['options'];
 
 export type RunFlag = keyof typeof RUN_FLAGS;
@@ -75,6 +77,9 @@ export const CONFIG_SHAPES: Partial<Record<RunFlag, Shape>> = {
   'min-free-disk': 'bytes',
   'pull-disk-path': 'path',
   policy: 'path',
+  logger: 'path',
+  'log-max-size': 'bytes',
+  'log-max-files': 'count',
 };
 
 /**

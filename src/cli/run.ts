@@ -27,6 +27,7 @@ import { type LiveSettings, type RunValues, fixedSettings, liveSettings, mergeVa
 import { type SourceSetup, dirSource, sourcesFromFlags } from './source-flags.js';
 import { reloadOnHangup } from './reload.js';
 import { asUsage } from './usage.js';
+import { logsFromFlags } from './log-flags.js';
 
 export { STATE_FILE } from './common.js';
 import { STATE_FILE } from './common.js';
@@ -55,6 +56,7 @@ async function runWith(args: string[], hungUp: () => boolean): Promise<number> {
   const network = asUsage(() => networkFromFlags(values));
   const security = asUsage(() => listenFromFlags(values));
   const policy = await policyFromFlags(values);
+  const logs = await logsFromFlags(values);
   await fs.mkdir(stateDir, { recursive: true });
 
   const { address, embedded } = await resolveAddress(values['containerd-address'], stateDir);
@@ -64,7 +66,7 @@ async function runWith(args: string[], hungUp: () => boolean): Promise<number> {
   }
   log.info({ address, embedded: own !== undefined, namespace: values.namespace, config: flags.config ?? null }, 'using containerd');
   try {
-    return await serve({ flags, given, values, live, ...fixed, address, stateDir, log, setup, network, security, policy, hungUp });
+    return await serve({ flags, given, values, live, ...fixed, address, stateDir, log, setup, network, security, policy, hungUp, logs });
   } finally {
     await own?.stop();
   }
@@ -86,6 +88,7 @@ async function serve(ctx: {
   policy: Awaited<ReturnType<typeof policyFromFlags>>;
   autoUpdate: { intervalMs: number; windowMs: number };
   hungUp: () => boolean;
+  logs: Awaited<ReturnType<typeof logsFromFlags>>;
 }): Promise<number> {
   const { values, live, address, stateDir, log, network, workers, resyncMs, security, policy } = ctx;
   const { sources, git, kube } = ctx.setup;
@@ -93,7 +96,7 @@ async function serve(ctx: {
   const metrics = createMetrics({ processMetrics: true, version: VERSION });
   const onPull = (p: { ms: number; bytes: number; ok: boolean }): void => observePull(metrics, p);
   const runtime = createContainerdRuntime({
-    address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry: live.registry, failpoint, network, maxGraceMs: live.maxGraceMs, onPull,
+    address, namespace: values.namespace, stateDir, snapshotter: values.snapshotter, log, registry: live.registry, failpoint, network, maxGraceMs: live.maxGraceMs, onPull, logs: ctx.logs,
   });
   const said = new Map<string, string>();
   const onOutcome = (_key: string, r: { outcome: string }): void => void metrics.updates.inc({ outcome: r.outcome });
@@ -148,7 +151,7 @@ async function ensureNamespace(runtime: { ensureNamespace(): Promise<void> }, lo
   try {
     await runtime.ensureNamespace();
   } catch (err) {
-    log.warn({ err: String(err) }, 'could not create the containerd namespace yet');
+    log.warn({ err }, 'could not create the containerd namespace yet');
   }
 }
 

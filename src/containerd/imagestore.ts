@@ -79,7 +79,7 @@ export class ContainerdImageStore implements ImageStore {
       r.index ? putBlob({ blobs }, r.target, r.targetData, indexLabels(r.index.entries)) : undefined,
     ]);
     await this.record(name, r.target, lease);
-    await this.leases.delete(lease).catch((err: unknown) => this.opts.log.warn({ err: String(err), image: name, lease }, 'lease not deleted; it expires by itself'));
+    await this.leases.delete(lease).catch((err: unknown) => this.opts.log.warn({ err, image: name, lease }, 'lease not deleted; it expires by itself'));
   }
 
   private unpackContext(lease: string, signal?: AbortSignal): UnpackContext {
@@ -90,7 +90,7 @@ export class ContainerdImageStore implements ImageStore {
       snapshotter: this.opts.snapshotter,
       lease,
       signal,
-      onLeak: (err: unknown, key: string) => this.opts.log.warn({ err: String(err), key }, 'extraction snapshot not removed'),
+      onLeak: (err: unknown, key: string) => this.opts.log.warn({ err, key }, 'extraction snapshot not removed'),
     };
   }
 

@@ -2,7 +2,6 @@
 // start, stop, remove, ...) as sequences of containerd calls. Operations are safe to
 // repeat: what is already gone counts as done; a timeout never does.
 
-import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { ActualContainer, CreateOptions, Runtime, RuntimeEvent } from '../reconcile/runtime.js';
@@ -41,14 +40,17 @@ import { ImageNotPresentError } from '../pull/errors.js';
 import type { PullOptions, PullResult } from '../pull/puller.js';
 import { normalizeReference, pinnedReference } from '../spec/reference.js';
 import { createPullerSlot } from './pullers.js';
+import { createTaskLogs, type LogSettings } from '../logs/driver.js';
 
 export interface ContainerdRuntimeOptions {
   /** containerd's gRPC socket path (or a "unix://" address). */
   address: string;
   /** The containerd namespace converge owns. */
   namespace: string;
-  /** converge's state dir; task logs go to <stateDir>/logs/<id>.log. */
+  /** converge's state dir; task logs go to <stateDir>/logs/<namespace>.<name>.log (logs/files.ts). */
   stateDir: string;
+  /** The task log driver and its rotation (logs/driver.ts); defaults for what is left out. */
+  logs?: LogSettings;
   snapshotter?: string;
   runtimeName?: string;
   log: Logger;
@@ -83,7 +85,7 @@ export interface ContainerdRuntime extends Runtime {
   hasImage(ref: string): Promise<boolean>;
   /** Pulls image `ref` into containerd (and unpacks it into the snapshotter). */
   pull(ref: string, opts?: PullOptions): Promise<PullResult>;
-  /** Where the task of container `id` writes stdout and stderr. */
+  /** The current file the task of container `id` writes its stdout and stderr to (CRI format, rotated). */
   logPath(id: string): string;
   /**
    * New bounds (SIGHUP): the grace cap holds for the next stop, the registry settings for
@@ -113,7 +115,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const images = new ImagesService(client);
   const events = new EventsService(client);
   const resolver = new ImageResolver(images, new ContentService(client));
-  const logDir = path.join(opts.stateDir, 'logs');
+  const taskLogs = createTaskLogs(opts.stateDir, opts.logs);
   // Host facts that do not change while converge runs.
   const hostRlimits = readHostRlimits();
   const cgroupVersion = detectCgroupVersion();
@@ -133,7 +135,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const statsReader = new StatsReader(tasks, 5_000, timeoutMs);
   const execProbes = new ExecProbes(tasks, containers, path.join(opts.stateDir, 'probes'), log, timeoutMs);
 
-  const logPath = (id: string): string => path.join(logDir, `${id}.log`);
+  const logPath = (id: string): string => taskLogs.file(keyOfId(id));
   const decorate = (actual: ActualContainer): ActualContainer => (net ? net.decorate(actual) : actual);
 
   const pullers = createPullerSlot({ store: () => new ContainerdImageStore({ client, snapshotter, log }), log, stateDir: opts.stateDir }, opts.registry);
@@ -288,8 +290,8 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
         const { chainId } = await resolver.resolve(c.image);
         rootfs = await withLease((lease) => snapshots.prepare(snapshotterOf, snapshotKey, chainId, {}, { lease }));
       }
-      await mkdir(logDir, { recursive: true, mode: 0o750 });
-      const uri = `file://${logPath(id)}`;
+      // Through the log driver, which the shim starts with the task: file:// cannot rotate.
+      const uri = await taskLogs.uri(keyOfId(id));
       const task = { containerId: id, rootfs, stdout: uri, stderr: uri, options: taskOptions };
       return recordStart(containers, id, c.labels, log, async () => {
         const found = await taskOps.createTask(id, task);
@@ -330,7 +332,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       if (c) await unlessNotFound(containers.delete(id));
       // The task's log goes with it (as docker's does), or removed names would fill the disk;
       // a recreate keeps it, so the log reads on across versions of the spec.
-      if (!options?.keepLog) await rm(logPath(id), { force: true });
+      if (!options?.keepLog) await taskLogs.remove(keyOfId(id));
     },
 
     async setRestarts(key, restarts) {

@@ -99,7 +99,7 @@ export async function startServer(listen: string, deps: ServerDeps): Promise<Sta
   ctx.live = live;
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     void handle(req, res, ctx).catch((err) => {
-      deps.log.error({ err: String(err), url: req.url }, 'status server request failed');
+      deps.log.error({ err, url: req.url }, 'status server request failed');
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });

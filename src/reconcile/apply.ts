@@ -111,7 +111,7 @@ async function createFresh(desired: DesiredContainer, ctx: ApplyContext): Promis
     if (there && !there.managed && there.task && there.task.status !== 'stopped') {
       throw new ConflictError(`container ${there.id} was not made by converge and its task runs; it is left alone`, { cause: err });
     }
-    ctx.log.warn({ key, err: messageOf(err) }, 'removing stale object before create');
+    ctx.log.warn({ key, err }, 'removing stale object before create');
   }
   await ctx.runtime.remove(key, 'SIGKILL', 0, { keepLog: true });
   try {

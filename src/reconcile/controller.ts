@@ -91,7 +91,7 @@ export function createController(opts: ControllerOptions): Controller {
   const backoff: BackoffOptions = { ...(opts.backoff ?? DEFAULT_BACKOFF) };
   const sources = [...opts.sources];
   const resyncMs = opts.resyncMs ?? 60_000;
-  const store = createDesiredStore(opts.sources.map((s) => s.name), opts.gate);
+  const store = createDesiredStore(opts.sources.map((s) => s.name), opts.gate, opts.log);
   // Failed reconciles (a start that fails, an image that cannot be pulled) back off on the
   // same flags as restarts, so a crash loop looks the same whichever way it fails.
   const limiter = new FailureRateLimiter(backoff.initialMs, backoff.maxMs);
@@ -192,7 +192,7 @@ export function createController(opts: ControllerOptions): Controller {
         const retryInMs = queue.addRateLimited(key);
         const error = { code: codeOf(result.error) ?? 'Error', message: messageOf(result.error) };
         if (memory.states.has(key) || store.desired().has(key)) memory.state(key).error = error;
-        log.warn({ key, code: error.code, err: error.message, retryInMs }, 'reconcile failed');
+        log.warn({ key, code: error.code, err: result.error, retryInMs }, 'reconcile failed');
         return { key, action: result.action, error };
       }
     }

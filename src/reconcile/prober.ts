@@ -162,7 +162,7 @@ export class Prober {
       return await this.opts.runtime.probe!(entry.desired, this.abort.signal);
     } catch (err) {
       this.counts.notMade++;
-      this.opts.log.debug({ key: entry.desired.key, code: codeOf(err), err: messageOf(err) }, 'health probe not made');
+      this.opts.log.debug({ key: entry.desired.key, code: codeOf(err), err }, 'health probe not made');
       return undefined;
     }
   }

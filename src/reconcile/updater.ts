@@ -171,7 +171,7 @@ export class Updater {
     try {
       latest = await this.opts.runtime.latestDigest!(image);
     } catch (err) {
-      this.opts.log.warn({ key, image, err: messageOf(err) }, 'auto-update: checking the tag failed');
+      this.opts.log.warn({ key, image, err }, 'auto-update: checking the tag failed');
       return { key, image, result: 'error', from: current, message: `checking the tag failed: ${messageOf(err)}` };
     }
     const decision = decideCheck(s, current, latest);
@@ -186,7 +186,7 @@ export class Updater {
       if (current) await this.opts.runtime.ensureImage!(pinnedReference(image, current), 'IfNotPresent');
       await this.opts.runtime.ensureImage!(pinnedReference(image, latest), 'IfNotPresent');
     } catch (err) {
-      this.opts.log.warn({ key, image, digest: latest, err: messageOf(err) }, 'auto-update: pulling the new digest failed');
+      this.opts.log.warn({ key, image, digest: latest, err }, 'auto-update: pulling the new digest failed');
       return { ...base, result: 'error', message: `pulling ${shortDigest(latest)} failed: ${messageOf(err)}` };
     }
     const next = beginUpdate(s, current, latest, this.opts.clock.now(), this.opts.windowMs, d.resolved.graceMs);
@@ -208,7 +208,7 @@ export class Updater {
     try {
       await this.opts.runtime.collectImages(keep);
     } catch (err) {
-      this.opts.log.warn({ err: messageOf(err) }, 'collecting unused images failed');
+      this.opts.log.warn({ err }, 'collecting unused images failed');
     }
   }
 }

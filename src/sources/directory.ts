@@ -120,7 +120,7 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
       try {
         await readOnce();
       } catch (err) {
-        log.error({ err: String(err) }, 'reading the spec directory failed');
+        log.error({ err }, 'reading the spec directory failed');
       }
     } while (again && !stopped);
   }
@@ -250,7 +250,7 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
         }
       });
       w.on('error', (err) => {
-        log.warn({ err: String(err) }, 'directory watch error; reading the directory again');
+        log.warn({ err }, 'directory watch error; reading the directory again');
         readAll = true;
         schedule();
       });

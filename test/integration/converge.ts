@@ -18,7 +18,7 @@ export { STATE_FILE };
 export const MAIN = path.resolve(import.meta.dirname, '../../src/cli/main.js');
 
 export interface LogLine {
-  level: number;
+  level: string;
   time: string;
   msg: string;
   key?: string;

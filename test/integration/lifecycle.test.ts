@@ -274,7 +274,8 @@ describe('converge run: lifecycle of spec files', () => {
     const res = await cli(['logs', 'talk', '--state-dir', s.stateDir]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /to-stdout\n/);
-    assert.match(res.stdout, /to-stderr\n/);
+    assert.match(res.stderr, /to-stderr\n/, 'stderr lines to stderr');
+    assert.doesNotMatch(res.stdout, /to-stderr/);
     assert.match(res.stdout, /tick 1\n/);
     const full = await cli(['logs', 'default/talk', '--state-dir', s.stateDir]);
     assert.match(full.stdout, /to-stdout\n/);

@@ -27,6 +27,7 @@ import { type PrivateContainerd, startContainerd, uniqueNamespace } from '../har
 import { importBusybox } from '../harness/image.js';
 import { desired as desiredOf, sh } from '../harness/specs.js';
 import { waitFor } from '../harness/wait.js';
+import { logText } from '../harness/logs.js';
 
 const WAIT_MS = 20_000;
 
@@ -158,13 +159,13 @@ describe('containerd runtime', () => {
     // The shim copies the task's output into the file on its own; the exit event can come
     // before the last write lands, so wait for the content rather than read it once.
     const both = /out-line\n[^]*err-line\n|err-line\n[^]*out-line\n/;
-    await waitFor(() => both.test(readFileSync(runtime.logPath(id), 'utf8')), { what: 'both lines in the log', timeoutMs: WAIT_MS });
+    await waitFor(() => both.test(logText(runtime.logPath(id))), { what: 'both lines in the log', timeoutMs: WAIT_MS });
     // start() deletes the stopped task first and makes a new one.
     const again = events.events.length;
     await runtime.start(key);
     await events.waitFor((e) => e.type === 'exit' && e.key === key, again);
-    await waitFor(() => readFileSync(runtime.logPath(id), 'utf8').match(/out-line/g)?.length === 2, { what: 'the second start appended', timeoutMs: WAIT_MS });
-    assert.match(readFileSync(runtime.logPath(id), 'utf8'), /^(out|err)-line\n(out|err)-line\n[^]*out-line\n/, 'appended after the first run, not over it');
+    await waitFor(() => logText(runtime.logPath(id)).match(/out-line/g)?.length === 2, { what: 'the second start appended', timeoutMs: WAIT_MS });
+    assert.match(logText(runtime.logPath(id)), /^(out|err)-line\n(out|err)-line\n[^]*out-line\n/, 'appended after the first run, not over it');
     assert.deepEqual(await runtime.deleteTask(key), { exitStatus: 0 });
     assert.equal(await runtime.deleteTask(key), undefined, 'a task already gone is fine');
     await runtime.remove(key, 'SIGTERM', 1000);
@@ -197,7 +198,7 @@ describe('containerd runtime', () => {
     await runtime.create(d, { restarts: 0 });
     const since = events.events.length;
     await runtime.start(key);
-    await waitFor(() => readFileSync(runtime.logPath(id), 'utf8').includes('ready'), { what: 'the trap to be set', timeoutMs: WAIT_MS });
+    await waitFor(() => logText(runtime.logPath(id)).includes('ready'), { what: 'the trap to be set', timeoutMs: WAIT_MS });
     return { id, key, since };
   }
 
@@ -207,7 +208,7 @@ describe('containerd runtime', () => {
     await runtime.stop(key, 'SIGTERM', 1500);
     const took = Date.now() - started;
     assert.ok(took >= 1500, `stop returned after ${took} ms, before the grace period`);
-    assert.match(readFileSync(runtime.logPath(id), 'utf8'), /got-term/);
+    assert.match(logText(runtime.logPath(id)), /got-term/);
     // containerd 2.x may drop the exit event of a task deleted right after it exits (see the
     // test below); 1.6 always sends it, and it must say SIGKILL.
     if (!process.env.CONVERGE_TEST_CONTAINERD) {
@@ -229,7 +230,7 @@ describe('containerd runtime', () => {
     const started = Date.now();
     await runtime.stop(key, 'SIGTERM', 20_000);
     assert.ok(Date.now() - started < 10_000);
-    assert.match(readFileSync(runtime.logPath(id), 'utf8'), /got-term/);
+    assert.match(logText(runtime.logPath(id)), /got-term/);
     const after = await runtime.get(key);
     assert.ok(after, 'stop keeps the container');
     assert.equal(after.task, undefined, 'stop deletes the task');

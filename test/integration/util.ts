@@ -20,6 +20,7 @@ import { ctr } from '../harness/exec.js';
 import { BUSYBOX_IMAGE, importBusybox } from '../harness/image.js';
 import { Converge } from './converge.js';
 import { waitFor } from '../harness/wait.js';
+import { logText } from '../harness/logs.js';
 
 export * from './converge.js';
 export * from '../harness/wait.js';
@@ -219,13 +220,9 @@ export class Scenario {
     );
   }
 
-  /** Reads a container's log file (the task's stdout and stderr). */
+  /** The text of a container's task log (stdout and stderr, without the CRI prefixes). */
   logOf(id: string): string {
-    try {
-      return readFileSync(this.runtime.logPath(id), 'utf8');
-    } catch {
-      return '';
-    }
+    return logText(this.runtime.logPath(id));
   }
 
   async cleanup(): Promise<void> {

@@ -70,10 +70,11 @@ const ALLOWED: Record<string, string[]> = {
   pull: [...BASE, 'spec'],
   network: [...BASE, 'spec'],
   probe: [...BASE],
-  containerd: [...BASE, 'spec', 'reconcile', 'pull', 'network', 'probe'],
-  publish: [...BASE, 'spec', 'desired', 'reconcile', 'sources'],
+  logs: [...BASE],
+  containerd: [...BASE, 'spec', 'reconcile', 'pull', 'network', 'probe', 'logs'],
+  publish: [...BASE, 'spec', 'desired', 'reconcile', 'sources', 'logs'],
   embedded: [...BASE],
-  cli: [...BASE, 'version', 'spec', 'desired', 'policy', 'reconcile', 'pull', 'network', 'containerd', 'sources', 'publish', 'embedded'],
+  cli: [...BASE, 'version', 'spec', 'desired', 'policy', 'reconcile', 'pull', 'network', 'containerd', 'sources', 'publish', 'embedded', 'logs'],
 };
 
 test('every top-level part of src/ imports only the parts below it', () => {

@@ -47,18 +47,19 @@ test('a log tail is the last lines of at most the last bytes, lines cut, missing
   const dir = mkdtempSync(path.join(os.tmpdir(), 'converge-tail-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'a.log');
-  writeFileSync(file, Array.from({ length: 50 }, (_, i) => `line ${i}`).join('\n') + '\n');
+  const cri = (text: string, tag = 'F', stream = 'stdout'): string => `2026-12-02T00:00:00.000000000Z ${stream} ${tag} ${text}\n`;
+  writeFileSync(file, Array.from({ length: 50 }, (_, i) => cri(`line ${i}`)).join(''));
   assert.deepEqual(await readLogTail(file, 3), { lines: ['line 47', 'line 48', 'line 49'], partial: true });
   assert.equal((await readLogTail(file, 5000)).lines.length, 50, 'more than there is: all of it');
   assert.equal((await readLogTail(file, 5000)).partial, false);
-  // A 30-byte window starts inside "line 46\n" (each line is 8 bytes): that fragment is dropped.
-  assert.deepEqual((await readLogTail(file, 100, 30)).lines, ['line 47', 'line 48', 'line 49']);
-  writeFileSync(file, 'x'.repeat(MAX_LINE_CHARS + 10) + '\nno newline at the end');
+  // Each record is 47 bytes: a 100-byte window holds the last two whole records only.
+  assert.deepEqual(await readLogTail(file, 100, 100), { lines: ['line 48', 'line 49'], partial: true });
+  writeFileSync(file, cri('x'.repeat(MAX_LINE_CHARS + 10)) + cri('the end of a ', 'P', 'stderr') + cri('line in parts', 'F', 'stderr'));
   const long = await readLogTail(file, 10);
   assert.equal(long.lines[0].length, MAX_LINE_CHARS + 1);
-  assert.equal(long.lines[1], 'no newline at the end');
-  writeFileSync(file, 'y'.repeat(1000));
-  assert.deepEqual((await readLogTail(file, 10, 100)).lines, [], 'a window inside one line has no whole line');
+  assert.equal(long.lines[1], 'the end of a line in parts');
+  writeFileSync(file, 'not a CRI record\n');
+  assert.deepEqual((await readLogTail(file, 10)).lines, [], 'what is not a record is not a line');
   assert.deepEqual(await readLogTail(path.join(dir, 'none.log'), 10), { lines: [], partial: false });
 });
 

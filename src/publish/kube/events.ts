@@ -66,7 +66,7 @@ export function createEventRecorder(opts: { client: KubeClient; log: Logger; nod
         .request('POST', `/api/v1/namespaces/${namespace}/events`, { body: event, timeoutMs: 5_000 })
         .then(
           () => opts.log.debug({ key: `${namespace}/${obj.metadata.name}`, reason }, 'event recorded'),
-          (err) => opts.log.warn({ key: `${namespace}/${obj.metadata.name}`, reason, err: String(err?.message ?? err) }, 'could not record a kubernetes event'),
+          (err) => opts.log.warn({ key: `${namespace}/${obj.metadata.name}`, reason, err }, 'could not record a kubernetes event'),
         )
         .finally(() => pending.delete(p));
       pending.add(p);

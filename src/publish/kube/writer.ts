@@ -103,7 +103,7 @@ export class StatusWriter {
     this.failures.set(key, n);
     const delay = backoffDelay(n - 1, { initialMs, maxMs, resetAfterMs: Infinity });
     const code = err instanceof KubeApiError ? err.code : undefined;
-    this.opts.log.warn({ key, code, err: String((err as Error)?.message ?? err), retryInMs: delay }, 'writing to the kubernetes resource failed');
+    this.opts.log.warn({ key, code, err, retryInMs: delay }, 'writing to the kubernetes resource failed');
     if (this.timers.has(key)) this.clock.clearTimeout(this.timers.get(key));
     this.timers.set(key, this.clock.setTimeout(() => {
       this.timers.delete(key);

@@ -129,7 +129,7 @@ export class Informer {
     }
     this.lastError = e;
     const wait = Math.max(this.backoff.next(), e.retryAfterMs);
-    this.opts.log.warn({ code: e.code, err: e.message, retryInMs: wait, resourceVersion: this.resourceVersion }, 'kubernetes list/watch failed; keeping the last known resources');
+    this.opts.log.warn({ code: e.code, err: e, retryInMs: wait, resourceVersion: this.resourceVersion }, 'kubernetes list/watch failed; keeping the last known resources');
     if (this.synced) {
       this.synced = false;
       this.opts.onChange();

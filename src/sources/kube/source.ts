@@ -65,6 +65,8 @@ export function createKubeSource(opts: KubeSourceOptions): KubeSource {
   const path = opts.namespace ? `${base}/namespaces/${opts.namespace}/${PLURAL}` : `${base}/${PLURAL}`;
   const lastGood = new Map<Key, DesiredContainer>();
   const problemsByKey = new Map<Key, string[]>();
+  /** Key -> the problems last logged for it: every change of any resource reads them all again. */
+  const said = new Map<Key, string>();
   const readers = new Set<(keys: Key[]) => void>();
   let onSnapshot: ((s: Snapshot) => void) | undefined;
   let stopped = false;
@@ -104,9 +106,14 @@ export function createKubeSource(opts: KubeSourceOptions): KubeSource {
       problemsByKey.set(key, result.problems.map((p) => `${p.path ? `${p.path}: ` : ''}${p.message}`));
       const good = lastGood.get(key);
       if (good) specs.push(good);
-      log.warn({ key, generation: obj.metadata.generation, problems: result.problems.map(formatProblem), keptLastGood: good !== undefined }, 'resource has problems; keeping its last good spec');
+      const text = result.problems.map(formatProblem);
+      if (said.get(key) !== text.join('\n')) {
+        log.warn({ key, generation: obj.metadata.generation, problems: text, keptLastGood: good !== undefined }, 'resource has problems; keeping its last good spec');
+      }
+      said.set(key, text.join('\n'));
     }
     for (const key of [...lastGood.keys()]) if (!present.has(key)) lastGood.delete(key);
+    for (const key of [...said.keys()]) if (!problemsByKey.has(key)) said.delete(key);
     if (!informer.synced) {
       const why = informer.lastError?.message ?? 'not read yet';
       problems.unshift({ file: `kube:${opts.client.server}`, path: '', message: `cannot read Container resources (${why}); the last known ones are kept` });

@@ -1,0 +1,3 @@
+module converge.dev/logger
+
+go 1.22
