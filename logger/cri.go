@@ -35,13 +35,18 @@ func timestamp(buf []byte, t time.Time) []byte {
 // The most bytes of records held before they are written.
 const batchMax = 32 << 10
 
+// How long the start of an unfinished line is held for its newline before it goes as a P
+// record anyway: a prompt or a progress line without a newline shows up while the task runs.
+const holdMax = time.Second
+
 // splitter turns the bytes of one stream into records. A line is held until its newline
-// comes or it fills lineMax bytes (then it goes as P); what is left at the end of the stream
-// goes as the last, full record.
+// comes, it fills lineMax bytes, or it has waited holdMax (then what is held goes as P);
+// what is left at the end of the stream goes as the last, full record.
 type splitter struct {
 	stream  string
 	in      []byte // lineMax bytes: in[:pending] is the start of an unfinished line
 	pending int
+	held    time.Time // when in[:pending] began to wait
 	ts      []byte
 	batch   []byte
 }
@@ -57,6 +62,7 @@ func (s *splitter) space() []byte {
 
 // took writes the records that n more bytes in space() complete; one time for all of them.
 func (s *splitter) took(n int, out *rotator) {
+	old := s.pending
 	s.pending += n
 	s.ts = timestamp(s.ts, time.Now())
 	s.batch = s.batch[:0]
@@ -77,8 +83,20 @@ func (s *splitter) took(n int, out *rotator) {
 		s.batch = appendRecord(s.batch, s.ts, s.stream, false, rest)
 		rest = rest[:0]
 	}
+	if len(rest) > 0 && (old == 0 || len(rest) < s.pending) { // nothing held before, or a newline came
+		s.held = time.Now() // a new unfinished line begins to wait
+	}
 	s.pending = copy(s.in, rest)
 	out.write(s.batch)
+}
+
+// flushHeld writes the unfinished line as a P record once it has waited holdMax.
+func (s *splitter) flushHeld(out *rotator, now time.Time) {
+	if s.pending > 0 && now.Sub(s.held) >= holdMax {
+		s.ts = timestamp(s.ts, now)
+		out.write(appendRecord(s.batch[:0], s.ts, s.stream, false, s.in[:s.pending]))
+		s.pending = 0
+	}
 }
 
 // end writes what is left of an unfinished line.

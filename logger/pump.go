@@ -69,6 +69,10 @@ func pump(fds []int, names []string, lineMax int, out *rotator, term <-chan os.S
 			kept = append(kept, s)
 		}
 		open = kept
+		now := time.Now()
+		for _, s := range open {
+			s.split.flushHeld(out, now)
+		}
 	}
 	for _, s := range open {
 		s.split.end(out)

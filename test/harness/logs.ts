@@ -44,5 +44,7 @@ export function logText(file: string): string {
     const line = joiner.push(r);
     if (line) out += `${line.text}\n`;
   }
+  // A line still being written (its P records so far) is output too, as `converge logs` shows it.
+  for (const line of joiner.flush()) out += `${line.text}\n`;
   return out;
 }

@@ -165,3 +165,22 @@ test('converge run refuses to start without its logger, or with log bounds it ca
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an unfinished line (a prompt) goes as a P record once it has waited, and its end as F', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'logger-'));
+  try {
+    const file = path.join(dir, 'c.log');
+    const run = start(['--file', file, '--max-size', '65536', '--max-files', '2']);
+    await run.ready;
+    run.stdout.write('prompt> ');
+    // The task is still running and has written no newline: what it wrote shows anyway.
+    await waitFor(() => existsSync(file) && logRecords(file).some((r) => r.text === 'prompt> '), { what: 'the held prompt in the log' });
+    assert.deepEqual(logRecords(file).map((r) => [r.full, r.text]), [[false, 'prompt> ']]);
+    await end(run.stdout, 'yes\n');
+    await end(run.stderr);
+    assert.equal(await run.exit, 0);
+    assert.deepEqual(logRecords(file).map((r) => [r.full, r.text]), [[false, 'prompt> '], [true, 'yes']]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
