@@ -142,7 +142,7 @@ function sizeFigures(n: number, c: Array<Sample & { pickup: number }>, b: Sample
       name: `${n} files dropped → first action`,
       unit: 'ms',
       converge: summarize(c.map((s) => s.pickup)),
-      how: 'Part of the row above: from the first write until converge logs its first "applying action" (the directory source\'s pickup: write-settle wait, debounce, read), from its log timestamps.',
+      how: 'Part of the row above: from the first write until converge logs its first "applying action" (the directory source\'s pickup of files moved into place: debounce, read), from its log timestamps.',
     },
   ];
   if (withCpu) {

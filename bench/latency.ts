@@ -59,7 +59,7 @@ export async function editFigure(phase: Phase, c: Converge, cfg: LatencyConfig, 
     how:
       `${cfg.edits} edits one after another, each of a different container (an env var added: the spec hash changes), ` +
       `while ${running - 1} other containers run; from the write (temp file + rename) until /v1/status shows the container Running ` +
-      'with a new pid (Running also means the spec hash matches). Includes the directory source\'s 100 ms write-settle wait and the SIGKILL stop.',
+      'with a new pid (Running also means the spec hash matches). Includes the directory source\'s pickup of a moved-in file (no write-settle wait) and the SIGKILL stop.',
   };
 }
 

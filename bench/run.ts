@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { coldFigures } from './cold.js';
 import { Bench, type Converge } from './env.js';
 import { editFigure, killFigure, populate } from './latency.js';
+import { pickupFigures } from './pickup.js';
 import { markdown, machineInfo, updateReadme, writeResults, type Figure, type Results } from './report.js';
 import { churnFigures } from './churn.js';
 import { cpuFigure, restartFigures } from './restart.js';
@@ -34,7 +35,7 @@ function configFor(smoke: boolean, runs: number | undefined) {
     workers: 8,
     cold: { sizes: smoke ? [3] : [10, 50, 100], runs: r, workers: 8 },
     // others + edits + kills = the "100 running" of figures 2-5 (6 in smoke mode).
-    latency: { others: smoke ? 2 : 60, edits: smoke ? 2 : 20, kills: smoke ? 2 : 20, workers: 8 },
+    latency: { others: smoke ? 2 : 60, edits: smoke ? 2 : 20, kills: smoke ? 2 : 20, pickups: smoke ? 2 : 10, workers: 8 },
     restart: { runs: r, workers: 8, cpuWindows: smoke ? 1 : 3, cpuWindowMs: smoke ? 2_000 : 20_000, resyncS: 60 },
     scale: { n: smoke ? 20 : 1000, runs: r, plannerRuns: smoke ? 3 : 20, listRuns: smoke ? 2 : 5, workers: 8 },
     // One long run rather than several: the figure is how memory moves over many cycles.
@@ -86,6 +87,7 @@ async function main(): Promise<number> {
         if (only.has('latency')) {
           figures.push(await editFigure(phase, c, cfg.latency, n));
           figures.push(await killFigure(c, cfg.latency, n));
+          figures.push(...(await pickupFigures(phase, c, cfg.latency, n)));
         }
         if (only.has('restart')) {
           const r = await restartFigures(phase, c, n, cfg.restart, progress);
