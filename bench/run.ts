@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { coldFigures } from './cold.js';
 import { Bench, type Converge } from './env.js';
-import { editFigure, killFigure, populate } from './latency.js';
+import { CtrBaseline, editFigure, killFigure, populate } from './latency.js';
 import { pickupFigures } from './pickup.js';
 import { markdown, machineInfo, updateReadme, writeResults, type Figure, type Results } from './report.js';
 import { churnFigures } from './churn.js';
@@ -85,8 +85,14 @@ async function main(): Promise<number> {
         const n = await populate(phase, c, cfg.latency);
         progress(`${n} containers running`);
         if (only.has('latency')) {
-          figures.push(await editFigure(phase, c, cfg.latency, n));
-          figures.push(await killFigure(c, cfg.latency, n));
+          const basePhase = await bench.phase('ctr-latency');
+          try {
+            const base = new CtrBaseline(basePhase);
+            figures.push(await editFigure(phase, c, cfg.latency, n, base));
+            figures.push(await killFigure(c, cfg.latency, n, base));
+          } finally {
+            await basePhase.cleanup();
+          }
           figures.push(...(await pickupFigures(phase, c, cfg.latency, n)));
         }
         if (only.has('restart')) {
