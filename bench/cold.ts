@@ -13,6 +13,8 @@ import { BenchError } from './errors.js';
 export interface ColdConfig {
   sizes: number[];
   runs: number;
+  /** Runs of sizes from 1,000 up (each is minutes of the machine). */
+  largeRuns: number;
   /** converge's --workers, and the number of ctr processes run at once. */
   workers: number;
 }
@@ -24,10 +26,17 @@ interface Sample {
   cpu: number;
 }
 
+interface ConvergeSample extends Sample {
+  peakRss: number;
+  pickup: number;
+  /** A restart of converge with the n containers running: spawn -> /readyz 200. */
+  ready: number;
+}
+
 const name = (i: number): string => `c-${i}`;
 
-async function convergeRun(phase: Phase, n: number, workers: number): Promise<Sample & { peakRss: number; pickup: number }> {
-  const c = await phase.converge(['--workers', String(workers)]);
+async function convergeRun(phase: Phase, n: number, workers: number): Promise<ConvergeSample> {
+  let c = await phase.converge(['--workers', String(workers)]);
   try {
     await waitReadyz(c, 60_000);
     const logged = c.lines.length;
@@ -41,11 +50,19 @@ async function convergeRun(phase: Phase, n: number, workers: number): Promise<Sa
     const peakRss = peakRssMiB(c.pid);
     const first = c.lines.slice(logged).find((l) => l.msg === 'applying action');
     const pickup = first ? Date.parse(first.time) - wall : NaN;
+    // converge restarted with the n containers running: how long until it is ready again.
+    await c.stop();
+    start = performance.now();
+    c = await phase.converge(['--workers', String(workers)]);
+    await waitReadyz(c, 300_000);
+    const ready = since(start);
+    const acted = c.actions().length;
+    if (acted > 0) throw new BenchError('BENCH_UNEXPECTED_STATE', `a restart of converge with ${n} containers running applied ${acted} actions:\n${c.tail()}`);
     start = performance.now();
     for (let i = 0; i < n; i++) phase.remove(name(i));
     await phase.waitEmpty();
     const down = since(start);
-    return { up, down, cpu, peakRss, pickup };
+    return { up, down, cpu, peakRss, pickup, ready };
   } finally {
     await c.stop();
   }
@@ -83,9 +100,9 @@ export async function coldFigures(bench: Bench, cfg: ColdConfig, progress: (msg:
     const rss: number[] = [];
     const largest = Math.max(...cfg.sizes);
     for (const n of cfg.sizes) {
-      const c: Array<Sample & { pickup: number }> = [];
+      const c: ConvergeSample[] = [];
       const b: Sample[] = [];
-      for (let run = 0; run < cfg.runs; run++) {
+      for (let run = 0; run < (n >= 1000 ? cfg.largeRuns : cfg.runs); run++) {
         // Alternate who goes first, so a slow patch of the machine does not favour one side.
         const order = run % 2 === 0 ? ['converge', 'ctr'] : ['ctr', 'converge'];
         for (const who of order) {
@@ -98,9 +115,9 @@ export async function coldFigures(bench: Bench, cfg: ColdConfig, progress: (msg:
           }
         }
         const [lc, lb] = [c.at(-1)!, b.at(-1)!];
-        progress(`cold N=${n} run ${run + 1}: converge up ${lc.up} ms (first action at ${lc.pickup} ms, ${lc.cpu} ms CPU) down ${lc.down} ms; ctr up ${lb.up} ms (${lb.cpu} ms CPU) down ${lb.down} ms`);
+        progress(`cold N=${n} run ${run + 1}: converge up ${lc.up} ms (first action at ${lc.pickup} ms, ${lc.cpu} ms CPU, restart ready in ${lc.ready} ms) down ${lc.down} ms; ctr up ${lb.up} ms (${lb.cpu} ms CPU) down ${lb.down} ms`);
       }
-      figures.push(...sizeFigures(n, c, b, cfg.workers, n === largest));
+      figures.push(...sizeFigures(n, c, b, cfg.workers));
     }
     figures.push({
       id: `memory.cold.${largest}`,
@@ -117,7 +134,7 @@ export async function coldFigures(bench: Bench, cfg: ColdConfig, progress: (msg:
   return figures;
 }
 
-function sizeFigures(n: number, c: Array<Sample & { pickup: number }>, b: Sample[], workers: number, withCpu: boolean): Figure[] {
+function sizeFigures(n: number, c: ConvergeSample[], b: Sample[], workers: number): Figure[] {
   const group = '1. Cold converge';
   const compare = (pick: (s: Sample) => number) => {
     const converge = summarize(c.map(pick));
@@ -142,19 +159,25 @@ function sizeFigures(n: number, c: Array<Sample & { pickup: number }>, b: Sample
       name: `${n} files dropped → first action`,
       unit: 'ms',
       converge: summarize(c.map((s) => s.pickup)),
-      how: 'Part of the row above: from the first write until converge logs its first "applying action" (the directory source\'s pickup: write-settle wait, debounce, read), from its log timestamps.',
+      how: 'Part of the row above: from the first write until converge logs its first "applying action" (the directory source\'s pickup of files moved into place: debounce, read), from its log timestamps.',
     },
   ];
-  if (withCpu) {
-    figures.push({
-      id: `cold.cpu.${n}`,
-      group,
-      name: `${n} files dropped → all running: CPU of the client`,
-      unit: 'ms',
-      ...compare((s) => s.cpu),
-      how: `CPU time (user + system, from /proc) of the converge process during the "${n} files dropped → all running" row, against that of all ${n} ctr processes of the baseline (the bench's waited-for children). containerd's and the shims' CPU is in neither.`,
-    });
-  }
+  figures.push({
+    id: `cold.cpu.${n}`,
+    group,
+    name: `${n} files dropped → all running: CPU of the client per container`,
+    unit: 'ms',
+    ...compare((s) => s.cpu / n),
+    how: `CPU time (user + system, from /proc) of the converge process during the "${n} files dropped → all running" row, against that of all ${n} ctr processes of the baseline (the bench's waited-for children), divided by ${n}. containerd's and the shims' CPU is in neither.`,
+  });
+  figures.push({
+    id: `restart.ready.running.${n}`,
+    group: '4. Controller restart',
+    name: `${n} running: start → /readyz 200`,
+    unit: 'ms',
+    converge: summarize(c.map((s) => s.ready)),
+    how: `Part of the "${n} files dropped" run: converge stopped with SIGTERM once its ${n} containers run, started again; from spawn (Node start included) until /readyz answers 200 (its first full reconcile: every container adopted, none touched, which the bench checks).`,
+  });
   figures.push({
     id: `cold.down.${n}`,
     group,

@@ -108,8 +108,9 @@ export class Phase {
     this.client = new ContainerdClient({ address: bench.address, namespace, timeoutMs: 60_000 });
   }
 
-  write(name: string, spec: ContainerSpec): void {
-    writeSpec(this.specDir, `${name}.yaml`, spec);
+  /** Writes a spec file: moved into place (temp file + rename), or written in place. */
+  write(name: string, spec: ContainerSpec, opts: { inPlace?: boolean } = {}): void {
+    writeSpec(this.specDir, `${name}.yaml`, spec, opts);
   }
 
   remove(name: string): void {

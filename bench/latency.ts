@@ -2,9 +2,11 @@
 // one spec edit -> the recreated task running, and one task SIGKILLed -> the restarted
 // task running (restartPolicy Always, first restart of each container).
 
+import path from 'node:path';
+import { BUSYBOX_IMAGE } from '../test/harness/image.js';
 import { allRunning, benchSpec, waitRows, type Converge, type Phase } from './env.js';
 import type { Figure } from './report.js';
-import { since, summarize } from './stats.js';
+import { since, summarize, type Summary } from './stats.js';
 import { BenchError } from './errors.js';
 
 export interface LatencyConfig {
@@ -46,20 +48,65 @@ function waitNewPid(c: Converge, name: string, old: number, what: string): Promi
   );
 }
 
-export async function editFigure(phase: Phase, c: Converge, cfg: LatencyConfig, running: number): Promise<Figure> {
-  const samples = await timeNewPids(c, cfg.edits, editName, 'recreated', (n, i) =>
-    phase.write(n, benchSpec(n, { env: [{ name: 'EDIT', value: String(i) }] })),
+/**
+ * The baselines, at the same parallelism (one at a time) on the same containerd, each taken
+ * right after a converge sample so that both see the same machine: one `ctr run -d` (a new
+ * container and its task), and one `ctr task start -d` of a container made beforehand with
+ * `ctr container create` (a new task on an existing container and snapshot).
+ */
+export class CtrBaseline {
+  private n = 0;
+  readonly runs: number[] = [];
+  readonly starts: number[] = [];
+
+  constructor(private readonly phase: Phase) {}
+
+  private logUri(id: string): string {
+    return `file://${path.join(this.phase.stateDir, 'ctr-logs', `${id}.log`)}`;
+  }
+
+  async run(): Promise<void> {
+    const id = `run-${this.n++}`;
+    const start = performance.now();
+    await this.phase.ctr(['run', '-d', '--snapshotter', 'overlayfs', '--log-uri', this.logUri(id), BUSYBOX_IMAGE, id, 'sleep', '3600']);
+    this.runs.push(since(start));
+  }
+
+  async start(): Promise<void> {
+    const id = `start-${this.n++}`;
+    await this.phase.ctr(['container', 'create', '--snapshotter', 'overlayfs', BUSYBOX_IMAGE, id, 'sleep', '3600']);
+    const start = performance.now();
+    await this.phase.ctr(['task', 'start', '-d', '--log-uri', this.logUri(id), id]);
+    this.starts.push(since(start));
+  }
+}
+
+const ratioOf = (c: Summary, b: Summary): number => (c.p50 ?? c.median) / (b.p50 ?? b.median);
+
+export async function editFigure(phase: Phase, c: Converge, cfg: LatencyConfig, running: number, base: CtrBaseline): Promise<Figure> {
+  const samples = await timeNewPids(
+    c,
+    cfg.edits,
+    editName,
+    'recreated',
+    (n, i) => phase.write(n, benchSpec(n, { env: [{ name: 'EDIT', value: String(i) }] })),
+    () => base.run(),
   );
+  const converge = summarize(samples, { percentiles: true });
+  const baseline = summarize(base.runs, { percentiles: true });
   return {
     id: 'edit.recreate',
     group: '2. Edit',
     name: 'one spec edited → recreated task running',
     unit: 'ms',
-    converge: summarize(samples, { percentiles: true }),
+    converge,
+    baseline,
+    ratio: ratioOf(converge, baseline),
     how:
       `${cfg.edits} edits one after another, each of a different container (an env var added: the spec hash changes), ` +
       `while ${running - 1} other containers run; from the write (temp file + rename) until /v1/status shows the container Running ` +
-      'with a new pid (Running also means the spec hash matches). Includes the directory source\'s 100 ms write-settle wait and the SIGKILL stop.',
+      'with a new pid (Running also means the spec hash matches). Includes the directory source\'s pickup of a moved-in file (no write-settle wait) and the SIGKILL stop. ' +
+      'Baseline: one `ctr run -d --log-uri file://…` of the same image and command (a new container and task), right after each edit.',
   };
 }
 
@@ -70,6 +117,7 @@ async function timeNewPids(
   nameOf: (i: number) => string,
   what: string,
   act: (name: string, i: number, oldPid: number) => void,
+  baseline: () => Promise<void>,
 ): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -79,20 +127,27 @@ async function timeNewPids(
     act(n, i, old);
     await waitNewPid(c, n, old, what);
     samples.push(since(start));
+    await baseline();
   }
   return samples;
 }
 
-export async function killFigure(c: Converge, cfg: LatencyConfig, running: number): Promise<Figure> {
-  const samples = await timeNewPids(c, cfg.kills, killName, 'restarted', (_n, _i, old) => process.kill(old, 'SIGKILL'));
+export async function killFigure(c: Converge, cfg: LatencyConfig, running: number, base: CtrBaseline): Promise<Figure> {
+  const samples = await timeNewPids(c, cfg.kills, killName, 'restarted', (_n, _i, old) => process.kill(old, 'SIGKILL'), () => base.start());
+  const converge = summarize(samples, { percentiles: true });
+  const baseline = summarize(base.starts, { percentiles: true });
   return {
     id: 'kill.restart',
     group: '3. Task killed',
     name: 'SIGKILL of the task → restarted task running',
     unit: 'ms',
-    converge: summarize(samples, { percentiles: true }),
+    converge,
+    baseline,
+    ratio: ratioOf(converge, baseline),
     how:
       `${cfg.kills} kills, each of a different container (so each is a first restart, restartPolicy Always), with ${running} containers running; ` +
-      'from kill(2) of the task\'s pid until /v1/status shows it Running with a new pid. Includes the default --backoff-initial of 100 ms.',
+      'from kill(2) of the task\'s pid until /v1/status shows it Running with a new pid. Includes the default --backoff-initial of 100 ms ' +
+      '(the goal: at most that plus one baseline). Baseline: one `ctr task start -d --log-uri file://…` of a container made beforehand ' +
+      'with `ctr container create` (a new task on an existing container and snapshot), right after each kill.',
   };
 }

@@ -14,7 +14,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { coldFigures } from './cold.js';
 import { Bench, type Converge } from './env.js';
-import { editFigure, killFigure, populate } from './latency.js';
+import { CtrBaseline, editFigure, killFigure, populate } from './latency.js';
+import { pickupFigures } from './pickup.js';
 import { markdown, machineInfo, updateReadme, writeResults, type Figure, type Results } from './report.js';
 import { churnFigures } from './churn.js';
 import { cpuFigure, restartFigures } from './restart.js';
@@ -32,11 +33,13 @@ function configFor(smoke: boolean, runs: number | undefined) {
   const r = runs ?? (smoke ? 1 : 3);
   return {
     workers: 8,
-    cold: { sizes: smoke ? [3] : [10, 50, 100], runs: r, workers: 8 },
+    // 1,000 containers are minutes of the machine per run: one run, and none in smoke mode.
+    cold: { sizes: smoke ? [3] : [10, 50, 100, 1000], runs: r, largeRuns: 1, workers: 8 },
     // others + edits + kills = the "100 running" of figures 2-5 (6 in smoke mode).
-    latency: { others: smoke ? 2 : 60, edits: smoke ? 2 : 20, kills: smoke ? 2 : 20, workers: 8 },
+    latency: { others: smoke ? 2 : 60, edits: smoke ? 2 : 20, kills: smoke ? 2 : 20, pickups: smoke ? 2 : 10, workers: 8 },
     restart: { runs: r, workers: 8, cpuWindows: smoke ? 1 : 3, cpuWindowMs: smoke ? 2_000 : 20_000, resyncS: 60 },
-    scale: { n: smoke ? 20 : 1000, runs: r, plannerRuns: smoke ? 3 : 20, listRuns: smoke ? 2 : 5, workers: 8 },
+    // The growth 100 -> 1,000 -> 10,000 (10,000 containers without tasks: minutes to make, no shims).
+    scale: { sizes: smoke ? [20] : [100, 1000, 10_000], runs: r, plannerRuns: smoke ? 3 : 20, listRuns: smoke ? 2 : 5, workers: 8 },
     // One long run rather than several: the figure is how memory moves over many cycles.
     churn: { cycles: smoke ? 10 : 200, warmup: smoke ? 2 : 5, workers: 8 },
     network: { n: smoke ? 3 : 20, runs: r, workers: 8 },
@@ -84,8 +87,15 @@ async function main(): Promise<number> {
         const n = await populate(phase, c, cfg.latency);
         progress(`${n} containers running`);
         if (only.has('latency')) {
-          figures.push(await editFigure(phase, c, cfg.latency, n));
-          figures.push(await killFigure(c, cfg.latency, n));
+          const basePhase = await bench.phase('ctr-latency');
+          try {
+            const base = new CtrBaseline(basePhase);
+            figures.push(await editFigure(phase, c, cfg.latency, n, base));
+            figures.push(await killFigure(c, cfg.latency, n, base));
+          } finally {
+            await basePhase.cleanup();
+          }
+          figures.push(...(await pickupFigures(phase, c, cfg.latency, n)));
         }
         if (only.has('restart')) {
           const r = await restartFigures(phase, c, n, cfg.restart, progress);

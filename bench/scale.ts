@@ -24,7 +24,8 @@ import { since, summarize } from './stats.js';
 import { BenchError } from './errors.js';
 
 export interface ScaleConfig {
-  n: number;
+  /** Numbers of specs, each measured in turn (the growth from one to the next is the figure). */
+  sizes: number[];
   runs: number;
   plannerRuns: number;
   listRuns: number;
@@ -32,10 +33,10 @@ export interface ScaleConfig {
 }
 
 /** Figure 5: plan() over n synthetic desired specs and a synthetic actual list (all converged). */
-export function plannerFigure(cfg: ScaleConfig): Figure {
+export function plannerFigure(cfg: ScaleConfig, n: number): Figure {
   const desired = new Map<Key, DesiredContainer>();
   const actual = new Map<Key, ActualContainer>();
-  for (let i = 0; i < cfg.n; i++) {
+  for (let i = 0; i < n; i++) {
     const spec = benchSpec(`s-${i}`);
     const d = toDesired(spec, `dir:/bench/s-${i}.yaml`);
     desired.set(d.key, d);
@@ -57,51 +58,52 @@ export function plannerFigure(cfg: ScaleConfig): Figure {
     if (actions.length !== 0) throw new BenchError('BENCH_UNEXPECTED_STATE', `plan() of a converged world gave ${actions.length} actions`);
   }
   return {
-    id: `resync.plan.${cfg.n}`,
+    id: `resync.plan.${n}`,
     group: '5. Full resync',
-    name: `planner, ${cfg.n} desired specs`,
+    name: `planner, ${n} desired specs`,
     unit: 'ms',
     converge: summarize(samples),
-    how: `\`plan()\` of src/reconcile/plan.ts in the bench process over ${cfg.n} synthetic desired specs and ${cfg.n} matching running actual containers (nothing to do); ${cfg.plannerRuns} runs after 3 warm-up runs.`,
+    how: `\`plan()\` of src/reconcile/plan.ts in the bench process over ${n} synthetic desired specs and ${n} matching running actual containers (nothing to do); ${cfg.plannerRuns} runs after 3 warm-up runs.`,
   };
 }
 
 const name = (i: number): string => `r-${i}`;
 
 /** Writes n spec files and creates their containers (no tasks) through converge's Runtime. */
-async function populate(phase: Phase, cfg: ScaleConfig, progress: (m: string) => void): Promise<DesiredContainer[]> {
-  for (let i = 0; i < cfg.n; i++) phase.write(name(i), benchSpec(name(i), { dependsOn: ['never-declared'] }));
+async function populate(phase: Phase, cfg: ScaleConfig, n: number, progress: (m: string) => void): Promise<DesiredContainer[]> {
+  for (let i = 0; i < n; i++) phase.write(name(i), benchSpec(name(i), { dependsOn: ['never-declared'] }));
   const specs = readdirSync(phase.specDir).flatMap((f) => {
     const file = path.join(phase.specDir, f);
     return loadFile(file, readFileSync(file, 'utf8')).specs;
   });
-  if (specs.length !== cfg.n) throw new BenchError('BENCH_UNEXPECTED_STATE', `loaded ${specs.length} specs, expected ${cfg.n}`);
+  if (specs.length !== n) throw new BenchError('BENCH_UNEXPECTED_STATE', `loaded ${specs.length} specs, expected ${n}`);
   const start = performance.now();
   await pool(specs, cfg.workers, (d) => phase.runtime.create(d, { restarts: 0 }));
-  progress(`created ${cfg.n} containers (no tasks) in ${since(start)} ms`);
+  progress(`created ${n} containers (no tasks) in ${since(start)} ms`);
   return specs;
 }
 
-async function listFigure(phase: Phase, cfg: ScaleConfig): Promise<Figure> {
+async function listFigure(phase: Phase, cfg: ScaleConfig, n: number): Promise<Figure> {
   const samples: number[] = [];
   for (let i = 0; i < cfg.listRuns; i++) {
     const start = performance.now();
     const listed = await phase.runtime.list();
     samples.push(since(start));
-    if (listed.length !== cfg.n) throw new BenchError('BENCH_UNEXPECTED_STATE', `list() gave ${listed.length} containers, expected ${cfg.n}`);
+    if (listed.length !== n) throw new BenchError('BENCH_UNEXPECTED_STATE', `list() gave ${listed.length} containers, expected ${n}`);
   }
   return {
-    id: `resync.list.${cfg.n}`,
+    id: `resync.list.${n}`,
     group: '5. Full resync',
-    name: `containerd listing, ${cfg.n} containers`,
+    name: `containerd listing, ${n} containers`,
     unit: 'ms',
     converge: summarize(samples),
-    how: `converge's \`runtime.list()\` (Containers.List + Tasks.List, converted to actual state) in the bench process, against ${cfg.n} containers created without tasks; ${cfg.listRuns} runs.`,
+    how: `converge's \`runtime.list()\` (Containers.List + Tasks.List, converted to actual state) in the bench process, against ${n} containers created without tasks; ${cfg.listRuns} runs.`,
   };
 }
 
 /** The controller's own full resync: list, then one reconcile (get + plan) per key, until idle. */
 async function controllerResyncFigure(phase: Phase, specs: DesiredContainer[], cfg: ScaleConfig): Promise<Figure> {
+  const n = specs.length;
   const source: Source = {
     name: 'bench',
     start: async (emit) => emit({ source: 'bench', specs, problems: [], complete: true }),
@@ -123,13 +125,13 @@ async function controllerResyncFigure(phase: Phase, specs: DesiredContainer[], c
     await controller.stop();
   }
   return {
-    id: `resync.controller.${cfg.n}`,
+    id: `resync.controller.${n}`,
     group: '5. Full resync',
-    name: `whole resync in the controller, ${cfg.n} specs`,
+    name: `whole resync in the controller, ${n} specs`,
     unit: 'ms',
     converge: summarize(samples),
     how:
-      `The controller (in the bench process, --workers ${cfg.workers}) over the same ${cfg.n} containers: \`resync()\` (one listing, every key queued) ` +
+      `The controller (in the bench process, --workers ${cfg.workers}) over the same ${n} containers: \`resync()\` (one listing, every key queued) ` +
       'until the queue is idle again, i.e. one reconcile per key (read the container and its task, plan, nothing to apply).',
   };
 }
@@ -150,7 +152,7 @@ async function peakOf(phase: Phase, rows: number, readyMs: number[]): Promise<nu
 }
 
 export async function scaleFigures(bench: Bench, cfg: ScaleConfig, progress: (m: string) => void): Promise<Figure[]> {
-  const figures: Figure[] = [plannerFigure(cfg)];
+  const figures: Figure[] = cfg.sizes.map((n) => plannerFigure(cfg, n));
   const empty = await bench.phase('empty');
   try {
     const rss: number[] = [];
@@ -166,30 +168,37 @@ export async function scaleFigures(bench: Bench, cfg: ScaleConfig, progress: (m:
   } finally {
     await empty.cleanup();
   }
+  for (const n of cfg.sizes) figures.push(...(await sizeFigures(bench, cfg, n, progress)));
+  return figures;
+}
+
+/** Everything measured over n specs whose containers exist without tasks. */
+async function sizeFigures(bench: Bench, cfg: ScaleConfig, n: number, progress: (m: string) => void): Promise<Figure[]> {
+  const figures: Figure[] = [];
   const phase = await bench.phase('scale');
   try {
-    const specs = await populate(phase, cfg, progress);
-    figures.push(await listFigure(phase, cfg));
+    const specs = await populate(phase, cfg, n, progress);
+    figures.push(await listFigure(phase, cfg, n));
     figures.push(await controllerResyncFigure(phase, specs, cfg));
     const rss: number[] = [];
     const ready: number[] = [];
-    for (let run = 0; run < cfg.runs; run++) rss.push(await peakOf(phase, cfg.n, ready));
-    progress(`${cfg.n} specs: ready in ${ready.join(', ')} ms, peak RSS ${rss.join(', ')} MiB`);
+    for (let run = 0; run < cfg.runs; run++) rss.push(await peakOf(phase, n, ready));
+    progress(`${n} specs: ready in ${ready.join(', ')} ms, peak RSS ${rss.join(', ')} MiB`);
     figures.push({
-      id: `restart.ready.created.${cfg.n}`,
+      id: `restart.ready.created.${n}`,
       group: '4. Controller restart',
-      name: `${cfg.n} created (no tasks): start → /readyz 200`,
+      name: `${n} created (no tasks): start → /readyz 200`,
       unit: 'ms',
       converge: summarize(ready),
-      how: `converge started on ${cfg.n} spec files whose containers exist without tasks (each waits on an undeclared dependency); from spawn until /readyz answers 200.`,
+      how: `converge started on ${n} spec files whose containers exist without tasks (each waits on an undeclared dependency); from spawn until /readyz answers 200.`,
     });
     figures.push({
-      id: `memory.${cfg.n}`,
+      id: `memory.${n}`,
       group: '6. Memory',
-      name: `peak RSS, ${cfg.n} desired`,
+      name: `peak RSS, ${n} desired`,
       unit: 'MiB',
       converge: summarize(rss),
-      how: `VmHWM of converge holding ${cfg.n} desired specs and ${cfg.n} adopted containers (created, no tasks: they wait on an undeclared dependency, so no shims), 1 s after /readyz answered 200.`,
+      how: `VmHWM of converge holding ${n} desired specs and ${n} adopted containers (created, no tasks: they wait on an undeclared dependency, so no shims), 1 s after /readyz answered 200.`,
     });
     const start = performance.now();
     const all = await phase.runtime.list();

@@ -52,6 +52,8 @@ export interface ContainerdClientOptions {
   address: string;
   namespace: string;
   timeoutMs?: number;
+  /** Told of every finished unary call: its name, how long it took, its error code if it failed (for --log-level trace). */
+  trace?: (call: string, ms: number, code?: string) => void;
 }
 
 type UnaryCallback = (err: grpc.ServiceError | null, res: unknown) => void;
@@ -85,9 +87,11 @@ export class ContainerdClient {
   private readonly clients = new Map<ServiceName, ServiceClient>();
   private readonly target: string;
   private channel: grpc.Channel | undefined;
+  private readonly trace: ContainerdClientOptions['trace'];
 
   constructor(options: ContainerdClientOptions) {
     this.namespace = options.namespace;
+    this.trace = options.trace;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.target = addressOf(options.address);
   }
@@ -125,10 +129,12 @@ export class ContainerdClient {
     const fn = client[method] as UnaryMethod | undefined;
     if (typeof fn !== 'function') return Promise.reject(new Error(`converge: ${what} not in proto/`));
     const deadline = Date.now() + (opts.timeoutMs ?? this.timeoutMs);
+    const began = this.trace && performance.now();
     return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => call.cancel();
       const call = fn.call(client, request, this.metadata(opts), { deadline }, (err, res) => {
         opts.signal?.removeEventListener('abort', onAbort);
+        if (began !== undefined) this.trace?.(what, Math.round((performance.now() - began) * 100) / 100, err ? grpc.status[err.code] : undefined);
         if (!err) {
           resolve(res as T);
           return;

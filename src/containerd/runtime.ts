@@ -106,7 +106,9 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const taskOptions = runtimeName === 'io.containerd.runc.v2' ? runcOptions(runcRoot(opts.address)) : undefined;
   const log = opts.log.child({ component: 'containerd' });
   const reached = opts.failpoint ?? ((): void => undefined);
-  const client = new ContainerdClient({ address: opts.address, namespace, timeoutMs: opts.timeoutMs });
+  // --log-level trace: every containerd call with its time, to see where an action's time goes.
+  const trace = log.isLevelEnabled('trace') ? (call: string, ms: number, code?: string): void => log.trace({ call, ms, code }, 'containerd call') : undefined;
+  const client = new ContainerdClient({ address: opts.address, namespace, timeoutMs: opts.timeoutMs, trace });
   const timeoutMs = client.timeoutMs;
   const containers = new ContainersService(client);
   const tasks = new TasksService(client);

@@ -86,7 +86,8 @@ export async function applyAction(
       }
       return runtime.start(key);
     case 'restart':
-      await runtime.deleteTask(key);
+      // Deleted already while the back-off ran, unless it was not read as stopped then.
+      if (actual?.task) await runtime.deleteTask(key);
       await runtime.setRestarts(key, (actual?.restarts ?? 0) + 1);
       return runtime.start(key);
   }

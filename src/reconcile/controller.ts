@@ -18,6 +18,7 @@ import { WorkQueue } from './queue.js';
 import { createReconciler, type AppliedAction, type Result } from './reconciler.js';
 import type { Runtime } from './runtime.js';
 import { askRestart, type RestartAsk } from './restart.js';
+import { preferRunningClaims } from './claims.js';
 import { buildStatus, type StatusRow } from './status.js';
 
 export type { RestartAsk };
@@ -277,27 +278,6 @@ export function createController(opts: ControllerOptions): Controller {
     }, resyncMs);
   }
 
-  /**
-   * Tells the store which origin each running container came from, so that a name two
-   * sources declare goes back to the one that declared it before converge restarted, and
-   * which spec each of converge's containers was made from, so that a stricter policy
-   * stops none of them. Best effort: with the runtime down, plain arrival order decides.
-   */
-  async function preferRunningClaims(): Promise<void> {
-    try {
-      const origins = new Map<Key, string>();
-      const made = new Map<Key, { origin: string; hash: string }>();
-      for (const c of await runtime.list()) {
-        if (c.origin) origins.set(c.key, c.origin);
-        if (c.origin && c.managed && c.specHash) made.set(c.key, { origin: c.origin, hash: c.specHash });
-      }
-      store.prefer(origins);
-      store.adopt(made);
-    } catch (err) {
-      log.warn({ err }, 'could not list containers before reading sources');
-    }
-  }
-
   /** Events are facts to remember and keys to queue; the reconcile decides what they mean. */
   async function watchEvents(): Promise<void> {
     let connectedOnce = false;
@@ -340,7 +320,7 @@ export function createController(opts: ControllerOptions): Controller {
           void resyncUntilDone();
         }
       });
-      await preferRunningClaims();
+      await preferRunningClaims({ runtime, memory, store, log });
       await Promise.all(sources.map((s) => s.start(onSnapshot)));
       if (!wasReady && store.ready()) {
         wasReady = true;

@@ -24,9 +24,10 @@ export type Action =
   | { type: 'kill'; key: Key; reason: string; why: KillCause }
   /**
    * Nothing to do yet; look again at `at` (epoch ms), or when something changes if absent.
-   * `conflict`: the key's name is held by a container converge did not make.
+   * `conflict`: the key's name is held by a container converge did not make. `release`: a
+   * restart waits out its back-off, so its stopped task may be deleted meanwhile.
    */
-  | { type: 'wait'; key: Key; reason: string; at?: number; conflict?: true };
+  | { type: 'wait'; key: Key; reason: string; at?: number; conflict?: true; release?: true };
 
 export type ActionType = Action['type'];
 
@@ -176,7 +177,7 @@ function planExited(desired: DesiredContainer, exitCode: number, exitedAt: numbe
   const reason = !killed
     ? `exited with code ${exitCode}, restartPolicy ${policy}`
     : killed.why === 'health' ? `killed for its health check (${killed.reason}), restartPolicy ${policy}` : `stopped because ${killed.reason}`;
-  if (at > ctx.now) return { type: 'wait', key, reason: `back-off restarting: ${reason}`, at };
+  if (at > ctx.now) return { type: 'wait', key, reason: `back-off restarting: ${reason}`, at, release: true };
   return { type: 'restart', key, reason, exitCode, consecutive };
 }
 

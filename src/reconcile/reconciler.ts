@@ -88,7 +88,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       if (!action || action.type === 'wait') {
         // No action was tried, so an error from an earlier one no longer describes the key.
         state.error = undefined;
-        memory.reconciled.set(key, memory.inputsOf(key, desired, ctx.removalAllowed));
+        if (action?.release && current?.task?.status === 'stopped') await release(key, current);
+        else memory.reconciled.set(key, memory.inputsOf(key, desired, ctx.removalAllowed));
         if (!action) return { type: 'done' };
         state.waiting = { reason: action.reason, at: action.at };
         return action.at === undefined ? { type: 'done' } : { type: 'requeueAfter', ms: action.at - clock.now() };
@@ -154,6 +155,27 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     const next = { ...current, termination };
     memory.setActual(key, next);
     return next;
+  }
+
+  /**
+   * Deletes the stopped task of a restart that waits out its back-off, so that the restart
+   * itself is only a new task (the delete, a shim's teardown, costs as much as the start).
+   * Its exit stays in memory, where the back-off, the plan and the status read it as the
+   * exit of a task that is gone (Memory.vanished). Best effort: the restart deletes it too.
+   */
+  async function release(key: Key, current: ActualContainer): Promise<void> {
+    const task = current.task!;
+    if (!memory.exits.has(key)) {
+      memory.exits.set(key, { pid: task.pid, exitStatus: task.exitStatus ?? 0, exitedAt: task.exitedAt?.getTime() ?? clock.now() });
+    }
+    memory.hadTask.add(key);
+    memory.touch(key);
+    try {
+      await runtime.deleteTask(key);
+      memory.setActual(key, { ...current, task: undefined });
+    } catch (err) {
+      log.debug({ key, err }, 'stopped task not deleted before its restart; the restart deletes it');
+    }
   }
 
   /** Crash-loop memory after an action: what the back-off of the next exit starts from. */

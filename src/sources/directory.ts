@@ -14,6 +14,11 @@
 //   burst of 500 new files gives a few snapshots, not 500. awaitWriteFinish holds a file
 //   until its size has settled, so a half-written file is not applied; the atomic window
 //   turns an editor's unlink + create into one change, so a save never drops a container.
+// - A file moved into place (rename(2): editors, config management, git) is complete when
+//   it appears, so it skips the write-settle wait: a name that the watch reports created or
+//   moved in, that no write was seen on since (a write is always reported before a stat can
+//   see its bytes), and that is a non-empty regular file, is read after `movedMs`. A file
+//   created and then written in place shows its write, so it waits out the settle.
 //   A periodic re-listing is the safety net for lost watch events.
 // - Every timer and time read goes through the injected clock, so tests step the debounce,
 //   the retries and the re-listing instead of waiting them out.
@@ -35,6 +40,8 @@ export interface DirectorySourceOptions {
   debounceMs?: number;
   /** How long a written file's size must stay put before it is read. Default 100. */
   stabilityMs?: number;
+  /** Quiet time before reading a file moved into place (it needs no settle). Default 5. */
+  movedMs?: number;
   /** While the directory is missing or unreadable, how often to look for it. Default 1000. */
   retryMs?: number;
   /** Re-list the directory this often to catch lost watch events; 0 turns it off. Default 30000. */
@@ -68,6 +75,7 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
   const log = opts.log.child({ source: name });
   const debounceMs = opts.debounceMs ?? 30;
   const stabilityMs = opts.stabilityMs ?? 100;
+  const movedMs = opts.movedMs ?? 5;
   const retryMs = opts.retryMs ?? 1000;
   const resyncMs = opts.resyncMs ?? 30_000;
   const clock = opts.clock ?? systemClock;
@@ -84,6 +92,10 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
   let burstStart = 0;
   let stopRetry: (() => void) | undefined;
   let stopResync: (() => void) | undefined;
+  /** Names with a write reported since they were last created or moved in. */
+  const written = new Set<string>();
+  /** Names read as moved in, with no watch event since: the settled event for them is stale. */
+  const moved = new Set<string>();
   let running: Promise<void> | undefined;
   let again = false;
   let live = false;
@@ -218,6 +230,37 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
     );
   }
 
+  /** The watcher's raw events: which names were written in place, which created or moved in. */
+  function onRaw(event: string, path: string | null, details: unknown): void {
+    if (!path) return;
+    const file = basename(path);
+    const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath ?? dirname(path);
+    if (watched !== dir || !isSpecFile(file)) return;
+    moved.delete(file);
+    if (event === 'change') written.add(file);
+    else if (event === 'rename') {
+      written.delete(file);
+      void movedIn(file);
+    }
+  }
+
+  /** Reads a name soon if it is a complete file moved into place (see the header). */
+  async function movedIn(file: string): Promise<void> {
+    let st: Stats;
+    try {
+      st = await stat(join(dir, file));
+    } catch {
+      return; // gone (moved away, deleted): the settled events say so
+    }
+    // Every watch event queued before the stat (a write it saw the bytes of) is delivered
+    // in the same turn of the event loop as its result, so by setImmediate it is in.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (written.has(file) || !st.isFile() || st.size === 0 || stopped) return;
+    moved.add(file);
+    dirty.add(file);
+    schedule(movedMs);
+  }
+
   function emit(complete: boolean): void {
     if (stopped || !onSnapshot) return;
     const names = [...files.keys()].sort();
@@ -245,10 +288,13 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
           if (event === 'addDir') readAll = true;
           schedule(event === 'addDir' ? stabilityMs : debounceMs);
         } else if (dirname(path) === dir) {
+          // The settled add/change of a file already read as moved in brings nothing new.
+          if ((event === 'add' || event === 'change') && moved.delete(basename(path))) return;
           dirty.add(basename(path));
           schedule();
         }
       });
+      w.on('raw', onRaw);
       w.on('error', (err) => {
         log.warn({ err }, 'directory watch error; reading the directory again');
         readAll = true;

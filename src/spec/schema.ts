@@ -3,10 +3,11 @@
 // mounts have a source, names are unique. Returns what is wrong as path + message pairs.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { isCapability, normalizeCapability } from './capabilities.js';
 import { CPU_PATTERN, MEMORY_PATTERN, parseBytes, parseCpu } from './quantity.js';
 import { IPV4_PATTERN, portIssues } from './ports.js';
@@ -78,24 +79,20 @@ const PATTERN_MESSAGES: Record<string, string> = {
     'must be a DNS-1123 subdomain: lowercase DNS labels joined by "."',
 };
 
-const compiled = new Map<string, ValidateFunction>();
+/** The validation code generated from a schema file (schema-compile.ts): beside it, .validate.cjs. */
+export function validatorFile(schemaFile: string): string {
+  return schemaFile.replace(/\.json$/, '.validate.cjs');
+}
 
-/** Compiled once per schema file, on first use. */
+const loaded = new Map<string, ValidateFunction>();
+const requireCjs = createRequire(import.meta.url);
+
+/** The schema's generated validation code, loaded once, on first use (no compiling at run time). */
 function validator(name: string): ValidateFunction {
-  let validate = compiled.get(name);
+  let validate = loaded.get(name);
   if (!validate) {
-    // strictTypes is off for one node: cpu carries `pattern` beside an int-or-string anyOf
-    // without a type of its own, the one form Kubernetes accepts for int-or-string.
-    // strictRequired is off for the healthCheck's oneOf: its branches only say which field
-    // is required (the fields are defined beside it), the form Kubernetes accepts.
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictTypes: false, strictRequired: false });
-    // An annotation for Kubernetes (the CRD is generated from this file); ajv only needs to
-    // know the word. The value check itself is the anyOf of integer and string beside it.
-    ajv.addKeyword({ keyword: 'x-kubernetes-int-or-string', schemaType: 'boolean' });
-    // Likewise: marks dependsOn's string-or-object items, which the CRD keeps untyped.
-    ajv.addKeyword({ keyword: 'x-kubernetes-preserve-unknown-fields', schemaType: 'boolean' });
-    validate = ajv.compile(loadSchema(name));
-    compiled.set(name, validate);
+    validate = requireCjs(validatorFile(schemaPath(name))) as ValidateFunction;
+    loaded.set(name, validate);
   }
   return validate;
 }

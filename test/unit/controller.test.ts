@@ -243,6 +243,34 @@ for (const [policy, restarted] of [['Never', false], ['Always', true]] as const)
   });
 }
 
+test('an exited task waiting out its back-off is deleted during the wait: the restart is only a start, with its exit kept for the status', async () => {
+  const runtime = new MemoryRuntime();
+  const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
+  const clock = new FakeClock(Date.now());
+  const controller = createController({ runtime, sources: [source], log, clock, backoff: { initialMs: 10_000, maxMs: 10_000, resetAfterMs: 60_000 } });
+  await controller.start();
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
+  runtime.calls = [];
+  const c = runtime.containers.get('default/job')!;
+  c.task = { pid: c.task!.pid, status: 'stopped', exitStatus: 3, exitedAt: new Date(clock.now()) };
+  runtime.push({ type: 'exit', key: 'default/job', pid: c.task.pid, exitStatus: 3, exitedAt: new Date(clock.now()) });
+  await waitFor(() => runtime.calls.includes('deleteTask default/job') && controller.status()[0]?.phase === 'BackOff', {
+    what: 'the stopped task deleted',
+    detail: () => runtime.calls.join(', '),
+  });
+  assert.ok(!runtime.calls.some((x) => x.startsWith('start')), `deleted before the back-off ends, not restarted: ${runtime.calls.join(', ')}`);
+  const row = controller.status()[0];
+  assert.equal(row.phase, 'BackOff');
+  assert.equal(row.exitCode, 3, 'the exit code is still shown');
+  runtime.calls = [];
+  // Time moves a second at a look until the back-off is over (its timer may be set just now).
+  await waitFor(() => runtime.calls.includes('start default/job') || void clock.advance(1_000), { what: 'the restart', detail: () => runtime.calls.join(', ') });
+  await waitFor(() => controller.idle(), { what: 'idle after the restart' });
+  assert.ok(!runtime.calls.includes('deleteTask default/job'), `the restart deletes nothing more: ${runtime.calls.join(', ')}`);
+  assert.equal(runtime.containers.get('default/job')!.restarts, 1, 'counted as a restart');
+  await controller.stop();
+});
+
 test('a container converge did not make is never removed: left alone as an orphan, a conflict when a spec names it', async () => {
   const runtime = new MemoryRuntime();
   const foreign = (key: string): ActualContainer => ({ id: key.replace('/', '.'), key, specHash: '', managed: false, labels: {}, restarts: 0, task: { pid: 7, status: 'running' } });

@@ -181,6 +181,25 @@ test('a file written in parts is read once the write is finished, never half', a
   assert.ok(h.snapshots.every((s) => imageOf(s, 'web') === undefined || imageOf(s, 'web') === 'busybox:latest'), 'a half-written file was applied');
 });
 
+test('a file moved into place is read without the write-settle wait; one written in place waits it out', async (t) => {
+  // A settle window no test outlasts: whatever is read, was read without it.
+  const h = await harness(t, (dir) => mkdirSync(dir), { stabilityMs: 600_000 });
+  const inPlace = join(h.dir, 'slow.yaml');
+  const fd = openSync(inPlace, 'w');
+  writeSync(fd, specYaml('slow')); // complete, yet written in place: no telling from here
+  const temp = join(h.dir, '.web.yaml.tmp');
+  writeFileSync(temp, specYaml('web'));
+  renameSync(temp, join(h.dir, 'web.yaml'));
+  const s = await h.until('the moved file', (x) => keys(x).includes('default/web'));
+  assert.deepEqual(keys(s), ['default/web'], 'the file written in place was read before its write settled');
+  closeSync(fd);
+  // Moved over an existing file: read again, just as soon.
+  writeFileSync(temp, specYaml('web', { image: 'v2' }));
+  renameSync(temp, join(h.dir, 'web.yaml'));
+  const edited = await h.until('the moved edit', (x) => imageOf(x, 'web') === 'v2');
+  assert.ok(!keys(edited).includes('default/slow'));
+});
+
 test('temp, backup, hidden, other files and subdirectories are ignored', async (t) => {
   const h = await harness(t, (dir) => mkdirSync(dir));
   const noise = ['web.yaml~', '.web.yaml.swp', 'web.yaml.swp', '.#web.yaml', '#web.yaml#', 'web.yaml.tmp', '.web.yaml.kate-swp', 'notes.txt', '.hidden.yaml'];
