@@ -44,7 +44,6 @@ describe('converge run: lifecycle of spec files', () => {
     const ms = Date.now() - t0;
     const done = await c.waitLog((l) => l.msg === 'action done' && l.key === 'default/web', 'create done');
     t.diagnostic(`file drop -> running: ${ms} ms (converge's own "action done" at +${timeOf(done) - t0} ms)`);
-    assert.ok(ms < 5_000, `file drop -> running took ${ms} ms`);
 
     assert.equal(done.pid, pid);
     await waitCmdline(pid, /sleep 3600/);

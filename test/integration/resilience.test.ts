@@ -139,13 +139,12 @@ describe('converge run: resilience', () => {
     assert.equal((await s.get('default.api'))?.task?.pid, apiPid, 'api kept running across the containerd restart');
     await c.waitLog((l) => l.msg === 'event stream reconnected; resyncing', 'the event stream back', { since });
 
-    // Exits are seen from the stream again: restarted at once, not at the next resync.
+    // Exits are seen from the stream again (the "task exited" line is the event's; a resync
+    // would find the task stopped without one). No wall-clock bound: the machine is shared.
     since = c.lines.length;
-    const t0 = Date.now();
     process.kill(apiPid, 'SIGKILL');
     await c.waitLog((l) => l.msg === 'task exited' && l.key === 'default/api', 'the exit event', { since });
     const apiPid2 = await s.waitRunning('default.api', { notPid: apiPid, converge: c });
-    assert.ok(Date.now() - t0 < 1_500, 'restarted from the event, not the 2 s resync');
     const row = await c.waitRow('api', (r) => r.pid === apiPid2, 'the new pid');
     assert.equal(row.restarts, 1);
     assert.equal((await s.get('default.worker'))?.labels[LABEL_RESTARTS], '1');

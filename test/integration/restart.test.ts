@@ -108,7 +108,6 @@ describe('converge run: restarts and stops', () => {
     const pid2 = await s.waitRunning('default.web', { notPid: pid, converge: c });
     const ms = Date.now() - t0;
     t.diagnostic(`SIGKILL -> running again: ${ms} ms`);
-    assert.ok(ms < 3_000, `restarted after ${ms} ms`);
     const exit = await c.waitLog((l) => l.msg === 'task exited' && l.key === 'default/web', 'the exit');
     assert.equal(exit.pid, pid);
     assert.equal(exit.exitStatus, 137);
@@ -130,7 +129,6 @@ describe('converge run: restarts and stops', () => {
     const ms = Date.now() - t0;
     t.diagnostic(`delete -> gone with a 1 s grace period: ${ms} ms`);
     assert.ok(ms >= 1_000, `the grace period was kept: gone after ${ms} ms`);
-    assert.ok(ms < 3_000, `killed soon after the grace period: gone after ${ms} ms`);
     await c.waitLog((l) => l.msg === 'task did not stop in its grace period; killing it' && l.id === 'default.stubborn', 'the kill');
     assert.throws(() => process.kill(pid, 0), /ESRCH/);
   });
@@ -148,8 +146,7 @@ describe('converge run: restarts and stops', () => {
     const t0 = Date.now();
     s.remove('usr.yaml');
     await s.waitGone('default.usr');
-    const ms = Date.now() - t0;
-    assert.ok(ms < 5_000, `gone after ${ms} ms`);
+    t.diagnostic(`delete -> gone with SIGUSR1 (grace 30 s): ${Date.now() - t0} ms`);
     // The log file goes with the container; the exit status tells the trap ran: 0 from its
     // `exit 0`, where SIGKILL after the grace period would be 137.
     const exit = await c.waitLog((l) => l.msg === 'task exited' && l.key === 'default/usr', 'the exit event');

@@ -19,21 +19,17 @@ function refused(fn: () => unknown, code: string, line?: number): SpecError {
   return caught;
 }
 
-test('a billion-laughs file is refused, and quickly', () => {
+test('a billion-laughs file is refused (by a count of the nodes aliases reach, before expanding them)', () => {
   let text = 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n';
   for (let i = 1; i < 10; i++) text += `a${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(',')}]\n`;
-  const started = performance.now();
   const err = refused(() => parseDocuments(text), 'TooManyAliases');
   assert.match(err.message, /more than 100000 nodes through aliases/);
-  assert.ok(performance.now() - started < 500, `took ${performance.now() - started} ms`);
 });
 
-test('a doubling chain of 100 aliases (2^100 nodes) is refused quickly', () => {
+test('a doubling chain of 100 aliases (2^100 nodes) is refused, not expanded', () => {
   let text = 'a0: &a0 [x, x]\n';
   for (let i = 1; i < 100; i++) text += `a${i}: &a${i} [*a${i - 1}, *a${i - 1}]\n`;
-  const started = performance.now();
   refused(() => parseDocuments(text), 'TooManyAliases');
-  assert.ok(performance.now() - started < 500);
 });
 
 test('modest use of anchors, aliases and merge keys is fine', () => {
