@@ -23,6 +23,13 @@ export interface ApplyContext {
   onPullProgress?: (p: PullProgress) => void;
   /** What a create records besides the restart count (autoUpdate's digests). */
   createOptions?: Omit<CreateOptions, 'restarts'>;
+  /**
+   * A restart of this down period was counted already (an attempt that failed after its
+   * count, e.g. containerd still holding a killed shim's task): the retry does not count it
+   * again. `onCounted` is told once the count is written.
+   */
+  restartCounted?: boolean;
+  onCounted?: () => void;
 }
 
 export interface ApplyResult {
@@ -88,7 +95,10 @@ export async function applyAction(
     case 'restart':
       // Deleted already while the back-off ran, unless it was not read as stopped then.
       if (actual?.task) await runtime.deleteTask(key);
-      await runtime.setRestarts(key, (actual?.restarts ?? 0) + 1);
+      if (!ctx.restartCounted) {
+        await runtime.setRestarts(key, (actual?.restarts ?? 0) + 1);
+        ctx.onCounted?.();
+      }
       return runtime.start(key);
   }
 }

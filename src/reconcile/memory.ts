@@ -20,6 +20,8 @@ export interface KeyState {
   restartRequested?: number;
   /** Why converge killed the current task (until a new task runs). */
   killed?: { reason: string; why: KillCause };
+  /** A restart's count is written and its start has not succeeded yet: a retry does not count again. */
+  restartCounted?: boolean;
 }
 
 /** An exit the runtime reported, kept until a reconcile has acted on it. */

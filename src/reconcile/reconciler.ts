@@ -112,7 +112,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
           state.pulling = { image, done: p.done, total: p.total };
         };
         const createOptions = desired ? deps.createOptions?.(desired, current) : undefined;
-        ({ pid } = await applyAction(action, desired, current, { runtime, log: child, onPullProgress, createOptions }));
+        const counted = { restartCounted: state.restartCounted === true, onCounted: () => void (state.restartCounted = true) };
+        ({ pid } = await applyAction(action, desired, current, { runtime, log: child, onPullProgress, createOptions, ...counted }));
       } finally {
         state.pulling = undefined;
       }
@@ -200,6 +201,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     state.oomKilled = undefined; // a new task: an OOM kill of the old one is history
     state.killed = undefined;
     state.restartRequested = undefined;
+    state.restartCounted = undefined;
     memory.exits.delete(key);
     memory.hadTask.add(key);
     if (pid !== undefined) state.startedAt = now;

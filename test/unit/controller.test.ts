@@ -190,6 +190,38 @@ test('a task that vanished with no exit event is restarted after its back-off', 
   await controller.stop();
 });
 
+// A shim killed from outside, seen first as a vanished task: the restart's start meets the
+// dead shim's task containerd still holds (AlreadyExists, then "ttrpc: closed"), and the
+// real exit event (137) comes meanwhile. One exit, one restart counted, however many tries.
+test('a restart whose start fails after its count is retried without counting again', async () => {
+  let failures = 2;
+  const runtime = new (class extends MemoryRuntime {
+    override async start(id: string) {
+      if (this.containers.get(id)?.restarts && failures > 0) {
+        failures--;
+        this.calls.push(`start ${id} (fails)`);
+        throw new Error('tasks.Delete: failed to delete task: ttrpc: closed');
+      }
+      return super.start(id);
+    }
+  })();
+  const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
+  const controller = createController({ runtime, sources: [source], log, backoff: { initialMs: 1, maxMs: 1, resetAfterMs: 10_000 } });
+  await controller.start();
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
+  const { pid } = runtime.containers.get('default/job')!.task!;
+  runtime.calls = [];
+  delete runtime.containers.get('default/job')!.task;
+  await controller.resync();
+  runtime.push({ type: 'exit', key: 'default/job', pid, exitStatus: 137, exitedAt: new Date() });
+  await waitFor(() => runtime.containers.get('default/job')?.task?.status === 'running' && controller.idle(), { what: 'the restart' });
+  assert.equal(runtime.calls.filter((c) => c.endsWith('(fails)')).length, 2, `two failed tries: ${runtime.calls.join(', ')}`);
+  assert.equal(runtime.calls.filter((c) => c === 'setRestarts default/job').length, 1, `counted once: ${runtime.calls.join(', ')}`);
+  assert.equal(runtime.containers.get('default/job')!.restarts, 1);
+  assert.equal(controller.status()[0].restarts, 1);
+  await controller.stop();
+});
+
 // A create cut by a crash of converge: the next converge finds the container without a task
 // and cannot create one until containerd 1.7 has cleaned up the half-made task, whose exit
 // (137) then arrives. converge never saw that task run: a start, not a restart.
