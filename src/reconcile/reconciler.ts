@@ -58,10 +58,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     };
   }
 
-  /** The listing's view when nothing happened to the key since, else a fresh read. */
+  /**
+   * The listing's view when nothing happened to the key since, else a fresh read. A listing
+   * that shows no task where converge knew one is read again: containerd 2.x's Tasks.List
+   * leaves out a task whose shim did not answer in time, and a task taken for gone would
+   * be "restarted" over the running one.
+   */
   async function read(key: Key): Promise<ActualContainer | undefined> {
     const listed = memory.takeListed(key);
-    if (listed) return listed.actual;
+    if (listed && !(listed.actual && !listed.actual.task && memory.hadTask.has(key))) return listed.actual;
     const current = await runtime.get(key);
     memory.setActual(key, current);
     return current;
@@ -202,7 +207,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     state.killed = undefined;
     state.restartRequested = undefined;
     state.restartCounted = undefined;
-    memory.exits.delete(key);
+    // The old task's exit is history; the new task's own (a short task can end before its
+    // start returns, and its event arrive meanwhile) is kept.
+    if (memory.exits.get(key)?.pid !== pid || pid === undefined) memory.exits.delete(key);
     memory.hadTask.add(key);
     if (pid !== undefined) state.startedAt = now;
   }

@@ -222,6 +222,35 @@ test('a restart whose start fails after its count is retried without counting ag
   await controller.stop();
 });
 
+// containerd 2.x's Tasks.List leaves out a task whose shim did not answer in time: the
+// listing shows the container without it while the task runs on.
+test('a task missing from a listing but there when read is not taken for gone', async () => {
+  let omitTasks = false;
+  const runtime = new (class extends MemoryRuntime {
+    override async list() {
+      const all = await super.list();
+      if (omitTasks) for (const c of all) delete c.task;
+      return all;
+    }
+  })();
+  const clock = new FakeClock();
+  const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
+  const controller = createController({ runtime, sources: [source], log, clock, backoff: { initialMs: 1, maxMs: 1, resetAfterMs: 10_000 } });
+  await controller.start();
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
+  const { pid } = runtime.containers.get('default/job')!.task!;
+  clock.advance(1000); // the listing begins after the create touched the key
+  runtime.calls = [];
+  omitTasks = true;
+  await controller.resync();
+  await waitFor(() => controller.idle() && runtime.calls.includes('get default/job'), { what: 'the key read again', detail: () => runtime.calls.join(', ') });
+  assert.deepEqual(runtime.calls.filter((c) => !c.startsWith('list') && !c.startsWith('get')), [], `nothing restarted or deleted: ${runtime.calls.join(', ')}`);
+  assert.equal(runtime.containers.get('default/job')!.task?.pid, pid);
+  assert.equal(controller.status()[0].phase, 'Running');
+  assert.equal(controller.status()[0].restarts, 0);
+  await controller.stop();
+});
+
 // A create cut by a crash of converge: the next converge finds the container without a task
 // and cannot create one until containerd 1.7 has cleaned up the half-made task, whose exit
 // (137) then arrives. converge never saw that task run: a start, not a restart.
