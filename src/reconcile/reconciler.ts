@@ -112,6 +112,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       }
       const image = desired?.spec.spec.image ?? '';
       let pid: number | undefined;
+      // An OOM kill reported while the action runs is the new task's (a task can die before
+      // its start returns): remember() forgets only one reported before.
+      const oomBefore = state.oomKilled === true;
       try {
         const onPullProgress = (p: { done: number; total: number }): void => {
           state.pulling = { image, done: p.done, total: p.total };
@@ -124,7 +127,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       }
       // A listing taken while the action ran may show it half done: read anew instead.
       memory.touch(key);
-      remember(action, pid);
+      remember(action, pid, oomBefore);
       if (action.type === 'kill') state.killed = { reason: action.reason, why: action.why };
       child.info({ reason: action.reason, pid, ms: clock.now() - began }, 'action done');
       if (action.type === 'remove') {
@@ -185,7 +188,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
   }
 
   /** Crash-loop memory after an action: what the back-off of the next exit starts from. */
-  function remember(action: Action, pid: number | undefined): void {
+  function remember(action: Action, pid: number | undefined, oomBefore: boolean): void {
     const key = action.key;
     const now = clock.now();
     switch (action.type) {
@@ -203,7 +206,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
         return;
     }
     const state = memory.state(key);
-    state.oomKilled = undefined; // a new task: an OOM kill of the old one is history
+    if (oomBefore) state.oomKilled = undefined; // a new task: an OOM kill of the old one is history
     state.killed = undefined;
     state.restartRequested = undefined;
     state.restartCounted = undefined;

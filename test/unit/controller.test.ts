@@ -251,6 +251,29 @@ test('a task missing from a listing but there when read is not taken for gone', 
   await controller.stop();
 });
 
+// A task killed by the OOM killer at once: containerd's /tasks/oom (and its exit) can come
+// before Tasks.Start has answered. The OOM kill is the new task's, not history.
+test('an OOM kill reported while the start runs is kept for the new task', async () => {
+  const runtime = new (class extends MemoryRuntime {
+    override async start(id: string) {
+      const started = await super.start(id);
+      this.push({ type: 'oom', key: id });
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the event is handled meanwhile
+      return started;
+    }
+  })();
+  const source = staticSource([desiredOf('hog', { imagePullPolicy: 'Never', restartPolicy: 'Never' })]);
+  const controller = createController({ runtime, sources: [source], log });
+  await controller.start();
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
+  const { pid } = runtime.containers.get('default/hog')!.task!;
+  runtime.containers.get('default/hog')!.task = { pid, status: 'stopped', exitStatus: 137 };
+  runtime.push({ type: 'exit', key: 'default/hog', pid, exitStatus: 137, exitedAt: new Date() });
+  await waitFor(() => controller.idle() && controller.status()[0]?.phase === 'Exited', { what: 'the exit to show' });
+  assert.match(controller.status()[0].message, /OOMKilled/);
+  await controller.stop();
+});
+
 // A create cut by a crash of converge: the next converge finds the container without a task
 // and cannot create one until containerd 1.7 has cleaned up the half-made task, whose exit
 // (137) then arrives. converge never saw that task run: a start, not a restart.
