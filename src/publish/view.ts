@@ -7,7 +7,12 @@ import { formatProblem } from '../spec/load.js';
 import { sourceOwns, type DesiredStore, type Source } from '../desired.js';
 import type { StatusRow } from '../reconcile/status.js';
 import type { Activity, ActivityEntry } from './activity.js';
-import { describeSource } from './webhook.js';
+import { isGitSource, type GitSourceStatus } from '../sources/git.js';
+
+/** What /v1/sources and the status page say of a source: a Git source's revision, last sync and error; another's name and kind. */
+export function describeSource(s: Source): GitSourceStatus | { name: string; kind: string } {
+  return isGitSource(s) ? s.status() : { name: s.name, kind: s.name.includes(':') ? s.name.slice(0, s.name.indexOf(':')) : s.name };
+}
 
 export interface PageView {
   /** Every source has been read and the first full reconcile is done. */

@@ -10,7 +10,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { Route, RouteRequest, RouteResponse } from './http.js';
 import type { Source } from '../desired.js';
-import { isGitSource, type GitSource, type GitSourceStatus } from '../sources/git.js';
+import { describeSource } from './view.js';
+import type { GitSource } from '../sources/git.js';
 
 export const SYNC_PATH = '/v1/git/sync';
 export const SOURCES_PATH = '/v1/sources';
@@ -92,11 +93,6 @@ export function gitSyncRoute(source: GitSource, opts: GitRoutesOptions): Route {
     return { status: 200, body: await done };
   }
   return { method: 'POST', path: SYNC_PATH, verifies: opts.secret !== undefined, handle };
-}
-
-/** What /v1/sources and the status page say of a source: a Git source's revision, last sync and error; another's name and kind. */
-export function describeSource(s: Source): GitSourceStatus | { name: string; kind: string } {
-  return isGitSource(s) ? s.status() : { name: s.name, kind: s.name.includes(':') ? s.name.slice(0, s.name.indexOf(':')) : s.name };
 }
 
 /** GET /v1/sources: every source as describeSource says it. */
