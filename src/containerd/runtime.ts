@@ -127,7 +127,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   // Long enough for the calls made under it; short, so a crash leaks nothing for long.
   const leaseMs = Math.max(60_000, 3 * timeoutMs);
   const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> => leaseKeeper.withLease(leaseMs, fn);
-  const taskOps = new TaskOps(tasks, log, timeoutMs);
+  const taskOps = new TaskOps(tasks, log, timeoutMs, namespace);
   const net = opts.network && new NetworkGlue(opts.network, opts.stateDir, log, async () => (await containers.list()).map((c) => c.id));
   const { getTask, deleteTaskQuiet } = taskOps;
   // A spec from someone else must not hold a worker (a removal, a recreate) for days.

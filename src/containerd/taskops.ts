@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlreadyExists } from './errors.js';
 import { messageOf } from '../errors.js';
 import type { NewTask, Process, TasksService } from './tasks.js';
+import { clearStaleBundle, leftoverBundleOf, type StaleBundleOutcome } from './stale-bundle.js';
 
 const SIGKILL = 9;
 
@@ -16,6 +17,7 @@ export class TaskOps {
     private readonly tasks: TasksService,
     private readonly log: Logger,
     private readonly timeoutMs: number,
+    private readonly namespace: string,
   ) {}
 
   getTask = (id: string): Promise<Process | undefined> => unlessNotFound(this.tasks.get(id));
@@ -82,23 +84,36 @@ export class TaskOps {
    * task not yet). Deleting by ID clears the first; the second is waited for, then started
    * if it was made, or deleted if containerd killed it (its exit is not one of ours); while
    * that one's shim is cleaned up, ours can fail to start on its vanishing bundle, which is
-   * tried again too. Until the deadline of one call. Returns the pid when it started a task
-   * it found.
+   * tried again too. A bundle that containerd 1.6/1.7 left behind for good after a crash
+   * (stale-bundle.ts) is removed once it is provably nobody's. Until the deadline of one
+   * call. Returns the pid when it started a task it found.
    */
   createTask = async (id: string, task: NewTask): Promise<{ pid: number } | undefined> => {
     const deadline = performance.now() + this.timeoutMs;
+    let leftover: StaleBundleOutcome | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.tasks.create(task);
         return undefined;
       } catch (err) {
         const clash = isAlreadyExists(err) || (attempt > 0 && /\bfailed to start shim\b/.test(messageOf(err)));
-        if (!clash || performance.now() > deadline) throw err;
+        if (!clash || performance.now() > deadline) {
+          if (leftover && !leftover.cleared) this.log.warn({ id, bundle: leftover.path, why: leftover.why }, 'containerd left this task bundle behind; not removed');
+          throw err;
+        }
         const there = await this.getTask(id);
         if (attempt === 0) this.log.warn({ id, err, found: there?.status ?? 'none' }, 'a task of this container is there or on its way; clearing it before creating it again');
         if (there?.status === 'created') return this.tasks.start(id);
         if (there && there.status !== 'stopped') return { pid: there.pid };
         await this.deleteTaskQuiet(id);
+        const bundle = there ? undefined : leftoverBundleOf(err, this.namespace, id);
+        if (bundle) {
+          leftover = await clearStaleBundle(bundle);
+          if (leftover.cleared) {
+            this.log.warn({ id, bundle }, 'removed a task bundle containerd left behind after a crash');
+            continue;
+          }
+        }
         if (!there) await sleep(100);
       }
     }

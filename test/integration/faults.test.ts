@@ -3,10 +3,13 @@
 // converge, a task's shim killed from outside. Each case ends with a leak check (containers,
 // tasks, snapshots, leases, shims, converge's fds) and the restart counts its policy implies.
 // Random choices come from one seed, printed, and taken from FAULT_SEED to replay a failure.
+// Last, the task bundle containerd 1.6 leaves for good when it dies early in a task create.
 
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { lutimesSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FAILPOINT_STEPS } from '../../src/containerd/runtime.js';
 import { shimsOf } from '../harness/procfs.js';
@@ -128,7 +131,9 @@ describe('faults: containerd killed while many containers converge', () => {
     t.diagnostic(`all ${names.length} running ${Date.now() - back} ms after containerd's last restart`);
     assert.ok(c.running, 'converge rode it out');
     // Tasks whose start was cut may be started again, but none of them exited: no restart.
-    assert.deepEqual(Object.entries(restarts).filter(([, n]) => n !== 0), []);
+    const counted = Object.entries(restarts).filter(([, n]) => n !== 0);
+    const story = (id: string): string => c.find((l) => l.key === id.replace('.', '/') || l.id === id).map((l) => JSON.stringify(l)).join('\n');
+    assert.deepEqual(counted, [], counted.map(([id]) => story(id)).join('\n'));
     await waitFor(() => fdCount(c.pid) <= fdsBefore + 4, {
       what: `converge's fds back near ${fdsBefore}`,
       detail: () => `now ${fdCount(c.pid)}`,
@@ -178,6 +183,37 @@ describe('faults: a container left without its snapshot', () => {
     const c = await s.run();
     await s.waitRunning('default.web', { converge: c });
     await c.waitLog((l) => l.msg === 'container has no snapshot; preparing it again from its image', 'the snapshot made anew');
+    await assertNoLeaks(s, c, ['web']);
+  });
+});
+
+describe('faults: a task bundle containerd left behind', () => {
+  it('is removed once nothing can be using it, and the task starts', async (t) => {
+    const s = await env.scenario(t, 'bundle');
+    s.write('web.yaml', container('web', sleeper('web')));
+    const first = await s.run();
+    await s.waitRunning('default.web', { converge: first });
+    await first.stop();
+    await s.ctr(['tasks', 'kill', '--signal', 'SIGKILL', 'default.web']);
+    await waitFor(async () => (await s.task('default.web'))?.status === 'stopped', { what: 'the task stopped' });
+    await s.ctr(['tasks', 'delete', 'default.web']);
+    // What containerd 1.6 leaves when it dies before the shim writes its runtime file: its
+    // next start cannot clean it up, and every Create of the container fails on it.
+    const bundle = path.join(env.cd.state, 'io.containerd.runtime.v2.task', s.namespace, 'default.web');
+    const work = path.join(env.cd.root, 'io.containerd.runtime.v2.task', s.namespace, 'default.web');
+    mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
+    mkdirSync(work, { recursive: true });
+    writeFileSync(path.join(bundle, 'config.json'), '{}');
+    execFileSync('mkfifo', [path.join(bundle, 'log')]);
+    symlinkSync(work, path.join(bundle, 'work'));
+    const then = new Date(Date.now() - 60_000);
+    for (const e of ['rootfs', 'config.json', 'log', 'work']) lutimesSync(path.join(bundle, e), then, then);
+    utimesSync(bundle, then, then);
+    await assert.rejects(s.ctr(['tasks', 'start', '-d', 'default.web']), /file exists/, 'containerd cannot create the task over it');
+
+    const c = await s.run();
+    await s.waitRunning('default.web', { converge: c });
+    assert.equal(c.find((l) => l.msg === 'removed a task bundle containerd left behind after a crash' && l.bundle === bundle).length, 1);
     await assertNoLeaks(s, c, ['web']);
   });
 });

@@ -38,7 +38,7 @@ function scripted(creates: Array<Error | undefined>, gets: Array<Process | undef
       throw fromGrpc({ code: 5, details: 'not found' }, 'tasks.Delete');
     },
   } as unknown as TasksService;
-  return { ops: new TaskOps(tasks, pino({ level: 'silent' }), 10_000), calls };
+  return { ops: new TaskOps(tasks, pino({ level: 'silent' }), 10_000, 'ns'), calls };
 }
 
 const task = { containerId: 'default.web' } as NewTask;
