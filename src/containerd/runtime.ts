@@ -8,7 +8,7 @@ import type { ActualContainer, CreateOptions, Runtime, RuntimeEvent } from '../r
 import type { DesiredContainer } from '../spec/types.js';
 import { LABEL_KEY, LABEL_MANAGED, LABEL_NETWORK, LABEL_RESTARTS, LABEL_SOURCE, LABEL_SPEC_HASH, LABEL_STOP_GRACE, LABEL_STOP_SIGNAL, idOf, keyOfId } from './labels.js';
 import { LABEL_FAILED_DIGEST, LABEL_IMAGE_DIGEST, LABEL_IMAGE_REF } from './labels.js';
-import { NetworkGlue, networkLabel, noNetwork, requestFromLabel, requestOf, type NetworkSettings } from './netglue.js';
+import { NetworkGlue, networkLabel, noNetwork, requestOf, type NetworkSettings } from './netglue.js';
 import { ImageKeeper } from './gc.js';
 import { ContainerdClient } from './client.js';
 import { ContainersService } from './containers.js';
@@ -22,6 +22,7 @@ import { ImagesService } from './images.js';
 import { LeaseKeeper, LeasesService } from './leases.js';
 import { toActual } from './actual.js';
 import { TaskOps } from './taskops.js';
+import { TaskStarter } from './taskstart.js';
 import { ExecProbes } from './execprobe.js';
 import { probeContainer } from './probe.js';
 import { NamespacesService } from './namespaces.js';
@@ -31,7 +32,7 @@ import { SnapshotsService } from './snapshots.js';
 import { cgroupsPathOf, runcOptions, runcRoot } from './runc.js';
 import { TasksService } from './tasks.js';
 import { StatsReader } from './statsreader.js';
-import { recordStart, writeTermination } from './termination.js';
+import { writeTermination } from './termination.js';
 import type { TaskStats } from './stats.js';
 import type { FailpointStep, PullObservation, RegistrySettings } from './settings.js';
 import { type UserFiles, needsUserFiles, readImageUserFiles, resolveUser } from './user.js';
@@ -130,6 +131,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   const taskOps = new TaskOps(tasks, log, timeoutMs, namespace);
   const net = opts.network && new NetworkGlue(opts.network, opts.stateDir, log, async () => (await containers.list()).map((c) => c.id));
   const { getTask, deleteTaskQuiet } = taskOps;
+  const starter = new TaskStarter({ containers, tasks, snapshots, resolver, taskOps, taskLogs, net, snapshotter, taskOptions, withLease, reached, log });
   // A spec from someone else must not hold a worker (a removal, a recreate) for days.
   let maxGraceMs = opts.maxGraceMs ?? DEFAULT_MAX_GRACE_MS;
   const stop = (id: string, signal: string, graceMs: number): Promise<void> => taskOps.stop(id, signal, Math.min(graceMs, maxGraceMs));
@@ -267,47 +269,9 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       log.debug({ id, key: desired.key, image: image.imageName }, 'container created');
     },
 
-    async start(key) {
-      const id = idOf(key);
-      const existing = await getTask(id);
-      if (existing?.status === 'running' || existing?.status === 'paused' || existing?.status === 'pausing') {
-        return { pid: existing.pid };
-      }
-      if (existing?.status === 'created') return tasks.start(id);
-      if (existing) await deleteTaskQuiet(id);
-      const c = await containers.get(id);
-      // Attached already (a restart of the task or of converge): kept as it is. Not (a
-      // reboot took its namespace): attached again, as the label says.
-      const request = requestFromLabel(c.labels, id, c.labels[LABEL_KEY] || keyOfId(id));
-      if (request) {
-        if (!net) throw noNetwork(request.key);
-        await net.network.attach(request);
-      }
-      const [snapshotterOf, snapshotKey] = [c.snapshotter || snapshotter, c.snapshotKey || id];
-      let rootfs = await unlessNotFound(snapshots.mounts(snapshotterOf, snapshotKey));
-      if (!rootfs) {
-        // A removal cut between the snapshot and the container record: make the root file
-        // system anew from the container's image rather than fail every start from now on.
-        log.warn({ id, snapshotKey }, 'container has no snapshot; preparing it again from its image');
-        const { chainId } = await resolver.resolve(c.image);
-        rootfs = await withLease((lease) => snapshots.prepare(snapshotterOf, snapshotKey, chainId, {}, { lease }));
-      }
-      // Through the log driver, which the shim starts with the task: file:// cannot rotate.
-      const uri = await taskLogs.uri(keyOfId(id));
-      const task = { containerId: id, rootfs, stdout: uri, stderr: uri, options: taskOptions };
-      return recordStart(containers, id, c.labels, log, async () => {
-        const found = await taskOps.createTask(id, task);
-        reached('task-created');
-        if (found) return found;
-        try {
-          return await tasks.start(id);
-        } catch (err) {
-          // A task that cannot start would only be in the way of the next try.
-          if (isDefinite(err)) await deleteTaskQuiet(id).catch((e: unknown) => log.warn({ err: e, id }, 'task not deleted'));
-          throw err;
-        }
-      });
-    },
+    start: (key) => starter.start(idOf(key)),
+
+    prepareStart: (key) => starter.prepare(idOf(key)),
 
     stop: (key, signal, graceMs) => stop(idOf(key), signal, graceMs),
 

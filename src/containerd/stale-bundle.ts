@@ -8,12 +8,19 @@
 //
 // Hand-written: this is a workaround for one containerd bug, not something a library does.
 
-import { lstat, readdir, rmdir, unlink } from 'node:fs/promises';
+import { lstat, open, readdir, rmdir, unlink } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import path from 'node:path';
 import { messageOf } from '../errors.js';
 
-/** What a bundle holds before its shim has started (containerd 1.6/1.7's NewBundle and startShim). */
-const EARLY_ENTRIES = new Set(['config.json', 'rootfs', 'work', 'log', 'log.json', 'options.json', 'shim-binary-path', 'runtime']);
+/**
+ * What a bundle holds until its shim has created the task (containerd 1.6/1.7's NewBundle
+ * and startShim, the runc shim's start). Not init.pid: runc made the container then, and
+ * only the shim's own cleanup undoes that.
+ */
+const EARLY_ENTRIES = new Set(['config.json', 'rootfs', 'work', 'log', 'log.json', 'options.json', 'shim-binary-path', 'runtime', 'address', 'shim.pid']);
+/** How long a connect to the shim's socket may take before it is taken for alive. */
+const CONNECT_TIMEOUT_MS = 1000;
 
 /** Younger than this, the bundle may be a Create that containerd is still carrying out. */
 export const STALE_AFTER_MS = 10_000;
@@ -33,9 +40,42 @@ export function leftoverBundleOf(err: unknown, namespace: string, id: string): s
 }
 
 /**
- * Removes the bundle at `bundle` if it is one no shim ever started from (no `address`
- * file), holds only what a bundle holds before its shim starts, and nothing in it changed
- * for STALE_AFTER_MS. No recursive delete: the rootfs directory is removed with rmdir, which
+ * Whether a shim listens at the address the bundle names (unix://PATH). Anything but a
+ * refused or missing socket counts as yes: only a shim that is surely gone lets the
+ * bundle go.
+ */
+async function shimAnswers(file: string): Promise<boolean> {
+  let address: string;
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const buf = Buffer.alloc(4096);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      address = buf.subarray(0, bytesRead).toString('utf8').trim();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return true;
+  }
+  const m = /^unix:\/\/(\/[^\0]+)$/.exec(address);
+  if (!m) return true;
+  return new Promise((resolve) => {
+    const socket = createConnection({ path: m[1]! });
+    const done = (alive: boolean): void => {
+      socket.destroy();
+      resolve(alive);
+    };
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => done(true));
+    socket.once('connect', () => done(true));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code !== 'ENOENT' && err.code !== 'ECONNREFUSED'));
+  });
+}
+
+/**
+ * Removes the bundle at `bundle` if no shim serves it (no `address` file, or nothing
+ * listening where it points), it holds only what a bundle holds before its shim creates the
+ * task, and nothing in it changed for STALE_AFTER_MS. No recursive delete: the rootfs directory is removed with rmdir, which
  * fails on a mounted or non-empty one, and `work` is a symlink that is unlinked, not followed.
  * The caller checks first that containerd has no task of this ID.
  */
@@ -50,7 +90,7 @@ export async function clearStaleBundle(bundle: string, now = Date.now()): Promis
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { cleared: false, path: bundle, why: 'not visible from converge' };
     return { cleared: false, path: bundle, why: messageOf(err) };
   }
-  if (entries.includes('address')) return { cleared: false, path: bundle, why: 'a shim was started from it' };
+  if (entries.includes('address') && (await shimAnswers(path.join(bundle, 'address')))) return { cleared: false, path: bundle, why: 'its shim answers' };
   const unknown = entries.filter((e) => !EARLY_ENTRIES.has(e));
   if (unknown.length > 0) return { cleared: false, path: bundle, why: `it holds ${unknown.join(', ')}` };
   let newest = (await lstat(bundle)).mtimeMs;

@@ -67,7 +67,8 @@ export class TaskOps {
     const sig = signalNumber(signal);
     const task = await this.getTask(id);
     if (!task || task.status === 'stopped') return;
-    const graceful = graceMs > 0 && sig !== SIGKILL;
+    // A created task runs nothing of the container's yet (runc init waits to exec it): no grace.
+    const graceful = graceMs > 0 && sig !== SIGKILL && task.status !== 'created';
     if (!graceful || !(await this.signalAndWait(id, sig, false, graceMs))) {
       if (graceful) this.log.info({ id, signal, graceMs }, 'task did not stop in its grace period; killing it');
       if (!(await this.signalAndWait(id, SIGKILL, true, this.timeoutMs))) {

@@ -22,6 +22,20 @@ export interface KeyState {
   killed?: { reason: string; why: KillCause };
   /** A restart's count is written and its start has not succeeded yet: a retry does not count again. */
   restartCounted?: boolean;
+  /**
+   * The task of a restart waiting out its back-off was made beforehand (Runtime.prepareStart).
+   * Until the restart starts it, reads show the key without a task (setActual): it is the
+   * exit that is waited on, and nothing of the container runs.
+   */
+  prepared?: boolean;
+  /**
+   * The pid of the last task start the event stream reported for this container. Its exit
+   * is then the exit of a task converge saw, even when converge's own start call failed (a
+   * shim killed just as Tasks.Start answered, which then reads NotFound).
+   */
+  lastStart?: number;
+  /** That task is being made now; an action on the key waits for it. Never rejects. */
+  preparing?: Promise<void>;
 }
 
 /** An exit the runtime reported, kept until a reconcile has acted on it. */
@@ -98,10 +112,13 @@ export class Memory {
     return { actual: this.actual.get(key) };
   }
 
-  setActual(key: Key, actual: ActualContainer | undefined): void {
+  /** Records what a read found; returns it as the reconciler is to see it (a prepared task hidden). */
+  setActual(key: Key, found: ActualContainer | undefined): ActualContainer | undefined {
+    const actual = found?.task?.status === 'created' && this.states.get(key)?.prepared ? { ...found, task: undefined } : found;
     if (actual) this.actual.set(key, actual);
     else this.actual.delete(key);
     if (actual?.task) this.hadTask.add(key);
+    return actual;
   }
 
   /**

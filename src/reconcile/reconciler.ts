@@ -37,6 +37,9 @@ export interface ReconcilerDeps {
 
 export type Reconcile = (key: Key) => Promise<Result>;
 
+/** How long before a restart is due its task is made (Runtime.prepareStart): short, so a crash-looping container holds a created task only briefly. */
+export const PREPARE_LEAD_MS = 1000;
+
 export function createReconciler(deps: ReconcilerDeps): Reconcile {
   const { runtime, store, memory, log, clock, backoff } = deps;
 
@@ -67,9 +70,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
   async function read(key: Key): Promise<ActualContainer | undefined> {
     const listed = memory.takeListed(key);
     if (listed && !(listed.actual && !listed.actual.task && memory.hadTask.has(key))) return listed.actual;
-    const current = await runtime.get(key);
-    memory.setActual(key, current);
-    return current;
+    return memory.setActual(key, await runtime.get(key));
   }
 
   return async function reconcile(key: Key): Promise<Result> {
@@ -93,11 +94,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
       if (!action || action.type === 'wait') {
         // No action was tried, so an error from an earlier one no longer describes the key.
         state.error = undefined;
-        if (action?.release && current?.task?.status === 'stopped') await release(key, current);
-        else memory.reconciled.set(key, memory.inputsOf(key, desired, ctx.removalAllowed));
+        const early = action?.release && current && action.at !== undefined ? await beforeRestart(key, current, action.at) : false;
+        if (!early) memory.reconciled.set(key, memory.inputsOf(key, desired, ctx.removalAllowed));
         if (!action) return { type: 'done' };
         state.waiting = { reason: action.reason, at: action.at };
-        return action.at === undefined ? { type: 'done' } : { type: 'requeueAfter', ms: action.at - clock.now() };
+        if (action.at === undefined) return { type: 'done' };
+        // Back in time to make the task before the restart is due, if it is not made yet.
+        const prepareAt = action.release && runtime.prepareStart && !state.prepared ? action.at - PREPARE_LEAD_MS : action.at;
+        return { type: 'requeueAfter', ms: (prepareAt > clock.now() ? prepareAt : action.at) - clock.now() };
       }
       // Acted: the next resync looks at the key again whatever it finds.
       memory.reconciled.delete(key);
@@ -109,12 +113,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
         // A new container (or none): the old one's task history is not its own.
         memory.exits.delete(key);
         memory.hadTask.delete(key);
+        state.lastStart = undefined;
       }
       const image = desired?.spec.spec.image ?? '';
       let pid: number | undefined;
       // An OOM kill reported while the action runs is the new task's (a task can die before
       // its start returns): remember() forgets only one reported before.
       const oomBefore = state.oomKilled === true;
+      // A task being made for a restart (prepare) is finished first, whatever the action.
+      await state.preparing;
       try {
         const onPullProgress = (p: { done: number; total: number }): void => {
           state.pulling = { image, done: p.done, total: p.total };
@@ -167,6 +174,55 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
   }
 
   /**
+   * While a restart waits out its back-off (due at `at`): the stopped task is deleted, and
+   * within PREPARE_LEAD_MS of the restart its new task is made and the restart counted, so
+   * that the restart itself is only the task's start. True when it did either.
+   */
+  async function beforeRestart(key: Key, current: ActualContainer, at: number): Promise<boolean> {
+    let acted = false;
+    if (current.task?.status === 'stopped') {
+      await release(key, current);
+      acted = true;
+    }
+    const state = memory.state(key);
+    if (runtime.prepareStart && !state.prepared && !memory.actual.get(key)?.task && at - clock.now() <= PREPARE_LEAD_MS) {
+      prepare(key, current);
+      acted = true;
+    }
+    return acted;
+  }
+
+  /**
+   * Makes the task of the coming restart (not started) and writes its count, in the
+   * background: the back-off runs on meanwhile, and the key's next action waits for it
+   * (KeyState.preparing). The key stays prepared until the restart, whatever fails here:
+   * reads hide a created task of a prepared key, and the restart's start takes the task as
+   * it finds it (created, or none). Best effort.
+   */
+  function prepare(key: Key, current: ActualContainer): void {
+    const state = memory.state(key);
+    state.prepared = true;
+    memory.touch(key);
+    const making = (async () => {
+      try {
+        await runtime.prepareStart!(key);
+        if (!state.restartCounted) {
+          await runtime.setRestarts(key, current.restarts + 1);
+          state.restartCounted = true;
+          memory.setActual(key, { ...(memory.actual.get(key) ?? current), restarts: current.restarts + 1 });
+        }
+      } catch (err) {
+        log.debug({ key, err }, 'task not made before its restart; the restart makes it');
+      }
+      memory.touch(key);
+    })();
+    state.preparing = making;
+    void making.then(() => {
+      if (state.preparing === making) state.preparing = undefined;
+    });
+  }
+
+  /**
    * Deletes the stopped task of a restart that waits out its back-off, so that the restart
    * itself is only a new task (the delete, a shim's teardown, costs as much as the start).
    * Its exit stays in memory, where the back-off, the plan and the status read it as the
@@ -210,6 +266,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     state.killed = undefined;
     state.restartRequested = undefined;
     state.restartCounted = undefined;
+    state.prepared = undefined;
     // The old task's exit is history; the new task's own (a short task can end before its
     // start returns, and its event arrive meanwhile) is kept.
     if (memory.exits.get(key)?.pid !== pid || pid === undefined) memory.exits.delete(key);

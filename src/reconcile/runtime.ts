@@ -141,6 +141,12 @@ export interface Runtime {
   create(desired: DesiredContainer, options: CreateOptions): Promise<void>;
   /** Creates and starts the task of an existing container; deletes a stopped task first. */
   start(key: Key): Promise<{ pid: number }>;
+  /**
+   * Creates the task of an existing container that has none, without starting it: the costly
+   * part of a start, done while a restart waits out its back-off. start() then only starts it.
+   * Absent: a restart does all of its start after the back-off.
+   */
+  prepareStart?(key: Key): Promise<void>;
   /** Stops the task: signal, wait up to graceMs, then SIGKILL; deletes the task. */
   stop(key: Key, signal: string, graceMs: number): Promise<void>;
   /**

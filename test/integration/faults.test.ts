@@ -8,7 +8,7 @@
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { lutimesSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lutimesSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FAILPOINT_STEPS } from '../../src/containerd/runtime.js';
@@ -209,11 +209,16 @@ describe('faults: a task bundle containerd left behind', () => {
     const then = new Date(Date.now() - 60_000);
     for (const e of ['rootfs', 'config.json', 'log', 'work']) lutimesSync(path.join(bundle, e), then, then);
     utimesSync(bundle, then, then);
-    await assert.rejects(s.ctr(['tasks', 'start', '-d', 'default.web']), /file exists/, 'containerd cannot create the task over it');
+    // The crash that leaves it: containerd 2 deletes it as it starts; 1.6 and 1.7 cannot.
+    await env.cd.kill();
+    await env.cd.start();
+    const left = existsSync(bundle);
+    if (left) await assert.rejects(s.ctr(['tasks', 'start', '-d', 'default.web']), /file exists/, 'containerd cannot create the task over it');
 
     const c = await s.run();
     await s.waitRunning('default.web', { converge: c });
-    assert.equal(c.find((l) => l.msg === 'removed a task bundle containerd left behind after a crash' && l.bundle === bundle).length, 1);
+    const removed = c.find((l) => l.msg === 'removed a task bundle containerd left behind after a crash' && l.bundle === bundle);
+    assert.equal(removed.length, left ? 1 : 0, `left by containerd: ${left}`);
     await assertNoLeaks(s, c, ['web']);
   });
 });

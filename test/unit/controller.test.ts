@@ -355,6 +355,75 @@ test('an exited task waiting out its back-off is deleted during the wait: the re
   await controller.stop();
 });
 
+test('a restart waiting out its back-off has its task made a second before it is due, hidden until then; the restart only starts it', async () => {
+  const runtime = new (class extends MemoryRuntime {
+    async prepareStart(id: string) {
+      this.calls.push(`prepareStart ${id}`);
+      this.containers.get(id)!.task = { pid: 999, status: 'created' };
+    }
+    override async start(id: string) {
+      const task = this.containers.get(id)?.task;
+      if (task?.status !== 'created') return super.start(id);
+      this.calls.push(`start ${id} (created)`);
+      task.status = 'running';
+      return { pid: task.pid };
+    }
+  })();
+  const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
+  const clock = new FakeClock(Date.now());
+  const controller = createController({ runtime, sources: [source], log, clock, backoff: { initialMs: 10_000, maxMs: 10_000, resetAfterMs: 60_000 } });
+  await controller.start();
+  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
+  runtime.calls = [];
+  const c = runtime.containers.get('default/job')!;
+  const exitedAt = clock.now();
+  c.task = { pid: c.task!.pid, status: 'stopped', exitStatus: 3, exitedAt: new Date(exitedAt) };
+  runtime.push({ type: 'exit', key: 'default/job', pid: c.task.pid, exitStatus: 3, exitedAt: new Date(exitedAt) });
+  await waitFor(() => runtime.calls.includes('deleteTask default/job') && controller.status()[0]?.phase === 'BackOff', { what: 'the stopped task deleted' });
+  assert.ok(!runtime.calls.includes('prepareStart default/job'), `not made 10 s ahead: ${runtime.calls.join(', ')}`);
+  // A second at a look, until the task is made: not before 9 s of the 10 s back-off.
+  await waitFor(() => runtime.calls.includes('prepareStart default/job') || void clock.advance(1_000), { what: 'the task made', detail: () => runtime.calls.join(', ') });
+  assert.ok(clock.now() - exitedAt >= 9_000, `made ${clock.now() - exitedAt} ms after the exit`);
+  await waitFor(() => controller.status()[0]?.restarts === 1, { what: 'the count written' });
+  assert.equal(runtime.containers.get('default/job')!.task?.status, 'created');
+  let row = controller.status()[0];
+  assert.deepEqual([row.phase, row.pid, row.exitCode, row.restarts], ['BackOff', null, 3, 1], 'the exit is what shows; the count is written with the task');
+  await controller.resync();
+  assert.equal(controller.status()[0].phase, 'BackOff', 'a listing hides the made task too');
+  assert.ok(!runtime.calls.some((x) => x.startsWith('start')), `not started before it is due: ${runtime.calls.join(', ')}`);
+  runtime.calls = [];
+  await waitFor(() => runtime.calls.includes('start default/job (created)') || void clock.advance(250), { what: 'the restart', detail: () => runtime.calls.join(', ') });
+  assert.ok(clock.now() - exitedAt >= 10_000, 'not before the back-off is over');
+  await waitFor(() => controller.status()[0]?.phase === 'Running', { what: 'running after the restart' });
+  row = controller.status()[0];
+  assert.deepEqual([row.phase, row.pid, row.restarts], ['Running', 999, 1]);
+  assert.deepEqual(runtime.calls.filter((x) => /^(setRestarts|deleteTask|prepareStart|create)/.test(x)), [], 'the restart only starts the task');
+  await controller.stop();
+});
+
+// A shim killed just as Tasks.Start answers: containerd reports the start and the exit, and
+// the start call itself fails NotFound. The task ran: its exit is a restart like any other.
+test('a task whose start call failed but which started and exited is restarted, counted', async () => {
+  let dying = true;
+  const runtime = new (class extends MemoryRuntime {
+    override async start(id: string) {
+      if (!dying) return super.start(id);
+      dying = false;
+      const { pid } = await super.start(id);
+      this.push({ type: 'start', key: id, pid });
+      delete this.containers.get(id)!.task;
+      this.push({ type: 'exit', key: id, pid, exitStatus: 137, exitedAt: new Date() });
+      throw Object.assign(new Error('tasks.Start: not found'), { code: 'NotFound' });
+    }
+  })();
+  const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
+  const controller = createController({ runtime, sources: [source], log, backoff: { initialMs: 1, maxMs: 1, resetAfterMs: 10_000 } });
+  await controller.start();
+  await waitFor(() => controller.status()[0]?.phase === 'Running', { what: 'running again', detail: () => runtime.calls.join(', ') });
+  assert.equal(runtime.containers.get('default/job')!.restarts, 1, `counted: ${runtime.calls.join(', ')}`);
+  await controller.stop();
+});
+
 test('a container converge did not make is never removed: left alone as an orphan, a conflict when a spec names it', async () => {
   const runtime = new MemoryRuntime();
   const foreign = (key: string): ActualContainer => ({ id: key.replace('/', '.'), key, specHash: '', managed: false, labels: {}, restarts: 0, task: { pid: 7, status: 'running' } });

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync, lutimesSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { clearStaleBundle, leftoverBundleOf, STALE_AFTER_MS } from '../../src/containerd/stale-bundle.js';
@@ -59,9 +60,34 @@ test('leaves a bundle that changed in the last seconds: a Create containerd stil
   assert.equal(existsSync(path.join(dir, 'config.json')), true);
 });
 
-test('leaves a bundle a shim was started from, one with unknown files, and one whose rootfs has files', async (t) => {
+test('removes a bundle whose shim is gone: its socket refuses, or is not there', async (t) => {
+  const base = mkdtempSync(path.join(os.tmpdir(), 'converge-sock-'));
+  t.after(() => rmSync(base, { recursive: true, force: true }));
+  // A path nothing listens on (connect refuses it, as it does a killed shim's socket), and none.
+  const dead = path.join(base, 'dead.sock');
+  writeFileSync(dead, '');
+  for (const address of [`unix://${dead}`, `unix://${path.join(base, 'missing.sock')}`]) {
+    const dir = leftover(t, (d) => {
+      writeFileSync(path.join(d, 'address'), address);
+      writeFileSync(path.join(d, 'shim.pid'), '12345');
+    });
+    age(dir, STALE_AFTER_MS + 1000);
+    assert.deepEqual(await clearStaleBundle(dir), { cleared: true, path: dir }, address);
+  }
+});
+
+test('leaves a bundle a live shim serves, one with unknown files, and one whose rootfs has files', async (t) => {
+  const sockDir = mkdtempSync(path.join(os.tmpdir(), 'converge-sock-'));
+  const listening = path.join(sockDir, 'shim.sock');
+  const server = createServer((c) => c.end());
+  await new Promise<void>((r) => server.listen(listening, r));
+  t.after(() => {
+    server.close();
+    rmSync(sockDir, { recursive: true, force: true });
+  });
   const cases: Array<[string, (dir: string) => void, RegExp]> = [
-    ['address', (d) => writeFileSync(path.join(d, 'address'), 'unix:///x'), /shim was started/],
+    ['address', (d) => writeFileSync(path.join(d, 'address'), `unix://${listening}`), /shim answers/],
+    ['odd address', (d) => writeFileSync(path.join(d, 'address'), 'vsock://3:1024'), /shim answers/],
     ['unknown', (d) => writeFileSync(path.join(d, 'init.pid'), '1'), /holds init.pid/],
     ['rootfs', (d) => writeFileSync(path.join(d, 'rootfs', 'bin'), ''), /rootfs is not empty/],
   ];
