@@ -43,7 +43,12 @@ export async function execCommand(args: string[]): Promise<number> {
     fifoDir: path.join(conn.stateDir, 'exec'),
   }, conn.client.timeoutMs);
   const rawBefore = process.stdin.isTTY ? process.stdin.isRaw : undefined;
-  const onResize = (): void => void session.resize({ width: process.stdout.columns, height: process.stdout.rows }).catch(() => undefined);
+  // One resize at a time, each reading the size when it is sent: two in flight could reach
+  // the shim in either order and leave the older size on the terminal.
+  let resizing: Promise<void> = Promise.resolve();
+  const onResize = (): void => {
+    resizing = resizing.then(() => session.resize({ width: process.stdout.columns, height: process.stdout.rows })).catch(() => undefined);
+  };
   const onInterrupt = (): void => void session.kill(SIGKILL).catch(() => undefined);
   try {
     // Followed from before the start: a resize while it starts is not missed (the one after

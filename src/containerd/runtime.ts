@@ -251,11 +251,12 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
       if (labels[LABEL_NETWORK]) await net?.network.attach(requestOf(desired, id));
       await withLease(async (lease) => {
         // AlreadyExists from either call goes up as is: the reconciler owns that cleanup.
-        await snapshots.prepare(snapshotter, id, image.chainId, {}, { lease });
+        const rootfs = await snapshots.prepare(snapshotter, id, image.chainId, {}, { lease });
         reached('snapshot-prepared');
         try {
           await containers.create({ id, labels, image: image.imageName, runtime: runtimeName, snapshotter, snapshotKey: id, spec }, { lease });
           reached('container-created');
+          starter.created(id, { labels, rootfs });
         } catch (err) {
           // Only a definite failure proves no container holds the snapshot.
           if (!isAlreadyExists(err) && isDefinite(err)) {
@@ -285,6 +286,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
 
     async remove(key, signal, graceMs, options) {
       const id = idOf(key);
+      starter.forget(id);
       await stop(id, signal, graceMs);
       reached('task-deleted');
       // The snapshot goes before the container record: a converge killed in between leaves a

@@ -11,9 +11,11 @@ import { noNetwork, requestFromLabel, type NetworkGlue } from './netglue.js';
 import type { SnapshotsService } from './snapshots.js';
 import type { TaskOps } from './taskops.js';
 import type { NewTask, TasksService } from './tasks.js';
+import type { Mount } from './proto.js';
 import { recordStart, writeTermination } from './termination.js';
 import type { TaskLogs } from '../logs/driver.js';
 import type { FailpointStep } from './settings.js';
+import { markTaskMayHaveRun } from '../reconcile/runtime.js';
 
 export interface TaskStartDeps {
   containers: ContainersService;
@@ -30,19 +32,57 @@ export interface TaskStartDeps {
   log: Logger;
 }
 
+/** A container converge has just made: what its first task needs, without reading it back. */
+interface JustCreated {
+  labels: Record<string, string>;
+  rootfs: Mount[];
+  at: number;
+}
+
+/** A create's facts serve only the start that follows it at once (apply.ts: create, then start). */
+const JUST_CREATED_MS = 10_000;
+
 export class TaskStarter {
+  private readonly fresh = new Map<string, JustCreated>();
+
   constructor(private readonly d: TaskStartDeps) {}
+
+  /**
+   * The container was just made with these labels and root file system mounts (from
+   * Snapshots.Prepare): its first start uses them rather than read them back
+   * (Containers.Get, Snapshots.Mounts), and knows it has no task yet (Tasks.Get).
+   */
+  created(id: string, c: { labels: Record<string, string>; rootfs: Mount[] }): void {
+    this.fresh.set(id, { ...c, at: performance.now() });
+  }
+
+  /** The container is going: what created() recorded no longer holds. */
+  forget(id: string): void {
+    this.fresh.delete(id);
+  }
+
+  private takeFresh(id: string): JustCreated | undefined {
+    const f = this.fresh.get(id);
+    this.fresh.delete(id);
+    return f && performance.now() - f.at < JUST_CREATED_MS ? f : undefined;
+  }
 
   /** Creates and starts the container's task; one already running is kept; a stopped one is deleted first. */
   start = async (id: string): Promise<{ pid: number }> => {
-    const { tasks, taskOps, log } = this.d;
+    const { taskOps } = this.d;
+    const fresh = this.takeFresh(id);
+    if (fresh) return this.createAndStart(id, await this.newTask(id, fresh));
     const existing = await taskOps.getTask(id);
     if (existing?.status === 'running' || existing?.status === 'paused' || existing?.status === 'pausing') {
       return { pid: existing.pid };
     }
     if (existing?.status === 'created') return this.startCreated(id);
     if (existing) await taskOps.deleteTaskQuiet(id);
-    const { task, labels } = await this.newTask(id);
+    return this.createAndStart(id, await this.newTask(id));
+  };
+
+  private createAndStart(id: string, { task, labels }: { task: NewTask; labels: Record<string, string> }): Promise<{ pid: number }> {
+    const { tasks, taskOps, log } = this.d;
     return recordStart(this.d.containers, id, labels, log, async () => {
       const found = await taskOps.createTask(id, task);
       this.d.reached('task-created');
@@ -52,10 +92,10 @@ export class TaskStarter {
       } catch (err) {
         // A task that cannot start would only be in the way of the next try.
         if (isDefinite(err)) await taskOps.deleteTaskQuiet(id).catch((e: unknown) => log.warn({ err: e, id }, 'task not deleted'));
-        throw err;
+        throw markTaskMayHaveRun(err);
       }
     });
-  };
+  }
 
   /**
    * Creates the container's task without starting it, when it has none: the costly part of
@@ -75,7 +115,7 @@ export class TaskStarter {
   private async startCreated(id: string): Promise<{ pid: number }> {
     // The labels are read beside the start: it costs the start nothing.
     const labels: Promise<Record<string, string>> = unlessNotFound(this.d.containers.get(id)).then((c) => c?.labels ?? {}, () => ({}));
-    const started = await recordStart(this.d.containers, id, {}, this.d.log, () => this.d.tasks.start(id));
+    const started = await recordStart(this.d.containers, id, {}, this.d.log, () => this.d.tasks.start(id).catch((err: unknown) => Promise.reject(markTaskMayHaveRun(err))));
     if ((await labels)[LABEL_TERMINATION]) {
       await writeTermination(this.d.containers, id, undefined).catch((e: unknown) => this.d.log.warn({ err: e, id }, 'old termination not cleared'));
     }
@@ -83,8 +123,16 @@ export class TaskStarter {
   }
 
   /** What a new task of the container is made from: its root file system, its network, its log. */
-  private async newTask(id: string): Promise<{ task: NewTask; labels: Record<string, string> }> {
+  private async newTask(id: string, fresh?: JustCreated): Promise<{ task: NewTask; labels: Record<string, string> }> {
     const { containers, snapshots, net, log } = this.d;
+    // Through the log driver, which the shim starts with the task: file:// cannot rotate.
+    const uri = await this.d.taskLogs.uri(keyOfId(id));
+    if (fresh) {
+      // Attached by create already; attach() keeps a live attachment as it is.
+      const request = requestFromLabel(fresh.labels, id, fresh.labels[LABEL_KEY] || keyOfId(id));
+      if (request) await net?.network.attach(request);
+      return { task: { containerId: id, rootfs: fresh.rootfs, stdout: uri, stderr: uri, options: this.d.taskOptions }, labels: fresh.labels };
+    }
     const c = await containers.get(id);
     // Attached already (a restart of the task or of converge): kept as it is. Not (a
     // reboot took its namespace): attached again, as the label says.
@@ -102,8 +150,6 @@ export class TaskStarter {
       const { chainId } = await this.d.resolver.resolve(c.image);
       rootfs = await this.d.withLease((lease) => snapshots.prepare(snapshotterOf, snapshotKey, chainId, {}, { lease }));
     }
-    // Through the log driver, which the shim starts with the task: file:// cannot rotate.
-    const uri = await this.d.taskLogs.uri(keyOfId(id));
     return { task: { containerId: id, rootfs, stdout: uri, stderr: uri, options: this.d.taskOptions }, labels: c.labels };
   }
 }

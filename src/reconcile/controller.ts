@@ -292,12 +292,11 @@ export function createController(opts: ControllerOptions): Controller {
       const { key } = event;
       memory.touch(key);
       if (event.type === 'oom') memory.state(key).oomKilled = true;
-      if (event.type === 'start') memory.state(key).lastStart = event.pid;
       if (event.type === 'exit' || event.type === 'delete') prober.forget(key); // probes stop with the task
       if (event.type === 'exit') {
         log.info({ key, pid: event.pid, exitStatus: event.exitStatus }, 'task exited');
         memory.exits.set(key, { pid: event.pid, exitStatus: event.exitStatus, exitedAt: event.exitedAt?.getTime() ?? clock.now() });
-        if (memory.states.get(key)?.lastStart === event.pid) memory.hadTask.add(key);
+        if (memory.states.get(key)?.startUncertain) memory.hadTask.add(key);
         updater.exited(key, event.exitStatus);
       }
       queue.add(key);

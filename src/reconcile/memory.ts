@@ -29,11 +29,12 @@ export interface KeyState {
    */
   prepared?: boolean;
   /**
-   * The pid of the last task start the event stream reported for this container. Its exit
-   * is then the exit of a task converge saw, even when converge's own start call failed (a
-   * shim killed just as Tasks.Start answered, which then reads NotFound).
+   * An action that starts a task failed in a way that does not say whether the task ran (a
+   * shim killed just as Tasks.Start answered reads NotFound or "ttrpc: closed"). An exit the
+   * event stream reports for it then is the exit of a task converge started (its restart
+   * policy decides), not of one it never saw. Cleared by the next action that works.
    */
-  lastStart?: number;
+  startUncertain?: boolean;
   /** That task is being made now; an action on the key waits for it. Never rejects. */
   preparing?: Promise<void>;
 }

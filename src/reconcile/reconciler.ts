@@ -8,10 +8,10 @@ import type { Clock } from '../clock.js';
 import type { DesiredStore } from '../desired.js';
 import type { DesiredContainer, Key } from '../spec/types.js';
 import { applyAction } from './apply.js';
-import type { Memory } from './memory.js';
+import type { Memory, ObservedExit } from './memory.js';
 import type { HealthState } from './health.js';
 import { dependencyStateOf, planKey, type Action, type PlanContext } from './plan.js';
-import type { ActualContainer, CreateOptions, Runtime } from './runtime.js';
+import { taskMayHaveRun, type ActualContainer, type CreateOptions, type Runtime } from './runtime.js';
 
 export type AppliedAction = Exclude<Action['type'], 'wait'>;
 
@@ -36,6 +36,9 @@ export interface ReconcilerDeps {
 }
 
 export type Reconcile = (key: Key) => Promise<Result>;
+
+/** The actions that start a task. */
+const STARTS = new Set<Action['type']>(['create', 'recreate', 'start', 'restart']);
 
 /** How long before a restart is due its task is made (Runtime.prepareStart): short, so a crash-looping container holds a created task only briefly. */
 export const PREPARE_LEAD_MS = 1000;
@@ -75,6 +78,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
 
   return async function reconcile(key: Key): Promise<Result> {
     let action: Action | undefined;
+    let exitBefore: ObservedExit | undefined;
     try {
       const desired = store.desired().get(key);
       const current = await keepOomKill(key, await read(key));
@@ -96,12 +100,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
         state.error = undefined;
         const early = action?.release && current && action.at !== undefined ? await beforeRestart(key, current, action.at) : false;
         if (!early) memory.reconciled.set(key, memory.inputsOf(key, desired, ctx.removalAllowed));
-        if (!action) return { type: 'done' };
-        state.waiting = { reason: action.reason, at: action.at };
-        if (action.at === undefined) return { type: 'done' };
-        // Back in time to make the task before the restart is due, if it is not made yet.
-        const prepareAt = action.release && runtime.prepareStart && !state.prepared ? action.at - PREPARE_LEAD_MS : action.at;
-        return { type: 'requeueAfter', ms: (prepareAt > clock.now() ? prepareAt : action.at) - clock.now() };
+        return action ? waitResult(action) : { type: 'done' };
       }
       // Acted: the next resync looks at the key again whatever it finds.
       memory.reconciled.delete(key);
@@ -113,8 +112,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
         // A new container (or none): the old one's task history is not its own.
         memory.exits.delete(key);
         memory.hadTask.delete(key);
-        state.lastStart = undefined;
       }
+      exitBefore = memory.exits.get(key);
       const image = desired?.spec.spec.image ?? '';
       let pid: number | undefined;
       // An OOM kill reported while the action runs is the new task's (a task can die before
@@ -151,9 +150,22 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     } catch (error) {
       // The key's actual state is unknown after a failed action: read it next time.
       memory.touch(key);
+      if (action && STARTS.has(action.type) && taskMayHaveRun(error)) {
+        // Its task may have run: an exit reported meanwhile, or from now on, is that task's.
+        memory.state(key).startUncertain = true;
+        if (memory.exits.get(key) !== exitBefore) memory.hadTask.add(key);
+      }
       return { type: 'error', error, action: action?.type === 'wait' ? undefined : action?.type };
     }
   };
+
+  /** A wait: at its time (or, for a restart's back-off, in time to make its task first), or when something changes. */
+  function waitResult(action: Extract<Action, { type: 'wait' }>): Result {
+    memory.state(action.key).waiting = { reason: action.reason, at: action.at };
+    if (action.at === undefined) return { type: 'done' };
+    const prepareAt = action.release && runtime.prepareStart && !memory.state(action.key).prepared ? action.at - PREPARE_LEAD_MS : action.at;
+    return { type: 'requeueAfter', ms: (prepareAt > clock.now() ? prepareAt : action.at) - clock.now() };
+  }
 
   /**
    * An OOM kill the event stream reported is written onto the container, so that its exit
@@ -267,6 +279,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     state.restartRequested = undefined;
     state.restartCounted = undefined;
     state.prepared = undefined;
+    state.startUncertain = undefined;
     // The old task's exit is history; the new task's own (a short task can end before its
     // start returns, and its event arrive meanwhile) is kept.
     if (memory.exits.get(key)?.pid !== pid || pid === undefined) memory.exits.delete(key);

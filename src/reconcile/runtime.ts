@@ -32,6 +32,20 @@ export class RuntimeError extends ConvergeError {
 
 export const isAlreadyExists = (err: unknown): boolean => codeOf(err) === 'AlreadyExists';
 
+const MAY_HAVE_RUN = Symbol('taskMayHaveRun');
+
+/**
+ * Marks a start's failure as one after which the task may have run: the start call itself
+ * failed (a shim killed as it answered reads NotFound or "ttrpc: closed"), not what came
+ * before it. Returns the error, to be thrown.
+ */
+export function markTaskMayHaveRun(err: unknown): unknown {
+  if (err !== null && typeof err === 'object') (err as Record<symbol, boolean>)[MAY_HAVE_RUN] = true;
+  return err;
+}
+
+export const taskMayHaveRun = (err: unknown): boolean => err !== null && typeof err === 'object' && (err as Record<symbol, boolean>)[MAY_HAVE_RUN] === true;
+
 export type TaskStatus = 'created' | 'running' | 'stopped' | 'paused' | 'pausing' | 'unknown';
 
 export interface ActualTask {

@@ -166,17 +166,23 @@ describe('faults: a task shim killed from outside', () => {
   }
 });
 
+/** A container `web` that converge made, then stopped; its task killed and deleted by hand. */
+async function webWithoutTask(t: TestContext, prefix: string): Promise<Scenario> {
+  const s = await env.scenario(t, prefix);
+  s.write('web.yaml', container('web', sleeper('web')));
+  const first = await s.run();
+  await s.waitRunning('default.web', { converge: first });
+  await first.stop();
+  await s.ctr(['tasks', 'kill', '--signal', 'SIGKILL', 'default.web']);
+  await waitFor(async () => (await s.task('default.web'))?.status === 'stopped', { what: 'the task stopped' });
+  await s.ctr(['tasks', 'delete', 'default.web']);
+  return s;
+}
+
 describe('faults: a container left without its snapshot', () => {
   it('gets its root file system anew from its image at the next start', async (t) => {
-    const s = await env.scenario(t, 'nosnap');
-    s.write('web.yaml', container('web', sleeper('web')));
-    const first = await s.run();
-    await s.waitRunning('default.web', { converge: first });
-    await first.stop();
+    const s = await webWithoutTask(t, 'nosnap');
     // What a removal cut between the snapshot and the container record leaves behind.
-    await s.ctr(['tasks', 'kill', '--signal', 'SIGKILL', 'default.web']);
-    await waitFor(async () => (await s.task('default.web'))?.status === 'stopped', { what: 'the task stopped' });
-    await s.ctr(['tasks', 'delete', 'default.web']);
     await s.ctr(['snapshots', 'rm', 'default.web']);
     assert.deepEqual(await s.snapshotKeys(), []);
 
@@ -189,14 +195,7 @@ describe('faults: a container left without its snapshot', () => {
 
 describe('faults: a task bundle containerd left behind', () => {
   it('is removed once nothing can be using it, and the task starts', async (t) => {
-    const s = await env.scenario(t, 'bundle');
-    s.write('web.yaml', container('web', sleeper('web')));
-    const first = await s.run();
-    await s.waitRunning('default.web', { converge: first });
-    await first.stop();
-    await s.ctr(['tasks', 'kill', '--signal', 'SIGKILL', 'default.web']);
-    await waitFor(async () => (await s.task('default.web'))?.status === 'stopped', { what: 'the task stopped' });
-    await s.ctr(['tasks', 'delete', 'default.web']);
+    const s = await webWithoutTask(t, 'bundle');
     // What containerd 1.6 leaves when it dies before the shim writes its runtime file: its
     // next start cannot clean it up, and every Create of the container fails on it.
     const bundle = path.join(env.cd.state, 'io.containerd.runtime.v2.task', s.namespace, 'default.web');

@@ -48,8 +48,8 @@ class EventLog {
   }
 
   /** The first event at index >= `since` that matches. */
-  async waitFor(pred: (e: RuntimeEvent) => boolean, since = 0): Promise<RuntimeEvent> {
-    return waitFor(() => this.events.slice(since).find(pred), { what: 'an event', timeoutMs: WAIT_MS });
+  async waitFor(pred: (e: RuntimeEvent) => boolean, since = 0, timeoutMs = WAIT_MS): Promise<RuntimeEvent> {
+    return waitFor(() => this.events.slice(since).find(pred), { what: 'an event', timeoutMs });
   }
 
   count(type: RuntimeEvent['type']): number {
@@ -362,11 +362,20 @@ describe('containerd runtime', () => {
     await cd.start();
     await events.waitFor((e) => e.type === 'connected', since);
     assert.equal(events.count('connected'), connectedBefore + 1);
-    // The task ran on through the restart, and its events still arrive.
+    // The task ran on through the restart, and the stream carries events again: of a task
+    // started after it, and of the one that lived through it. That one's shim forwards its
+    // events on a connection it finds closed first; containerd 2.x's shims retry a failed
+    // forward 1, 2, ... 5 s apart, each try bounded by 5 s: up to about 45 s.
     assert.deepEqual((await runtime.get(key))?.task, { pid, status: 'running' });
+    const late = desired('late', sh('sleep 3600'));
+    await runtime.create(late, { restarts: 0 });
     const after = events.events.length;
+    await runtime.start(late.key);
+    await runtime.remove(late.key, 'SIGKILL', 0);
+    await events.waitFor((e) => e.type === 'start' && e.key === late.key, after);
+    await events.waitFor((e) => e.type === 'exit' && e.key === late.key, after);
     await runtime.remove(key, 'SIGKILL', 0);
-    await events.waitFor((e) => e.type === 'exit' && e.key === key, after);
+    await events.waitFor((e) => e.type === 'exit' && e.key === key, after, 60_000);
     assert.ok(logLines.some((l) => l.msg === 'event stream failed; reconnecting' && l.level === 40));
   });
 });

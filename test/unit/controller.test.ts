@@ -8,7 +8,7 @@ import { createController } from '../../src/reconcile/controller.js';
 import { OPEN_GATE, type Source } from '../../src/desired.js';
 import { desired as desiredOf } from '../harness/specs.js';
 import { waitFor } from '../harness/wait.js';
-import type { ActualContainer, ProbeResult, Runtime, RuntimeEvent } from '../../src/reconcile/runtime.js';
+import { markTaskMayHaveRun, type ActualContainer, type ProbeResult, type Runtime, type RuntimeEvent } from '../../src/reconcile/runtime.js';
 import { FakeClock } from '../../src/clock.js';
 import type { DesiredContainer, Snapshot } from '../../src/spec/types.js';
 
@@ -401,26 +401,46 @@ test('a restart waiting out its back-off has its task made a second before it is
   await controller.stop();
 });
 
-// A shim killed just as Tasks.Start answers: containerd reports the start and the exit, and
-// the start call itself fails NotFound. The task ran: its exit is a restart like any other.
+/**
+ * A shim killed just as Tasks.Start answers: containerd reports the exit (not always the
+ * start), and the start call itself fails (NotFound, "ttrpc: closed"). The first start only.
+ */
+class DyingStart extends MemoryRuntime {
+  private dying = true;
+  constructor(private readonly failure: Error) {
+    super();
+  }
+  override async start(id: string): Promise<{ pid: number }> {
+    if (!this.dying) return super.start(id);
+    this.dying = false;
+    const { pid } = await super.start(id);
+    delete this.containers.get(id)!.task;
+    this.push({ type: 'exit', key: id, pid, exitStatus: 137, exitedAt: new Date() });
+    throw markTaskMayHaveRun(this.failure);
+  }
+}
+
 test('a task whose start call failed but which started and exited is restarted, counted', async () => {
-  let dying = true;
-  const runtime = new (class extends MemoryRuntime {
-    override async start(id: string) {
-      if (!dying) return super.start(id);
-      dying = false;
-      const { pid } = await super.start(id);
-      this.push({ type: 'start', key: id, pid });
-      delete this.containers.get(id)!.task;
-      this.push({ type: 'exit', key: id, pid, exitStatus: 137, exitedAt: new Date() });
-      throw Object.assign(new Error('tasks.Start: not found'), { code: 'NotFound' });
-    }
-  })();
+  const runtime = new DyingStart(Object.assign(new Error('tasks.Start: not found'), { code: 'NotFound' }));
   const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
   const controller = createController({ runtime, sources: [source], log, backoff: { initialMs: 1, maxMs: 1, resetAfterMs: 10_000 } });
   await controller.start();
   await waitFor(() => controller.status()[0]?.phase === 'Running', { what: 'running again', detail: () => runtime.calls.join(', ') });
   assert.equal(runtime.containers.get('default/job')!.restarts, 1, `counted: ${runtime.calls.join(', ')}`);
+  await controller.stop();
+});
+
+test('under restartPolicy Never, such a task is Exited, not started again', async () => {
+  const runtime = new DyingStart(Object.assign(new Error('tasks.Start: ttrpc: closed'), { code: 'Unknown' }));
+  const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Never' })]);
+  const controller = createController({ runtime, sources: [source], log, backoff: { initialMs: 500, maxMs: 500, resetAfterMs: 10_000 } });
+  await controller.start();
+  await waitFor(() => controller.status()[0]?.phase === 'Exited' || runtime.calls.filter((c) => c.startsWith('start')).length > 1, {
+    what: 'Exited, or started again',
+    detail: () => `${JSON.stringify(controller.status()[0])} ${runtime.calls.join(', ')}`,
+  });
+  assert.equal(controller.status()[0].exitCode, 137, JSON.stringify(controller.status()[0]));
+  assert.equal(runtime.calls.filter((c) => c.startsWith('start')).length, 1, `started once: ${runtime.calls.join(', ')}`);
   await controller.stop();
 });
 
