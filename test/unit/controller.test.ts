@@ -327,8 +327,8 @@ for (const [policy, restarted] of [['Never', false], ['Always', true]] as const)
   });
 }
 
-test('an exited task waiting out its back-off is deleted during the wait: the restart is only a start, with its exit kept for the status', async () => {
-  const runtime = new MemoryRuntime();
+/** A running job (restartPolicy Always, a 10 s back-off on a fake clock) whose task has just exited 3. */
+async function exitUnderBackoff(runtime: MemoryRuntime) {
   const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
   const clock = new FakeClock(Date.now());
   const controller = createController({ runtime, sources: [source], log, clock, backoff: { initialMs: 10_000, maxMs: 10_000, resetAfterMs: 60_000 } });
@@ -336,8 +336,15 @@ test('an exited task waiting out its back-off is deleted during the wait: the re
   await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
   runtime.calls = [];
   const c = runtime.containers.get('default/job')!;
-  c.task = { pid: c.task!.pid, status: 'stopped', exitStatus: 3, exitedAt: new Date(clock.now()) };
-  runtime.push({ type: 'exit', key: 'default/job', pid: c.task.pid, exitStatus: 3, exitedAt: new Date(clock.now()) });
+  const exitedAt = clock.now();
+  c.task = { pid: c.task!.pid, status: 'stopped', exitStatus: 3, exitedAt: new Date(exitedAt) };
+  runtime.push({ type: 'exit', key: 'default/job', pid: c.task.pid, exitStatus: 3, exitedAt: new Date(exitedAt) });
+  return { controller, clock, exitedAt };
+}
+
+test('an exited task waiting out its back-off is deleted during the wait: the restart is only a start, with its exit kept for the status', async () => {
+  const runtime = new MemoryRuntime();
+  const { controller, clock } = await exitUnderBackoff(runtime);
   await waitFor(() => runtime.calls.includes('deleteTask default/job') && controller.status()[0]?.phase === 'BackOff', {
     what: 'the stopped task deleted',
     detail: () => runtime.calls.join(', '),
@@ -369,16 +376,7 @@ test('a restart waiting out its back-off has its task made a second before it is
       return { pid: task.pid };
     }
   })();
-  const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
-  const clock = new FakeClock(Date.now());
-  const controller = createController({ runtime, sources: [source], log, clock, backoff: { initialMs: 10_000, maxMs: 10_000, resetAfterMs: 60_000 } });
-  await controller.start();
-  await waitFor(() => controller.ready() && controller.idle(), { what: 'first reconcile' });
-  runtime.calls = [];
-  const c = runtime.containers.get('default/job')!;
-  const exitedAt = clock.now();
-  c.task = { pid: c.task!.pid, status: 'stopped', exitStatus: 3, exitedAt: new Date(exitedAt) };
-  runtime.push({ type: 'exit', key: 'default/job', pid: c.task.pid, exitStatus: 3, exitedAt: new Date(exitedAt) });
+  const { controller, clock, exitedAt } = await exitUnderBackoff(runtime);
   await waitFor(() => runtime.calls.includes('deleteTask default/job') && controller.status()[0]?.phase === 'BackOff', { what: 'the stopped task deleted' });
   assert.ok(!runtime.calls.includes('prepareStart default/job'), `not made 10 s ahead: ${runtime.calls.join(', ')}`);
   // A second at a look, until the task is made: not before 9 s of the 10 s back-off.
