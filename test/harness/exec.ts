@@ -86,7 +86,9 @@ export interface CtrOptions extends RunOptions {
 
 /** Runs `ctr` against one containerd socket (and namespace), never the system default. */
 export function ctr(address: string, args: readonly string[], opts: CtrOptions = {}): Promise<RunResult> {
-  const global = ['--address', address, '--connect-timeout', '2s'];
+  // Generous: on a loaded shared machine a busy containerd took more than 2 s to answer a
+  // dial (an image import failed so); callers bound the whole command with timeoutMs.
+  const global = ['--address', address, '--connect-timeout', '10s'];
   if (opts.namespace !== undefined) global.push('--namespace', opts.namespace);
   return run('ctr', [...global, ...args], opts);
 }
