@@ -69,6 +69,20 @@ export function toRuntimeEvent(e: Envelope): RuntimeEvent | undefined {
   }
 }
 
+/**
+ * The exit a TaskDelete envelope of a task's init process carries (containerd reports the
+ * pid, status and time the task ended with); undefined for an exec, or a task that never
+ * had a process.
+ */
+export function exitOfDelete(e: Envelope): Extract<RuntimeEvent, { type: 'exit' }> | undefined {
+  if (e.event?.type !== 'containerd.events.TaskDelete') return undefined;
+  const v = e.event.value as Partial<TaskExit> & { id?: string };
+  const id = String(v.container_id ?? '');
+  const pid = Number(v.pid ?? 0);
+  if (!id || (v.id && v.id !== id) || pid <= 0) return undefined;
+  return { type: 'exit', key: keyOfId(id), pid, exitStatus: Number(v.exit_status ?? 0), exitedAt: toDate(v.exited_at ?? null) };
+}
+
 export class EventsService {
   constructor(private readonly client: ContainerdClient) {}
 

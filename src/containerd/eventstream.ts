@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { Backoff } from '../backoff.js';
 import { systemClock, type Clock } from '../clock.js';
 import type { RuntimeEvent } from '../reconcile/runtime.js';
-import { type Envelope, type EventsService, toRuntimeEvent } from './events.js';
+import type { Key } from '../spec/types.js';
+import { type Envelope, type EventsService, exitOfDelete, toRuntimeEvent } from './events.js';
 
 export const TASK_TOPICS = ['/tasks/exit', '/tasks/oom', '/tasks/start', '/tasks/delete'] as const;
 
@@ -45,6 +46,7 @@ export async function* watchTaskEvents(opts: EventStreamOptions, signal: AbortSi
   const clock = opts.clock ?? systemClock;
   const backoff = new Backoff({ initialMs: opts.minBackoffMs ?? 100, maxMs: opts.maxBackoffMs ?? 5_000, resetAfterMs: 0 }, clock);
   const filters = taskEventFilters(namespace);
+  const exits = new ExitLedger((what, event) => log.debug({ key: event.key, pid: event.pid, exitStatus: event.exitStatus }, what));
 
   while (!signal.aborted) {
     const attempt = new AbortController();
@@ -78,10 +80,10 @@ export async function* watchTaskEvents(opts: EventStreamOptions, signal: AbortSi
           for (const e of early.splice(0)) yield e;
           continue;
         }
-        const event = toRuntimeEvent(env);
-        if (!event) continue;
-        if (connected) yield event;
-        else early.push(event);
+        for (const event of exits.pass(env)) {
+          if (connected) yield event;
+          else early.push(event);
+        }
       }
       if (!signal.aborted && attempt.signal.reason instanceof ProbeTimeout) {
         throw new Error(`no probe event within ${probeTimeoutMs} ms`);
@@ -102,6 +104,52 @@ export async function* watchTaskEvents(opts: EventStreamOptions, signal: AbortSi
     if (signal.aborted) break;
     // A stream that was up and ended retries at once; a failing one backs off.
     if (!connected) await backoff.sleep(signal);
+  }
+}
+
+const LEDGER_KEYS = 4096;
+
+/**
+ * One exit per task, whichever way containerd reports it. containerd 2.x can lose a task's
+ * exit event: a shim forwards it on its own connection, retrying in the background, and a
+ * shim whose task is deleted right after it ended shuts down with the retry pending (seen
+ * after a containerd restart, and for a task killed and deleted at once). The TaskDelete
+ * event that follows carries the same exit, so a delete whose exit was not seen hands it on
+ * first (unless a newer task has started since). An exit seen twice (a late original after
+ * that, or the 255 "unknown" containerd sends when it cleans up after a shim whose task had
+ * already exited) is handed on once.
+ */
+export class ExitLedger {
+  /** Per key: the pid of its last task seen, and whether that task's exit was handed on. */
+  private readonly last = new Map<Key, { pid: number; exited: boolean }>();
+
+  constructor(private readonly note_?: (what: string, exit: Extract<RuntimeEvent, { type: 'exit' }>) => void) {}
+
+  pass(env: Envelope): RuntimeEvent[] {
+    const event = toRuntimeEvent(env);
+    if (!event || event.type === 'connected' || event.type === 'oom') return event ? [event] : [];
+    const seen = this.last.get(event.key);
+    if (event.type === 'start') {
+      if (!(seen?.pid === event.pid && seen.exited)) this.note(event.key, event.pid, false);
+      return [event];
+    }
+    const exit = event.type === 'exit' ? event : exitOfDelete(env);
+    if (!exit) return [event];
+    // Shims forward on their own connections: an older task's delete can come after a newer
+    // task's start. Its exit is not the newer task's.
+    if (event.type === 'delete' && seen && !seen.exited && seen.pid !== exit.pid) return [event];
+    const known = seen?.exited === true && (exit.pid === seen.pid || exit.pid === 0);
+    if (!known) this.note(exit.key, exit.pid || (seen?.pid ?? 0), true);
+    if (known) this.note_?.(event.type === 'exit' ? 'exit seen already; not passed on again' : 'delete of a task whose exit was seen', exit);
+    else if (event.type === 'delete') this.note_?.('exit not seen; the one its delete carries passed on', exit);
+    if (event.type === 'exit') return known ? [] : [event];
+    return known ? [event] : [exit, event];
+  }
+
+  private note(key: Key, pid: number, exited: boolean): void {
+    this.last.delete(key); // re-inserted last: the oldest key goes first when there are too many
+    this.last.set(key, { pid, exited });
+    if (this.last.size > LEDGER_KEYS) this.last.delete(this.last.keys().next().value as Key);
   }
 }
 
