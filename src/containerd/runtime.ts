@@ -16,6 +16,7 @@ import { ContentService } from './content.js';
 import { isAlreadyExists, isDefinite, unlessNotFound } from './errors.js';
 import { EventsService } from './events.js';
 import { watchTaskEvents } from './eventstream.js';
+import { shimSocketPath } from './shim-socket.js';
 import { ImageResolver } from './image.js';
 import { ContainerdImageStore } from './imagestore.js';
 import { ImagesService } from './images.js';
@@ -128,7 +129,7 @@ export function createContainerdRuntime(opts: ContainerdRuntimeOptions): Contain
   // Long enough for the calls made under it; short, so a crash leaks nothing for long.
   const leaseMs = Math.max(60_000, 3 * timeoutMs);
   const withLease = <T>(fn: (lease: string) => Promise<T>): Promise<T> => leaseKeeper.withLease(leaseMs, fn);
-  const taskOps = new TaskOps(tasks, log, timeoutMs, namespace);
+  const taskOps = new TaskOps(tasks, log, timeoutMs, namespace, (id) => shimSocketPath(opts.address, namespace, id));
   const net = opts.network && new NetworkGlue(opts.network, opts.stateDir, log, async () => (await containers.list()).map((c) => c.id));
   const { getTask, deleteTaskQuiet } = taskOps;
   const starter = new TaskStarter({ containers, tasks, snapshots, resolver, taskOps, taskLogs, net, snapshotter, taskOptions, withLease, reached, log });

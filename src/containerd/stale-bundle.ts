@@ -9,9 +9,9 @@
 // Hand-written: this is a workaround for one containerd bug, not something a library does.
 
 import { lstat, open, readdir, rmdir, unlink } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import path from 'node:path';
 import { messageOf } from '../errors.js';
+import { socketAnswers } from './shim-socket.js';
 
 /**
  * What a bundle holds until its shim has created the task (containerd 1.6/1.7's NewBundle
@@ -60,16 +60,7 @@ async function shimAnswers(file: string): Promise<boolean> {
   }
   const m = /^unix:\/\/(\/[^\0]+)$/.exec(address);
   if (!m) return true;
-  return new Promise((resolve) => {
-    const socket = createConnection({ path: m[1]! });
-    const done = (alive: boolean): void => {
-      socket.destroy();
-      resolve(alive);
-    };
-    socket.setTimeout(CONNECT_TIMEOUT_MS, () => done(true));
-    socket.once('connect', () => done(true));
-    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code !== 'ENOENT' && err.code !== 'ECONNREFUSED'));
-  });
+  return socketAnswers(m[1]!, CONNECT_TIMEOUT_MS);
 }
 
 /**

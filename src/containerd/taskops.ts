@@ -9,15 +9,26 @@ import { isAlreadyExists } from './errors.js';
 import { messageOf } from '../errors.js';
 import type { NewTask, Process, TasksService } from './tasks.js';
 import { clearStaleBundle, leftoverBundleOf, type StaleBundleOutcome } from './stale-bundle.js';
+import { untilSocketGone } from './shim-socket.js';
 
 const SIGKILL = 9;
 
+/** How long a new task waits for the shim of the task deleted before it to stop answering. */
+const SHIM_GONE_MAX_MS = 2_000;
+/** A delete longer ago than this is not waited for: its shim is gone or was never ours to wait on. */
+const RECENT_DELETE_MS = 10_000;
+
 export class TaskOps {
+  /** When converge last deleted a task of each container (until its next task is made). */
+  private readonly deleted = new Map<string, number>();
+
   constructor(
     private readonly tasks: TasksService,
     private readonly log: Logger,
     private readonly timeoutMs: number,
     private readonly namespace: string,
+    /** The socket path of a container's shim (shim-socket.ts), or undefined to wait for none. */
+    private readonly shimSocket?: (id: string) => string,
   ) {}
 
   getTask = (id: string): Promise<Process | undefined> => unlessNotFound(this.tasks.get(id));
@@ -25,8 +36,31 @@ export class TaskOps {
   /** Deletes the task; gone already is fine. */
   deleteTaskQuiet = async (id: string): Promise<{ exitStatus: number } | undefined> => {
     const res = await unlessNotFound(this.tasks.delete(id));
+    if (res && this.shimSocket) {
+      this.deleted.delete(id);
+      this.deleted.set(id, performance.now());
+      // Bounded without a sweep: the oldest entries are the ones long past RECENT_DELETE_MS.
+      if (this.deleted.size > 4096) this.deleted.delete(this.deleted.keys().next().value as string);
+    }
     return res && { exitStatus: res.exitStatus };
   };
+
+  /**
+   * After converge deleted the container's task, its shim answers on for a moment while it
+   * shuts down, and containerd would put the new task in it (shim-socket.ts): wait that out.
+   */
+  private async afterOwnDelete(id: string): Promise<void> {
+    const at = this.deleted.get(id);
+    if (at === undefined || !this.shimSocket) return;
+    this.deleted.delete(id);
+    if (performance.now() - at > RECENT_DELETE_MS) return;
+    const socket = this.shimSocket(id);
+    const began = performance.now();
+    const gone = await untilSocketGone(socket, SHIM_GONE_MAX_MS);
+    const ms = Math.round(performance.now() - began);
+    if (!gone) this.log.warn({ id, socket, ms }, 'the shim of the deleted task still answers; creating the new task anyway');
+    else if (ms > 0) this.log.debug({ id, ms }, 'waited for the shim of the deleted task to go');
+  }
 
   /**
    * Sends `signal` and waits up to `waitMs` for the exit. The wait is made before the
@@ -90,6 +124,7 @@ export class TaskOps {
    * call. Returns the pid when it started a task it found.
    */
   createTask = async (id: string, task: NewTask): Promise<{ pid: number } | undefined> => {
+    await this.afterOwnDelete(id);
     const deadline = performance.now() + this.timeoutMs;
     let leftover: StaleBundleOutcome | undefined;
     for (let attempt = 0; ; attempt++) {
