@@ -10,6 +10,7 @@ import { messageOf } from '../errors.js';
 import type { NewTask, Process, TasksService } from './tasks.js';
 import { clearStaleBundle, leftoverBundleOf, type StaleBundleOutcome } from './stale-bundle.js';
 import { untilSocketGone } from './shim-socket.js';
+import { keyOfId } from './labels.js';
 
 const SIGKILL = 9;
 
@@ -90,7 +91,10 @@ export class TaskOps {
   /** Stops the task: `signal`, up to `graceMs` for it to exit, then SIGKILL; deletes it. */
   stop = async (id: string, signal: string, graceMs: number): Promise<void> => {
     await this.halt(id, signal, graceMs);
-    await this.deleteTaskQuiet(id);
+    const deleted = await this.deleteTaskQuiet(id);
+    // How it ended, from containerd's answer: the exit event of a task deleted at once can
+    // be lost (eventstream.ts, ExitLedger), this cannot.
+    if (deleted) this.log.info({ id, key: keyOfId(id), exitStatus: deleted.exitStatus }, 'task deleted');
   };
 
   /**

@@ -27,6 +27,9 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { readdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
+
+/** chokidar's atomic window: a delete followed by a re-create within it is one change. */
+const ATOMIC_MS = 100;
 import type { Logger } from 'pino';
 import { every, systemClock, type Clock } from '../clock.js';
 import type { DesiredContainer, Problem, Snapshot } from '../spec/types.js';
@@ -250,7 +253,12 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
     try {
       st = await stat(join(dir, file));
     } catch {
-      return; // gone (moved away, deleted): the settled events say so
+      // Gone (moved away, deleted). The watcher reports that only for a file whose add had
+      // settled; one read as moved in and removed within the settle time (a container that
+      // came up faster than that) it never reports. Looked at again after the same window
+      // the watcher allows an editor's delete and re-create, so a save drops nothing.
+      if (files.has(file)) clock.setTimeout(() => void goneYet(file), ATOMIC_MS);
+      return;
     }
     // Every watch event queued before the stat (a write it saw the bytes of) is delivered
     // in the same turn of the event loop as its result, so by setImmediate it is in.
@@ -259,6 +267,15 @@ export function createDirectorySource(opts: DirectorySourceOptions): Source {
     moved.add(file);
     dirty.add(file);
     schedule(movedMs);
+  }
+
+  /** A file the watcher may never report gone: read again (and dropped) if it still is. */
+  async function goneYet(file: string): Promise<void> {
+    if (stopped || !files.has(file)) return;
+    if (await stat(join(dir, file)).then(() => false, () => true)) {
+      dirty.add(file);
+      schedule(movedMs);
+    }
   }
 
   function emit(complete: boolean): void {

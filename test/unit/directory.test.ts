@@ -200,6 +200,19 @@ test('a file moved into place is read without the write-settle wait; one written
   assert.ok(!keys(edited).includes('default/slow'));
 });
 
+test('a file moved in and deleted before its write would have settled is dropped, without waiting for the re-listing', async (t) => {
+  // The watcher reports a file's delete only once its add has settled, which with this
+  // window never happens: what drops it is the source's own look after the delete.
+  const h = await harness(t, (dir) => mkdirSync(dir), { stabilityMs: 600_000 });
+  const temp = join(h.dir, '.web.yaml.tmp');
+  writeFileSync(temp, specYaml('web'));
+  renameSync(temp, join(h.dir, 'web.yaml'));
+  await h.until('the moved file', (x) => keys(x).includes('default/web'));
+  unlinkSync(join(h.dir, 'web.yaml'));
+  const gone = await h.until('web to go', (x) => x.specs.length === 0);
+  assert.equal(gone.complete, true);
+});
+
 test('temp, backup, hidden, other files and subdirectories are ignored', async (t) => {
   const h = await harness(t, (dir) => mkdirSync(dir));
   const noise = ['web.yaml~', '.web.yaml.swp', 'web.yaml.swp', '.#web.yaml', '#web.yaml#', 'web.yaml.tmp', '.web.yaml.kate-swp', 'notes.txt', '.hidden.yaml'];
