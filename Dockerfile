@@ -67,5 +67,5 @@ COPY --from=logger /out/converge-logger ./.tools/converge-logger/converge-logger
 USER node
 # --max-semi-space-size: see "Memory" in the README (V8 sizes its young generation from the
 # host's memory, and converge's gRPC garbage would fill it).
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=16", "/app/dist/src/cli/main.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=2", "/app/dist/src/cli/main.js"]
 CMD ["run", "--kube"]

@@ -62,7 +62,7 @@ if [ -f "$STATE/converge.pid" ] && kill -0 "$(cat "$STATE/converge.pid")" 2>/dev
   echo "converge is already running (pid $(cat "$STATE/converge.pid"))"
 else
   # Not through the shell function: $! must be node's own pid, for `make stop`.
-  node --max-semi-space-size=16 dist/src/cli/main.js run --dir examples --state-dir "$STATE" --namespace "$NS" --listen "$LISTEN" >>"$STATE/converge.log" 2>&1 &
+  node --max-semi-space-size=2 dist/src/cli/main.js run --dir examples --state-dir "$STATE" --namespace "$NS" --listen "$LISTEN" >>"$STATE/converge.log" 2>&1 &
   echo $! >"$STATE/converge.pid"
   echo "started converge (pid $!), logging to $STATE/converge.log"
 fi

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env -S node --max-semi-space-size=2
 // The `converge` command: dispatches to the commands of commands.ts. Conventions held here
 // for every command: `--help`/`-h` prints the command's usage on stdout and exits 0; a usage
 // error (an unknown flag, a missing argument, a bad value) prints its message on stderr

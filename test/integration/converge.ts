@@ -76,8 +76,8 @@ export class Converge {
 
   /** Spawns converge and returns once its server is up (it wrote its state file). */
   static async start(opts: RunOptions): Promise<Converge> {
-    // As the converge bin runs (its shebang): a young generation of at most 2 x 16 MiB.
-    const args = [...(process.env.CONVERGE_NODE_FLAGS ?? '--max-semi-space-size=16').split(' ').filter(Boolean), MAIN, 'run', ...opts.dirs.flatMap((d) => ['--dir', d]), '--state-dir', opts.stateDir,
+    // As the converge bin runs (its shebang): a young generation of at most 2 x 2 MiB.
+    const args = ['--max-semi-space-size=2', MAIN, 'run', ...opts.dirs.flatMap((d) => ['--dir', d]), '--state-dir', opts.stateDir,
       '--containerd-address', opts.address, '--namespace', opts.namespace, '--listen', '127.0.0.1:0', ...(opts.args ?? [])];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     const c = new Converge(child, opts);
