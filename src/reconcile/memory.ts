@@ -118,7 +118,9 @@ export class Memory {
     const actual = found?.task?.status === 'created' && this.states.get(key)?.prepared ? { ...found, task: undefined } : found;
     if (actual) this.actual.set(key, actual);
     else this.actual.delete(key);
-    if (actual?.task) this.hadTask.add(key);
+    // A created task runs nothing yet: if it vanishes (a Create cut by a crash, which
+    // containerd kills at its restart), no exit of the container's happened.
+    if (actual?.task && actual.task.status !== 'created') this.hadTask.add(key);
     return actual;
   }
 
