@@ -8,6 +8,7 @@ import type { Clock } from '../clock.js';
 import type { DesiredStore } from '../desired.js';
 import type { DesiredContainer, Key } from '../spec/types.js';
 import { applyAction } from './apply.js';
+import { codeOf } from '../errors.js';
 import type { Memory, ObservedExit } from './memory.js';
 import type { HealthState } from './health.js';
 import { dependencyStateOf, planKey, type Action, type PlanContext } from './plan.js';
@@ -150,14 +151,23 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     } catch (error) {
       // The key's actual state is unknown after a failed action: read it next time.
       memory.touch(key);
-      if (action && STARTS.has(action.type) && taskMayHaveRun(error)) {
-        // Its task may have run: an exit reported meanwhile, or from now on, is that task's.
-        memory.state(key).startUncertain = true;
-        if (memory.exits.get(key) !== exitBefore) memory.hadTask.add(key);
-      }
+      if (action && STARTS.has(action.type)) afterFailedStart(key, error, exitBefore);
       return { type: 'error', error, action: action?.type === 'wait' ? undefined : action?.type };
     }
   };
+
+  /** What a failed create, start or restart leaves known about the key's task. */
+  function afterFailedStart(key: Key, error: unknown, exitBefore: ObservedExit | undefined): void {
+    if (taskMayHaveRun(error)) {
+      // Its task may have run: an exit reported meanwhile, or from now on, is that task's.
+      memory.state(key).startUncertain = true;
+      if (memory.exits.get(key) !== exitBefore) memory.hadTask.add(key);
+    }
+    // containerd went away during it: the stopped task it may show when it is back is the
+    // end of a start it cut (seen exited 1), not an exit of the container's, so the restart
+    // that follows is not counted (as a restart counted already is not counted again).
+    if (codeOf(error) === 'Unavailable') memory.state(key).restartCounted = true;
+  }
 
   /** A wait: at its time (or, for a restart's back-off, in time to make its task first), or when something changes. */
   function waitResult(action: Extract<Action, { type: 'wait' }>): Result {
