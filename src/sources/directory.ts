@@ -27,14 +27,14 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import { readdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
-
-/** chokidar's atomic window: a delete followed by a re-create within it is one change. */
-const ATOMIC_MS = 100;
 import type { Logger } from 'pino';
 import { every, systemClock, type Clock } from '../clock.js';
 import type { DesiredContainer, Problem, Snapshot } from '../spec/types.js';
 import { fileProblem, formatProblem, loadFile, readSpecFile } from '../spec/load.js';
 import type { Source } from '../desired.js';
+
+/** chokidar's atomic window: a delete followed by a re-create within it is one change. */
+const ATOMIC_MS = 100;
 
 export interface DirectorySourceOptions {
   dir: string;

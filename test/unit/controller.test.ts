@@ -442,6 +442,29 @@ test('under restartPolicy Never, such a task is Exited, not started again', asyn
   await controller.stop();
 });
 
+/** containerd going away during the first Tasks.Start: back, it shows the task stopped (exit 1). */
+class CutStart extends MemoryRuntime {
+  private cut = true;
+  override async start(id: string): Promise<{ pid: number }> {
+    if (!this.cut) return super.start(id);
+    this.cut = false;
+    const { pid } = await super.start(id);
+    this.containers.get(id)!.task = { pid, status: 'stopped', exitStatus: 1, exitedAt: new Date() };
+    throw Object.assign(new Error('tasks.Start: Connection dropped'), { code: 'Unavailable' });
+  }
+}
+
+test('a start cut by containerd going away is restarted, not counted as a restart', async () => {
+  const runtime = new CutStart();
+  const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
+  const controller = createController({ runtime, sources: [source], log, backoff: { initialMs: 1, maxMs: 1, resetAfterMs: 10_000 } });
+  await controller.start();
+  await waitFor(() => controller.status()[0]?.phase === 'Running', { what: 'running again', detail: () => runtime.calls.join(', ') });
+  assert.equal(runtime.containers.get('default/job')!.restarts, 0, `not counted: ${runtime.calls.join(', ')}`);
+  assert.equal(controller.status()[0].restarts, 0);
+  await controller.stop();
+});
+
 test('a container converge did not make is never removed: left alone as an orphan, a conflict when a spec names it', async () => {
   const runtime = new MemoryRuntime();
   const foreign = (key: string): ActualContainer => ({ id: key.replace('/', '.'), key, specHash: '', managed: false, labels: {}, restarts: 0, task: { pid: 7, status: 'running' } });
