@@ -8,7 +8,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { createDesiredStore, type DesiredStore, type Gate, type Source } from '../desired.js';
 import { codeOf, messageOf } from '../errors.js';
 import type { Key, Snapshot } from '../spec/types.js';
-import { Memory } from './memory.js';
+import { Memory, type ObservedExit } from './memory.js';
 import { describeHealth } from './health.js';
 import { Prober, type HealthChange } from './prober.js';
 import type { WheelOptions } from './wheel.js';
@@ -121,8 +121,15 @@ export function createController(opts: ControllerOptions): Controller {
     const deps = store.desired().get(key)?.resolved.dependsOn ?? [];
     return [healthOf(key), ...deps.map((d) => healthOf(d.key)), updater.imageTarget(key)?.digest ?? '', store.cycle(key) ?? ''].join(',');
   };
+  /** A task's exit, told once however converge learned it (Memory.noteExit). */
+  function exited(key: Key, exit: ObservedExit, seenBy: 'event' | 'read'): void {
+    if (!memory.noteExit(key, exit)) return;
+    log.info({ key, pid: exit.pid, exitStatus: exit.exitStatus, ...(seenBy === 'read' ? { seenBy } : {}) }, 'task exited');
+    updater.exited(key, exit.exitStatus);
+  }
   const reconcile = createReconciler({
     runtime, store, memory, log, clock, backoff, health,
+    exited: (key, exit) => exited(key, exit, 'read'),
     imageTarget: (key) => updater.imageTarget(key),
     createOptions: (desired, actual) => updater.createOptions(desired, actual),
   });
@@ -293,12 +300,7 @@ export function createController(opts: ControllerOptions): Controller {
       memory.touch(key);
       if (event.type === 'oom') memory.state(key).oomKilled = true;
       if (event.type === 'exit' || event.type === 'delete') prober.forget(key); // probes stop with the task
-      if (event.type === 'exit') {
-        log.info({ key, pid: event.pid, exitStatus: event.exitStatus }, 'task exited');
-        memory.exits.set(key, { pid: event.pid, exitStatus: event.exitStatus, exitedAt: event.exitedAt?.getTime() ?? clock.now() });
-        if (memory.states.get(key)?.startUncertain) memory.hadTask.add(key);
-        updater.exited(key, event.exitStatus);
-      }
+      if (event.type === 'exit') exited(key, { pid: event.pid, exitStatus: event.exitStatus, exitedAt: event.exitedAt?.getTime() ?? clock.now() }, 'event');
       queue.add(key);
     }
   }

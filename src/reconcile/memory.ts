@@ -52,6 +52,8 @@ export class Memory {
   readonly restarts = new Map<Key, RestartState>();
   readonly states = new Map<Key, KeyState>();
   readonly exits = new Map<Key, ObservedExit>();
+  /** Per key, the pid of the last task whose exit was noted (noteExit): each exit is told once. */
+  private readonly exitNoted = new Map<Key, number>();
   /** Keys whose current container has had a task that converge saw or started. */
   readonly hadTask = new Set<Key>();
   /** What each key's last finished reconcile saw (see inputsOf); absent: read it again. */
@@ -113,6 +115,21 @@ export class Memory {
     return { actual: this.actual.get(key) };
   }
 
+  /**
+   * Records a task's exit, whichever way converge learned it: from the event stream, or from
+   * a read that shows the task stopped (containerd 2.x can lose the event of a task deleted
+   * soon after it ended: its shim exits with the event unsent). False when this task's exit
+   * was noted already (its event after the read, or the read after its event).
+   */
+  noteExit(key: Key, exit: ObservedExit): boolean {
+    if (exit.pid !== 0 && this.exitNoted.get(key) === exit.pid) return false;
+    if (exit.pid !== 0) this.exitNoted.set(key, exit.pid);
+    this.exits.set(key, exit);
+    // An exit after a start that failed uncertainly is that task's: it ran.
+    if (this.states.get(key)?.startUncertain) this.hadTask.add(key);
+    return true;
+  }
+
   /** Records what a read found; returns it as the reconciler is to see it (a prepared task hidden). */
   setActual(key: Key, found: ActualContainer | undefined): ActualContainer | undefined {
     const actual = found?.task?.status === 'created' && this.states.get(key)?.prepared ? { ...found, task: undefined } : found;
@@ -145,6 +162,7 @@ export class Memory {
     this.restarts.delete(key);
     this.states.delete(key);
     this.exits.delete(key);
+    this.exitNoted.delete(key);
     this.hadTask.delete(key);
     this.listed.delete(key);
     this.touched.delete(key);

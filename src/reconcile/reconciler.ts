@@ -34,6 +34,8 @@ export interface ReconcilerDeps {
   /** autoUpdate: the digest a key is to run, and what its creates record (the updater). */
   imageTarget?: (key: Key) => { digest: string; reason: string } | undefined;
   createOptions?: (desired: DesiredContainer, actual: ActualContainer | undefined) => Omit<CreateOptions, 'restarts'>;
+  /** A read showed the key's task stopped: its exit, told once (default: only remembered). */
+  exited?: (key: Key, exit: ObservedExit) => void;
 }
 
 export type Reconcile = (key: Key) => Promise<Result>;
@@ -83,6 +85,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconcile {
     try {
       const desired = store.desired().get(key);
       const current = await keepOomKill(key, await read(key));
+      const task = current?.task;
+      if (task?.status === 'stopped' && task.pid > 0) {
+        const exit = { pid: task.pid, exitStatus: task.exitStatus ?? 0, exitedAt: task.exitedAt?.getTime() ?? clock.now() };
+        if (deps.exited) deps.exited(key, exit);
+        else memory.noteExit(key, exit);
+      }
       if (!desired && !current) {
         // Nothing of it anywhere (e.g. the delete event of our own removal): forget the key.
         memory.forget(key);

@@ -465,6 +465,37 @@ test('a start cut by containerd going away is restarted, not counted as a restar
   await controller.stop();
 });
 
+/** Its first task ends as soon as it starts, and the exit event is lost (containerd 2.x's shim exiting with it unsent). */
+class LostExit extends MemoryRuntime {
+  private first = true;
+  override async start(id: string): Promise<{ pid: number }> {
+    const { pid } = await super.start(id);
+    if (this.first) this.containers.get(id)!.task = { pid, status: 'stopped', exitStatus: 1, exitedAt: new Date() };
+    this.first = false;
+    return { pid };
+  }
+}
+
+test('an exit a read shows is told once, whether its event never comes or comes late', async () => {
+  const runtime = new LostExit();
+  const lines: Array<Record<string, unknown>> = [];
+  const logged = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+  const exits = () => lines.filter((l) => l.msg === 'task exited').map((l) => ({ pid: l.pid, exitStatus: l.exitStatus, seenBy: l.seenBy }));
+  const source = staticSource([desiredOf('job', { imagePullPolicy: 'Never', restartPolicy: 'Always' })]);
+  const controller = createController({ runtime, sources: [source], log: logged, backoff: { initialMs: 1, maxMs: 1, resetAfterMs: 10_000 } });
+  await controller.start();
+  await waitFor(() => controller.status()[0]?.phase === 'Running' && controller.status()[0]?.restarts === 1, { what: 'restarted once', detail: () => runtime.calls.join(', ') });
+  assert.deepEqual(exits(), [{ pid: 100, exitStatus: 1, seenBy: 'read' }]);
+  // The lost event turns up after all, after the restart: the same exit, not told again.
+  const calls = runtime.calls.length;
+  runtime.push({ type: 'exit', key: 'default/job', pid: 100, exitStatus: 1 });
+  // The event queues the key, whose reconcile reads it.
+  await waitFor(() => runtime.calls.slice(calls).includes('get default/job') && controller.idle(), { what: 'the late event handled' });
+  await controller.stop();
+  assert.deepEqual(exits(), [{ pid: 100, exitStatus: 1, seenBy: 'read' }]);
+  assert.equal(runtime.containers.get('default/job')!.task?.status, 'running', 'the late exit of the old task does not touch the new one');
+});
+
 test('a container converge did not make is never removed: left alone as an orphan, a conflict when a spec names it', async () => {
   const runtime = new MemoryRuntime();
   const foreign = (key: string): ActualContainer => ({ id: key.replace('/', '.'), key, specHash: '', managed: false, labels: {}, restarts: 0, task: { pid: 7, status: 'running' } });
