@@ -2,7 +2,11 @@
 // running) and their teardown (files removed -> nothing left in containerd), next to the
 // same containers created with `ctr run -d` and removed with ctr, at the same parallelism.
 
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { seccompProfile } from '../src/containerd/seccomp.js';
+import { DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE, findLogger, installLogger, logUri } from '../src/logs/driver.js';
+import { DEFAULT_CAPABILITIES } from '../src/spec/capabilities.js';
 import { BUSYBOX_IMAGE } from '../test/harness/image.js';
 import { allRunning, benchSpec, pool, waitReadyz, waitRows, type Bench, type Phase } from './env.js';
 import { childrenCpuMs, cpuMs, peakRssMiB } from './proc.js';
@@ -68,14 +72,25 @@ async function convergeRun(phase: Phase, n: number, workers: number): Promise<Co
   }
 }
 
-async function baselineRun(phase: Phase, n: number, workers: number): Promise<Sample> {
+/**
+ * How the baseline's ctr makes each container. 'plain': its output to a file by containerd
+ * (without --log-uri ctr would wire FIFOs). 'same': what converge makes of a spec with no
+ * security fields: its seccomp profile loaded by runc, its log driver started by the shim.
+ */
+type BaselineKind = 'plain' | 'same';
+
+async function baselineRun(phase: Phase, n: number, workers: number, kind: BaselineKind): Promise<Sample> {
   const ids = Array.from({ length: n }, (_, i) => name(i));
   const logs = path.join(phase.stateDir, 'ctr-logs');
+  const extra = kind === 'same' ? await sameAsConverge(phase) : undefined;
   const cpu0 = childrenCpuMs();
   let start = performance.now();
-  // --log-uri: converge sends task output to a file too; without it ctr would wire FIFOs.
   await pool(ids, workers, (id) =>
-    phase.ctr(['run', '-d', '--snapshotter', 'overlayfs', '--log-uri', `file://${logs}/${id}.log`, BUSYBOX_IMAGE, id, 'sleep', '3600']),
+    phase.ctr([
+      'run', '-d', '--snapshotter', 'overlayfs',
+      ...(extra ? [...extra.flags, '--log-uri', extra.logUri(id)] : ['--log-uri', `file://${logs}/${id}.log`]),
+      BUSYBOX_IMAGE, id, 'sleep', '3600',
+    ]),
   );
   const up = since(start);
   const cpu = childrenCpuMs() - cpu0;
@@ -92,6 +107,18 @@ async function baselineRun(phase: Phase, n: number, workers: number): Promise<Sa
   return { up, down, cpu };
 }
 
+/** ctr flags for the containers converge makes: its seccomp profile, and its log driver with its default bounds. */
+async function sameAsConverge(phase: Phase): Promise<{ flags: string[]; logUri: (id: string) => string }> {
+  const profile = path.join(phase.stateDir, 'seccomp.json');
+  writeFileSync(profile, JSON.stringify(seccompProfile(DEFAULT_CAPABILITIES)));
+  const logger = await installLogger(await findLogger(), phase.stateDir);
+  mkdirSync(path.join(phase.stateDir, 'logs'), { recursive: true });
+  return {
+    flags: ['--seccomp', '--seccomp-profile', profile],
+    logUri: (id) => logUri(logger, path.join(phase.stateDir, 'logs', `${id}.log`), DEFAULT_LOG_MAX_SIZE, DEFAULT_LOG_MAX_FILES),
+  };
+}
+
 export async function coldFigures(bench: Bench, cfg: ColdConfig, progress: (msg: string) => void): Promise<Figure[]> {
   const conv = await bench.phase('cold');
   const base = await bench.phase('ctr');
@@ -102,22 +129,24 @@ export async function coldFigures(bench: Bench, cfg: ColdConfig, progress: (msg:
     for (const n of cfg.sizes) {
       const c: ConvergeSample[] = [];
       const b: Sample[] = [];
+      const same: Sample[] = [];
       for (let run = 0; run < (n >= 1000 ? cfg.largeRuns : cfg.runs); run++) {
-        // Alternate who goes first, so a slow patch of the machine does not favour one side.
-        const order = run % 2 === 0 ? ['converge', 'ctr'] : ['ctr', 'converge'];
-        for (const who of order) {
-          if (who === 'converge') {
+        // Rotate who goes first, so a slow patch of the machine does not favour one side.
+        const who = ['converge', 'ctr', 'same'] as const;
+        for (let k = 0; k < who.length; k++) {
+          const next = who[(run + k) % who.length];
+          if (next === 'converge') {
             const s = await convergeRun(conv, n, cfg.workers);
             c.push(s);
             if (n === largest) rss.push(s.peakRss);
           } else {
-            b.push(await baselineRun(base, n, cfg.workers));
+            (next === 'ctr' ? b : same).push(await baselineRun(base, n, cfg.workers, next === 'ctr' ? 'plain' : 'same'));
           }
         }
-        const [lc, lb] = [c.at(-1)!, b.at(-1)!];
-        progress(`cold N=${n} run ${run + 1}: converge up ${lc.up} ms (first action at ${lc.pickup} ms, ${lc.cpu} ms CPU, restart ready in ${lc.ready} ms) down ${lc.down} ms; ctr up ${lb.up} ms (${lb.cpu} ms CPU) down ${lb.down} ms`);
+        const [lc, lb, ls] = [c.at(-1)!, b.at(-1)!, same.at(-1)!];
+        progress(`cold N=${n} run ${run + 1}: converge up ${lc.up} ms (first action at ${lc.pickup} ms, ${lc.cpu} ms CPU, restart ready in ${lc.ready} ms) down ${lc.down} ms; ctr up ${lb.up} ms (${lb.cpu} ms CPU) down ${lb.down} ms; ctr, the same containers, up ${ls.up} ms down ${ls.down} ms`);
       }
-      figures.push(...sizeFigures(n, c, b, cfg.workers));
+      figures.push(...sizeFigures(n, c, b, same, cfg.workers));
     }
     figures.push({
       id: `memory.cold.${largest}`,
@@ -134,11 +163,11 @@ export async function coldFigures(bench: Bench, cfg: ColdConfig, progress: (msg:
   return figures;
 }
 
-function sizeFigures(n: number, c: ConvergeSample[], b: Sample[], workers: number): Figure[] {
+function sizeFigures(n: number, c: ConvergeSample[], b: Sample[], same: Sample[], workers: number): Figure[] {
   const group = '1. Cold converge';
-  const compare = (pick: (s: Sample) => number) => {
+  const compare = (pick: (s: Sample) => number, against = b) => {
     const converge = summarize(c.map(pick));
-    const baseline = summarize(b.map(pick));
+    const baseline = summarize(against.map(pick));
     return { converge, baseline, ratio: converge.median / baseline.median };
   };
   const figures: Figure[] = [
@@ -152,6 +181,18 @@ function sizeFigures(n: number, c: ConvergeSample[], b: Sample[], workers: numbe
         `converge (idle, ready, --workers ${workers}) watching an empty dir; ${n} spec files (sleep 3600) written at once; ` +
         `until /v1/status (polled) shows ${n} rows Running with a pid. Baseline: ${n}× \`ctr run -d --log-uri file://…\` ` +
         `of the same image and command, ${workers} at a time, until the last returns.`,
+    },
+    {
+      id: `cold.up.same.${n}`,
+      group,
+      name: `${n} files dropped → all running, against ctr making the same containers`,
+      unit: 'ms',
+      ...compare((s) => s.up, same),
+      how:
+        `The converge column of the row above; baseline: ${n}× \`ctr run -d\` as there, with what converge gives a container ` +
+        `whose spec has no security or log fields: \`--seccomp --seccomp-profile\` converge's profile (src/containerd/seccomp.ts, ` +
+        `default capabilities; runc loads the filter) and \`--log-uri binary://…converge-logger?…\` (the shim starts the log driver per task), ` +
+        `in the same run, the three in rotating order.`,
     },
     {
       id: `cold.pickup.${n}`,
