@@ -139,11 +139,11 @@ describe('converge run: resilience', () => {
     assert.equal((await s.get('default.api'))?.task?.pid, apiPid, 'api kept running across the containerd restart');
     await c.waitLog((l) => l.msg === 'event stream reconnected; resyncing', 'the event stream back', { since });
 
-    // Exits are seen from the stream again (the "task exited" line is the event's; a resync
-    // would find the task stopped without one). No wall-clock bound: the machine is shared.
+    // Exits are seen from the stream again (a "task exited" line without seenBy is the
+    // event's; one a read found says seenBy: read). No wall-clock bound: the machine is shared.
     since = c.lines.length;
     process.kill(apiPid, 'SIGKILL');
-    await c.waitLog((l) => l.msg === 'task exited' && l.key === 'default/api', 'the exit event', { since });
+    await c.waitLog((l) => l.msg === 'task exited' && l.key === 'default/api' && l.seenBy === undefined, 'the exit event', { since });
     const apiPid2 = await s.waitRunning('default.api', { notPid: apiPid, converge: c });
     const row = await c.waitRow('api', (r) => r.pid === apiPid2, 'the new pid');
     assert.equal(row.restarts, 1);
