@@ -7,15 +7,32 @@
 
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { attachmentOf, type CacheEntry } from './cache.js';
-import { addNetworkList, checkNetworkList, delNetworkList, type CniResult } from './conflist.js';
+import { attachmentOf, type CacheEntry, type ResultCache } from './cache.js';
+import { addNetworkList, checkNetworkList, delNetworkList, type CniResult, type NetworkList } from './conflist.js';
 import { CHECK_UNRELIABLE, CONTAINER_IFNAME } from './bridge.js';
-import type { BridgeNetwork } from './manager.js';
+import type { Logger } from '../log.js';
+import type { NetnsOps } from './netns.js';
+import type { PluginExec } from './plugin.js';
+
+/** What collecting needs of the network (manager.ts's BridgeNetwork), named here so the two files do not import each other. */
+export interface Collectable {
+  readonly table: Map<string, CacheEntry>;
+  readonly cache: ResultCache;
+  readonly list: NetworkList;
+  readonly exec: PluginExec;
+  readonly netns: NetnsOps;
+  readonly log: Logger;
+  readonly opts: { readonly dir: string; readonly subnet: string };
+  readonly ipamDir: string;
+  files(containerId: string): { netns: string };
+  teardown(entry: CacheEntry): Promise<void>;
+  refreshHosts(namespace?: string): Promise<void>;
+}
 
 /** Plugin runs at once while checking adopted containers. */
 const CHECKS_AT_ONCE = 4;
 
-export async function collect(net: BridgeNetwork, live: ReadonlySet<string>): Promise<void> {
+export async function collect(net: Collectable, live: ReadonlySet<string>): Promise<void> {
   const { entries, junk } = await net.cache.readAll();
   for (const file of junk) await rm(file, { force: true });
   for (const entry of entries) {
@@ -41,7 +58,7 @@ async function names(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => []);
 }
 
-async function collectEntry(net: BridgeNetwork, entry: CacheEntry): Promise<void> {
+async function collectEntry(net: Collectable, entry: CacheEntry): Promise<void> {
   try {
     await net.teardown(entry);
     net.log.info({ id: entry.containerId, key: entry.key }, 'removed the network of a container that no longer exists');
@@ -57,7 +74,7 @@ async function collectEntry(net: BridgeNetwork, entry: CacheEntry): Promise<void
  * firewall plugin finds its rules too. host-local names each file after the address and
  * writes the owner's container ID on its first line.
  */
-async function collectAllocations(net: BridgeNetwork): Promise<void> {
+async function collectAllocations(net: Collectable): Promise<void> {
   const prefix = net.opts.subnet.split('/')[1];
   for (const name of await names(net.ipamDir)) {
     if (!/^\d+\.\d+\.\d+\.\d+$/.test(name)) continue;
@@ -81,7 +98,7 @@ async function collectAllocations(net: BridgeNetwork): Promise<void> {
  * that namespace); undone when a reboot took the namespace (its next task start attaches
  * it anew).
  */
-async function adopt(net: BridgeNetwork, entry: CacheEntry): Promise<void> {
+async function adopt(net: Collectable, entry: CacheEntry): Promise<void> {
   const id = entry.containerId;
   try {
     if (!(await net.netns.isMounted(entry.netns))) {
@@ -101,7 +118,7 @@ async function adopt(net: BridgeNetwork, entry: CacheEntry): Promise<void> {
   }
 }
 
-async function checks(net: BridgeNetwork, entry: CacheEntry): Promise<boolean> {
+async function checks(net: Collectable, entry: CacheEntry): Promise<boolean> {
   try {
     await checkNetworkList(net.exec, entry.list, attachmentOf(entry), entry.result!, CHECK_UNRELIABLE);
     return true;
