@@ -2,13 +2,10 @@
 // running) and their teardown (files removed -> nothing left in containerd), next to the
 // same containers created with `ctr run -d` and removed with ctr, at the same parallelism.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { seccompProfile } from '../src/containerd/seccomp.js';
-import { DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE, findLogger, installLogger, logUri } from '../src/logs/driver.js';
-import { DEFAULT_CAPABILITIES } from '../src/spec/capabilities.js';
 import { BUSYBOX_IMAGE } from '../test/harness/image.js';
 import { allRunning, benchSpec, pool, waitReadyz, waitRows, type Bench, type Phase } from './env.js';
+import { sameAsConverge } from './same.js';
 import { childrenCpuMs, cpuMs, peakRssMiB } from './proc.js';
 import type { Figure } from './report.js';
 import { since, summarize } from './stats.js';
@@ -82,7 +79,7 @@ type BaselineKind = 'plain' | 'same';
 async function baselineRun(phase: Phase, n: number, workers: number, kind: BaselineKind): Promise<Sample> {
   const ids = Array.from({ length: n }, (_, i) => name(i));
   const logs = path.join(phase.stateDir, 'ctr-logs');
-  const extra = kind === 'same' ? await sameAsConverge(phase) : undefined;
+  const extra = kind === 'same' ? await sameAsConverge(phase.stateDir) : undefined;
   const cpu0 = childrenCpuMs();
   let start = performance.now();
   await pool(ids, workers, (id) =>
@@ -105,18 +102,6 @@ async function baselineRun(phase: Phase, n: number, workers: number, kind: Basel
   await phase.waitEmpty();
   const down = since(start);
   return { up, down, cpu };
-}
-
-/** ctr flags for the containers converge makes: its seccomp profile, and its log driver with its default bounds. */
-async function sameAsConverge(phase: Phase): Promise<{ flags: string[]; logUri: (id: string) => string }> {
-  const profile = path.join(phase.stateDir, 'seccomp.json');
-  writeFileSync(profile, JSON.stringify(seccompProfile(DEFAULT_CAPABILITIES)));
-  const logger = await installLogger(await findLogger(), phase.stateDir);
-  mkdirSync(path.join(phase.stateDir, 'logs'), { recursive: true });
-  return {
-    flags: ['--seccomp', '--seccomp-profile', profile],
-    logUri: (id) => logUri(logger, path.join(phase.stateDir, 'logs', `${id}.log`), DEFAULT_LOG_MAX_SIZE, DEFAULT_LOG_MAX_FILES),
-  };
 }
 
 export async function coldFigures(bench: Bench, cfg: ColdConfig, progress: (msg: string) => void): Promise<Figure[]> {

@@ -8,6 +8,7 @@ import { allRunning, benchSpec, waitRows, type Converge, type Phase } from './en
 import type { Figure } from './report.js';
 import { since, summarize, type Summary } from './stats.js';
 import { BenchError } from './errors.js';
+import { sameAsConverge, type SameAsConverge } from './same.js';
 
 export interface LatencyConfig {
   others: number;
@@ -57,7 +58,10 @@ function waitNewPid(c: Converge, name: string, old: number, what: string): Promi
 export class CtrBaseline {
   private n = 0;
   readonly runs: number[] = [];
+  /** `ctr run -d` of the container converge makes (same.ts). */
+  readonly sameRuns: number[] = [];
   readonly starts: number[] = [];
+  private same?: Promise<SameAsConverge>;
 
   constructor(private readonly phase: Phase) {}
 
@@ -72,6 +76,14 @@ export class CtrBaseline {
     this.runs.push(since(start));
   }
 
+  async runSame(): Promise<void> {
+    const same = await (this.same ??= sameAsConverge(this.phase.stateDir));
+    const id = `same-${this.n++}`;
+    const start = performance.now();
+    await this.phase.ctr(['run', '-d', '--snapshotter', 'overlayfs', ...same.flags, '--log-uri', same.logUri(id), BUSYBOX_IMAGE, id, 'sleep', '3600']);
+    this.sameRuns.push(since(start));
+  }
+
   async start(): Promise<void> {
     const id = `start-${this.n++}`;
     await this.phase.ctr(['container', 'create', '--snapshotter', 'overlayfs', BUSYBOX_IMAGE, id, 'sleep', '3600']);
@@ -83,18 +95,28 @@ export class CtrBaseline {
 
 const ratioOf = (c: Summary, b: Summary): number => (c.p50 ?? c.median) / (b.p50 ?? b.median);
 
-export async function editFigure(phase: Phase, c: Converge, cfg: LatencyConfig, running: number, base: CtrBaseline): Promise<Figure> {
+export async function editFigures(phase: Phase, c: Converge, cfg: LatencyConfig, running: number, base: CtrBaseline): Promise<Figure[]> {
   const samples = await timeNewPids(
     c,
     cfg.edits,
     editName,
     'recreated',
     (n, i) => phase.write(n, benchSpec(n, { env: [{ name: 'EDIT', value: String(i) }] })),
-    () => base.run(),
+    // Both baselines after each edit, in turns first.
+    async () => {
+      if (base.runs.length % 2 === 0) {
+        await base.run();
+        await base.runSame();
+      } else {
+        await base.runSame();
+        await base.run();
+      }
+    },
   );
   const converge = summarize(samples, { percentiles: true });
   const baseline = summarize(base.runs, { percentiles: true });
-  return {
+  const same = summarize(base.sameRuns, { percentiles: true });
+  return [{
     id: 'edit.recreate',
     group: '2. Edit',
     name: 'one spec edited → recreated task running',
@@ -107,7 +129,18 @@ export async function editFigure(phase: Phase, c: Converge, cfg: LatencyConfig, 
       `while ${running - 1} other containers run; from the write (temp file + rename) until /v1/status shows the container Running ` +
       'with a new pid (Running also means the spec hash matches). Includes the directory source\'s pickup of a moved-in file (no write-settle wait) and the SIGKILL stop. ' +
       'Baseline: one `ctr run -d --log-uri file://…` of the same image and command (a new container and task), right after each edit.',
-  };
+  }, {
+    id: 'edit.recreate.same',
+    group: '2. Edit',
+    name: 'one spec edited → recreated task running, against ctr making the same container',
+    unit: 'ms',
+    converge,
+    baseline: same,
+    ratio: ratioOf(converge, same),
+    how:
+      'The converge column of the row above; baseline: one `ctr run -d` as there, with converge\'s seccomp profile (`--seccomp --seccomp-profile`) ' +
+      'and its log driver (`--log-uri binary://…converge-logger?…`), what converge gives a spec without security or log fields; taken after each edit, next to the other baseline.',
+  }];
 }
 
 /** For containers 0..count-1: time from act() until the container runs with a new pid. */

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { coldFigures } from './cold.js';
 import { Bench, type Converge } from './env.js';
-import { CtrBaseline, editFigure, killFigure, populate } from './latency.js';
+import { CtrBaseline, editFigures, killFigure, populate } from './latency.js';
 import { pickupFigures } from './pickup.js';
 import { markdown, machineInfo, updateReadme, writeResults, type Figure, type Results } from './report.js';
 import { churnFigures } from './churn.js';
@@ -90,7 +90,7 @@ async function main(): Promise<number> {
           const basePhase = await bench.phase('ctr-latency');
           try {
             const base = new CtrBaseline(basePhase);
-            figures.push(await editFigure(phase, c, cfg.latency, n, base));
+            figures.push(...(await editFigures(phase, c, cfg.latency, n, base)));
             figures.push(await killFigure(c, cfg.latency, n, base));
           } finally {
             await basePhase.cleanup();
